@@ -1,0 +1,10 @@
+export {
+  categoryOf,
+  ERROR_CATEGORIES,
+  isProgrammerError,
+  isRetriable,
+  LockstepError,
+  wrapError,
+  type ErrorCategory,
+  type LockstepErrorOptions,
+} from './errors.ts';
