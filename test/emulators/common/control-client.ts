@@ -1,0 +1,55 @@
+/** Typed client of the emulators' control API, for tests and the sandbox. */
+import type { Fault } from './faults.ts';
+import type { LedgerEntry, LedgerSummary } from './ledger.ts';
+import type { DeliveryRecord } from './webhooks.ts';
+
+export class EmulatorControl {
+  readonly baseUrl: string;
+
+  constructor(baseUrl: string) {
+    this.baseUrl = baseUrl.replace(/\/$/, '');
+  }
+
+  reset(): Promise<unknown> {
+    return this.call('POST', 'reset');
+  }
+  seed(doc: unknown): Promise<unknown> {
+    return this.call('POST', 'seed', doc);
+  }
+  state<T = unknown>(): Promise<T> {
+    return this.call('GET', 'state') as Promise<T>;
+  }
+  fault(f: Fault): Promise<unknown> {
+    return this.call('POST', 'faults', f);
+  }
+  clearFaults(): Promise<unknown> {
+    return this.call('DELETE', 'faults');
+  }
+  ledger(since = 0): Promise<{ entries: LedgerEntry[]; summary: LedgerSummary }> {
+    return this.call('GET', `ledger?since=${since}`) as Promise<{
+      entries: LedgerEntry[];
+      summary: LedgerSummary;
+    }>;
+  }
+  clearLedger(): Promise<unknown> {
+    return this.call('DELETE', 'ledger');
+  }
+  async deliveries(): Promise<DeliveryRecord[]> {
+    return ((await this.call('GET', 'deliveries')) as { deliveries: DeliveryRecord[] }).deliveries;
+  }
+  settings(s: { webhookTimeScale?: number }): Promise<unknown> {
+    return this.call('POST', 'settings', s);
+  }
+
+  private async call(method: string, path: string, body?: unknown): Promise<unknown> {
+    const res = await fetch(`${this.baseUrl}/_emulator/${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json: unknown = await res.json();
+    if (!res.ok)
+      throw new Error(`calling emulator control ${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  }
+}
