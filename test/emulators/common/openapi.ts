@@ -7,9 +7,10 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { createRequire } from 'node:module';
 import { parse as parseYaml } from 'yaml';
+import type addFormatsPlugin from 'ajv-formats';
 
 // ajv-formats is CommonJS; require() hands us the plugin function itself.
-const addFormats = createRequire(import.meta.url)('ajv-formats') as typeof import('ajv-formats').default;
+const addFormats = createRequire(import.meta.url)('ajv-formats') as typeof addFormatsPlugin.default;
 
 export interface SpecOperation {
   method: string;
