@@ -1,0 +1,1 @@
+export { createPool, migrate, MIGRATIONS_DIR, MIGRATIONS_TABLE, type Pool, type PoolClient } from './db.ts';

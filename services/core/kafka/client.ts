@@ -1,0 +1,273 @@
+/**
+ * The only module that imports kafkajs: switching clients later touches this folder only.
+ */
+import { Kafka, logLevel as KafkaLogLevel, Partitioners, type IHeaders, type LogEntry } from 'kafkajs';
+import type { CoreConfig } from '../config/index.ts';
+import { LockstepError } from '../errors/index.ts';
+import type { Logger } from '../logging/index.ts';
+import type { AvroSerde } from './registry.ts';
+import { COMMAND_PLATFORMS, commandsTopic, type SchemaName, type SchemaTypes } from './schemas.ts';
+
+export type KafkaConfig = CoreConfig['kafka'];
+export type Headers = Record<string, string>;
+
+export interface KafkaHandle {
+  readonly kafka: Kafka;
+  readonly config: KafkaConfig;
+}
+
+const levelName: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [KafkaLogLevel.ERROR]: 'error',
+  [KafkaLogLevel.WARN]: 'warn',
+  [KafkaLogLevel.INFO]: 'info',
+  [KafkaLogLevel.DEBUG]: 'debug',
+};
+
+export function createKafka(config: KafkaConfig, logger?: Logger): KafkaHandle {
+  const kafka = new Kafka({
+    clientId: config.clientId,
+    brokers: config.brokers,
+    logLevel: KafkaLogLevel.WARN,
+    // kafkajs logs through ours so its lines are JSON with trace ids too.
+    logCreator: () => (entry: LogEntry) => {
+      if (!logger) return;
+      const { message, ...rest } = entry.log;
+      logger[levelName[entry.level] ?? 'info']({ kafka: { namespace: entry.namespace, ...rest } }, message);
+    },
+  });
+  return { kafka, config };
+}
+
+function toHeaders(h: IHeaders | undefined): Headers {
+  const out: Headers = {};
+  for (const [k, v] of Object.entries(h ?? {})) {
+    if (v === undefined) continue;
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined) out[k] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
+  }
+  return out;
+}
+
+export interface LockstepProducer {
+  connect(): Promise<void>;
+  /** Send one record; resolves once acknowledged by all in-sync replicas (acks=all). */
+  produce<N extends SchemaName>(
+    topic: string,
+    key: string,
+    value: SchemaTypes[N],
+    headers?: Headers,
+  ): Promise<{ partition: number; offset: string }>;
+  /** Send pre-encoded bytes (replay, DLQ retry). */
+  produceRaw(
+    topic: string,
+    key: string | null,
+    value: Buffer | null,
+    headers?: Headers,
+  ): Promise<{ partition: number; offset: string }>;
+  disconnect(): Promise<void>;
+}
+
+export function createProducer(handle: KafkaHandle, serde: AvroSerde): LockstepProducer {
+  // Idempotent: broker-side dedupe of retried batches, so a retry never writes a record twice.
+  // Java-compatible murmur2 partitioner: the same key lands on the same partition from any client.
+  const producer = handle.kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 5,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  async function sendRaw(topic: string, key: string | null, value: Buffer | null, headers?: Headers) {
+    try {
+      const [meta] = await producer.send({ topic, acks: -1, messages: [{ key, value, headers }] });
+      return { partition: meta?.partition ?? -1, offset: meta?.baseOffset ?? '-1' };
+    } catch (err) {
+      throw new LockstepError(`producing to ${topic}`, { category: 'network', cause: err });
+    }
+  }
+  return {
+    connect: () => producer.connect(),
+    async produce(topic, key, value, headers) {
+      return sendRaw(topic, key, await serde.serialize(topic, value), headers);
+    },
+    produceRaw: sendRaw,
+    disconnect: () => producer.disconnect(),
+  };
+}
+
+export interface ConsumedRecord<T> {
+  topic: string;
+  partition: number;
+  offset: string;
+  timestamp: string;
+  key: string | null;
+  value: T;
+  raw: Buffer | null;
+  headers: Headers;
+}
+
+export interface ConsumeOptions<T> {
+  groupId: string;
+  topics: string[];
+  fromBeginning?: boolean;
+  /** Called per record, in order per partition; the offset is committed after it resolves. */
+  eachMessage(record: ConsumedRecord<T>): Promise<void>;
+}
+
+export interface LockstepConsumer {
+  /** Subscribe and start; resolves once the consumer runs (not when it stops). */
+  start(): Promise<void>;
+  /** Leave the group after in-flight handlers finish. */
+  stop(): Promise<void>;
+  /** Pause/resume a topic (circuit breaker: commands wait in Kafka). */
+  pause(topic: string): void;
+  resume(topic: string): void;
+  onCrash(fn: (err: unknown) => void): void;
+}
+
+/** `T` is the decoded value type (e.g. ChangeEvent); a null value (tombstone) is passed as null. */
+export function createConsumer<T>(
+  handle: KafkaHandle,
+  serde: AvroSerde,
+  opts: ConsumeOptions<T | null>,
+): LockstepConsumer {
+  const consumer = handle.kafka.consumer({ groupId: opts.groupId });
+  return {
+    async start() {
+      await consumer.connect();
+      await consumer.subscribe({ topics: opts.topics, fromBeginning: opts.fromBeginning ?? false });
+      await consumer.run({
+        eachMessage: async ({ topic, partition, message }) => {
+          const value =
+            message.value === null ? null : ((await serde.deserialize(topic, message.value)) as T);
+          await opts.eachMessage({
+            topic,
+            partition,
+            offset: message.offset,
+            timestamp: message.timestamp,
+            key: message.key?.toString('utf8') ?? null,
+            value,
+            raw: message.value,
+            headers: toHeaders(message.headers),
+          });
+        },
+      });
+    },
+    stop: () => consumer.disconnect(),
+    pause: (topic) => consumer.pause([{ topic }]),
+    resume: (topic) => consumer.resume([{ topic }]),
+    onCrash: (fn) => {
+      consumer.on(consumer.events.CRASH, (e) => fn(e.payload.error));
+    },
+  };
+}
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  replicationFactor: number;
+  /** Kafka topic configs; all topics use cleanup.policy=delete (see ensureTopics). */
+  configs: Record<string, string>;
+}
+
+/**
+ * DESIGN.md's topics with their settings. All are `delete`-retention, none compacted: outcomes and
+ * conflicts are keyed by link id and carry history (many per link), which compaction would drop.
+ */
+export function topicSpecs(
+  config: KafkaConfig,
+  platforms: readonly string[] = COMMAND_PLATFORMS,
+): TopicSpec[] {
+  const { topics, retentionMs: r, partitions, replicationFactor } = config;
+  const spec = (name: string, retention: number): TopicSpec => ({
+    name,
+    partitions,
+    replicationFactor,
+    configs: { 'cleanup.policy': 'delete', 'retention.ms': String(retention) },
+  });
+  return [
+    spec(topics.changes, r.changes),
+    ...platforms.map((p) => spec(commandsTopic(topics, p), r.commands)),
+    spec(topics.outcomes, r.outcomes),
+    spec(topics.conflicts, r.conflicts),
+    spec(topics.dlq, r.dlq),
+  ];
+}
+
+/**
+ * Create missing topics. Existing topics are left as they are (kafkajs' alterConfigs replaces a
+ * topic's whole dynamic config, which would wipe an operator's settings); they are reported.
+ */
+export async function ensureTopics(
+  handle: KafkaHandle,
+  specs: TopicSpec[] = topicSpecs(handle.config),
+): Promise<{ created: string[]; existing: string[] }> {
+  const admin = handle.kafka.admin();
+  await admin.connect();
+  try {
+    const present = new Set(await admin.listTopics());
+    const missing = specs.filter((s) => !present.has(s.name));
+    if (missing.length) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((s) => ({
+          topic: s.name,
+          numPartitions: s.partitions,
+          replicationFactor: s.replicationFactor,
+          configEntries: Object.entries(s.configs).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    }
+    return {
+      created: missing.map((s) => s.name),
+      existing: specs.filter((s) => present.has(s.name)).map((s) => s.name),
+    };
+  } catch (err) {
+    throw new LockstepError('ensuring Kafka topics', { category: 'network', cause: err });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export interface TopicInfo {
+  name: string;
+  partitions: number;
+  /** Sum over partitions of (high watermark − low watermark). */
+  messages: number;
+}
+
+export async function describeTopics(handle: KafkaHandle, includeInternal = false): Promise<TopicInfo[]> {
+  const admin = handle.kafka.admin();
+  await admin.connect();
+  try {
+    const names = (await admin.listTopics()).filter((t) => includeInternal || !t.startsWith('__')).sort();
+    const out: TopicInfo[] = [];
+    for (const name of names) {
+      const offsets = await admin.fetchTopicOffsets(name);
+      out.push({
+        name,
+        partitions: offsets.length,
+        messages: offsets.reduce((n, o) => n + (Number(o.high) - Number(o.low)), 0),
+      });
+    }
+    return out;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Per-partition [low, high) offsets of a topic. */
+export async function topicOffsets(
+  handle: KafkaHandle,
+  topic: string,
+): Promise<{ partition: number; low: string; high: string }[]> {
+  const admin = handle.kafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).map((o) => ({
+      partition: o.partition,
+      low: o.low,
+      high: o.high,
+    }));
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,7 @@
+export {
+  activeTraceId,
+  startTelemetry,
+  withSpan,
+  type Telemetry,
+  type TelemetryConfig,
+} from './telemetry.ts';
