@@ -13,6 +13,7 @@
  *   DELETE /_emulator/ledger
  *   GET    /_emulator/deliveries            webhook delivery log
  *   POST   /_emulator/settings              body: { webhookTimeScale?: number }
+ *   *      /_emulator/<platform>/…          the platform's own controls (PlatformEmulator.control)
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -65,6 +66,11 @@ export interface PlatformEmulator {
   reset(kit: EmulatorKit): void;
   seed(doc: unknown, kit: EmulatorKit): void;
   state(): unknown;
+  /**
+   * Platform-specific control routes under `/_emulator/<platform>/…` (e.g. expiring Asana sync
+   * tokens); `what` is the part after `<platform>/`. Null → 404.
+   */
+  control?(method: string, what: string, body: unknown, kit: EmulatorKit): Promise<EmulatorResponse | null>;
 }
 
 export interface RunningEmulator {
@@ -109,8 +115,16 @@ export async function startEmulator(
       headers: req.headers,
       rawBody,
     };
-    if (base.path.startsWith(CONTROL))
-      return send(res, control(base.method, base.path.slice(CONTROL.length), base));
+    if (base.path.startsWith(CONTROL)) {
+      const what = base.path.slice(CONTROL.length);
+      const own = `${platform.platform}/`;
+      if (platform.control && what.startsWith(own)) {
+        const body: unknown = rawBody.length ? JSON.parse(rawBody.toString('utf8')) : {};
+        const r = await platform.control(base.method, what.slice(own.length), body, kit);
+        if (r) return send(res, r);
+      }
+      return send(res, control(base.method, what, base));
+    }
 
     const operation = platform.operationOf?.(base) ?? null;
     const token = platform.tokenOf(base);
