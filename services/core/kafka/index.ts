@@ -36,3 +36,10 @@ export {
   type SchemaTypes,
   type TopicsConfig,
 } from './schemas.ts';
+export {
+  backwardProblem,
+  checkAgainstReleased,
+  RELEASED_DIR,
+  releasedVersions,
+  type ReleasedVersion,
+} from './evolution.ts';

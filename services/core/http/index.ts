@@ -1,0 +1,9 @@
+export {
+  createHttpServer,
+  onTerminate,
+  shutdownGracefully,
+  type HttpServer,
+  type HttpServerOptions,
+  type ReadinessCheck,
+  type ShutdownStep,
+} from './server.ts';
