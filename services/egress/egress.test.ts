@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Counter, Histogram, Registry } from 'prom-client';
+import pino from 'pino';
+import type { ApplyResult, ErrorClass } from '../connectors/types.ts';
+import { entityState } from '../connectors/types.ts';
+import { CircuitBreaker, RateBudget } from '../core/resilience/index.ts';
+import type { WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
+import type { Pending } from './coalesce.ts';
+import { coalesce } from './coalesce.ts';
+import { processCommands, type CommandMeta, type EgressDeps } from './egress.ts';
+
+const meta: CommandMeta = { topic: 'cmds', partition: 0, offset: '0', key: 'k', raw: null, headers: {} };
+
+function cmd(
+  id: string,
+  fields: Parameters<typeof entityState>[0],
+  over: Partial<WriteCommand> = {},
+): Pending<CommandMeta> {
+  return {
+    meta,
+    cmd: {
+      commandId: id,
+      linkId: 'L1',
+      flowId: 'eng',
+      platform: 'jira',
+      workspace: 'ENG',
+      action: 'update',
+      entityType: 'issue',
+      targetId: '10001',
+      parentId: null,
+      fields: entityState(fields),
+      base: null,
+      marker: null,
+      causedBy: null,
+      createdAtMs: 1,
+      ...over,
+    },
+  };
+}
+
+class RateLimited extends Error {}
+class Invalid extends Error {}
+
+function harness(behaviour: (c: WriteCommand, call: number) => ApplyResult) {
+  let t = 0;
+  const calls: WriteCommand[] = [];
+  const outcomes: WriteOutcome[] = [];
+  const dead: string[] = [];
+  const applied = new Map<string, WriteOutcome>();
+  const registry = new Registry();
+  const deps: EgressDeps = {
+    platform: 'jira',
+    applier: {
+      apply: async (c) => {
+        calls.push(c);
+        return behaviour(c, calls.length);
+      },
+      findByMarker: async () => null,
+    },
+    classify: (err): ErrorClass =>
+      err instanceof RateLimited
+        ? { category: 'rate_limit', retriable: true, retryAfterMs: 2000 }
+        : err instanceof Invalid
+          ? { category: 'validation', retriable: false }
+          : { category: 'network', retriable: true },
+    budget: new RateBudget({ limit: 100, perMs: 1000, now: () => t, sleep: async (ms) => void (t += ms) }),
+    breaker: new CircuitBreaker({ failureThreshold: 5, openMs: 10_000, now: () => t }),
+    applied: {
+      get: async (id) => applied.get(id) ?? null,
+      record: async (ids, o) => ids.forEach((id) => applied.set(id, o)),
+    },
+    publishOutcome: async (o) => void outcomes.push(o),
+    deadLetter: async (p, e) => void dead.push(`${p.cmd.commandId}:${e.category}`),
+    retry: { maxAttempts: 4, baseMs: 100, maxMs: 1000 },
+    heartbeat: async () => {},
+    sleep: async (ms) => void (t += ms),
+    now: () => t,
+    logger: pino({ level: 'silent' }),
+    metrics: {
+      commands: new Counter({
+        name: 'c',
+        help: 'c',
+        labelNames: ['platform', 'result'],
+        registers: [registry],
+      }),
+      apiCalls: new Counter({
+        name: 'a',
+        help: 'a',
+        labelNames: ['platform', 'result'],
+        registers: [registry],
+      }),
+      applySeconds: new Histogram({ name: 'h', help: 'h', labelNames: ['platform'], registers: [registry] }),
+    },
+  };
+  return { deps, calls, outcomes, dead, applied, time: () => t };
+}
+
+const ok = (c: WriteCommand): ApplyResult => ({
+  targetId: c.targetId ?? 'new',
+  targetKey: null,
+  written: c.fields,
+  platformVersion: 'v',
+  platformTsMs: 5,
+  alreadyApplied: false,
+  skipped: [],
+});
+
+describe('coalesce', () => {
+  it('folds consecutive updates of one target, later values winning, base from the first', () => {
+    const a = cmd('a', { title: 'one' });
+    a.cmd.base = entityState({ title: 'zero' });
+    const b = cmd('b', { title: 'two', priority: 'high' });
+    b.cmd.base = entityState({ title: 'one', priority: 'low' });
+    const [g, ...rest] = coalesce([a, b]);
+    assert.equal(rest.length, 0);
+    assert.equal(g?.cmd.commandId, 'b');
+    assert.equal(g?.cmd.fields.title, 'two');
+    assert.equal(g?.cmd.fields.priority, 'high');
+    assert.deepEqual(g?.cmd.fields.known, ['title', 'priority']);
+    assert.equal(g?.cmd.base?.title, 'zero');
+    assert.equal(g?.cmd.base?.priority, 'low');
+  });
+
+  it('never folds creates or different targets', () => {
+    const groups = coalesce([
+      cmd('a', { title: 'x' }, { action: 'create', targetId: null }),
+      cmd('b', { title: 'y' }, { action: 'create', targetId: null }),
+      cmd('c', { title: 'z' }, { targetId: '1' }),
+      cmd('d', { title: 'w' }, { targetId: '2' }),
+    ]);
+    assert.equal(groups.length, 4);
+  });
+});
+
+describe('processCommands', () => {
+  it('makes one API call for a burst of updates to one target and records every command id', async () => {
+    const h = harness(ok);
+    await processCommands(h.deps, [
+      cmd('a', { title: '1' }),
+      cmd('b', { title: '2' }),
+      cmd('c', { title: '3' }),
+    ]);
+    assert.equal(h.calls.length, 1);
+    assert.equal(h.calls[0]?.fields.title, '3');
+    assert.deepEqual([...h.applied.keys()].sort(), ['a', 'b', 'c']);
+    assert.deepEqual(h.outcomes[0]?.coalesced, ['a', 'b']);
+  });
+
+  it('applies a command id at most once, republishing its outcome', async () => {
+    const h = harness(ok);
+    await processCommands(h.deps, [cmd('a', { title: '1' })]);
+    await processCommands(h.deps, [cmd('a', { title: '1' })]);
+    assert.equal(h.calls.length, 1);
+    assert.deepEqual(
+      h.outcomes.map((o) => o.status),
+      ['applied', 'already_applied'],
+    );
+  });
+
+  it('waits out Retry-After, then succeeds', async () => {
+    const h = harness((c, n) => {
+      if (n === 1) throw new RateLimited('429');
+      return ok(c);
+    });
+    await processCommands(h.deps, [cmd('a', { title: '1' })]);
+    assert.equal(h.calls.length, 2);
+    assert.ok(h.time() >= 2000, `retried after ${h.time()} ms`);
+    assert.equal(h.outcomes[0]?.status, 'applied');
+  });
+
+  it('dead-letters a permanent failure at once with its category, and goes on with the next command', async () => {
+    const h = harness((c) => {
+      if (c.commandId === 'bad') throw new Invalid('400 field not allowed');
+      return ok(c);
+    });
+    await processCommands(h.deps, [
+      cmd('bad', { title: 'x' }, { targetId: '1' }),
+      cmd('good', { title: 'y' }, { targetId: '2' }),
+    ]);
+    assert.equal(h.calls.length, 2);
+    assert.deepEqual(h.dead, ['bad:validation']);
+    assert.deepEqual(
+      h.outcomes.map((o) => o.status),
+      ['failed', 'applied'],
+    );
+  });
+
+  it('bounds retries of retriable failures, then dead-letters', async () => {
+    const h = harness(() => {
+      throw new Error('socket hang up');
+    });
+    await processCommands(h.deps, [cmd('a', { title: '1' })]);
+    assert.equal(h.calls.length, 4);
+    assert.deepEqual(h.dead, ['a:network']);
+  });
+});
