@@ -18,7 +18,7 @@ export const kafkaSchema = z
     brokers: z
       .array(z.string().regex(/^[^:\s]+:\d{1,5}$/, 'must be host:port'))
       .min(1)
-      .default(['127.0.0.1:19092']),
+      .default(['127.0.0.1:9092']),
     clientId: z.string().min(1).default('lockstep'),
     topics: z
       .object({
@@ -56,7 +56,7 @@ export const kafkaSchema = z
 export const coreConfigShape = {
   kafka: kafkaSchema.prefault({}),
   registry: z
-    .object({ url: z.url().default('http://127.0.0.1:18081/apis/ccompat/v7') })
+    .object({ url: z.url().default('http://127.0.0.1:8081/apis/ccompat/v7') })
     .strict()
     .prefault({}),
   postgres: z
@@ -64,14 +64,14 @@ export const coreConfigShape = {
       url: z
         .string()
         .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-        .default('postgres://lockstep@127.0.0.1:15432/lockstep'),
+        .default('postgres://postgres@127.0.0.1:5433/lockstep'),
     })
     .strict()
     .prefault({}),
   telemetry: z
     .object({
       enabled: z.boolean().default(true),
-      otlpHttpEndpoint: z.url().default('http://127.0.0.1:14318/v1/traces'),
+      otlpHttpEndpoint: z.url().default('http://127.0.0.1:4318/v1/traces'),
       serviceName: z.string().min(1).default('lockstep'),
     })
     .strict()
