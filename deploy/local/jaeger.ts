@@ -1,0 +1,156 @@
+/**
+ * Jaeger v2 all-in-one (an OpenTelemetry Collector distribution) built from source with Go,
+ * memory storage, OTLP gRPC/HTTP receivers and the query API/UI, all on 127.0.0.1.
+ *
+ * Why not plain `go install …/cmd/jaeger@version`: the module's go.mod carries a replace
+ * directive, which `go install pkg@version` refuses. So the module is fetched with
+ * `go mod download` and `cmd/jaeger` built inside it, which is what `go install` would compile.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { httpOk, isAlive, readPid, run, startDaemon, StackError, stopPidFile, waitUntil } from './process.ts';
+import type { Component, StackOptions } from './types.ts';
+
+const MODULE = 'github.com/jaegertracing/jaeger';
+
+function binary(o: StackOptions): string {
+  return join(o.cacheDir, 'jaeger', o.env.versions.jaeger, 'bin', 'jaeger');
+}
+function dir(o: StackOptions): string {
+  return join(o.stateDir, 'jaeger');
+}
+function logFile(o: StackOptions): string {
+  return join(o.stateDir, 'logs', 'jaeger.log');
+}
+function pidFile(o: StackOptions): string {
+  return join(dir(o), 'jaeger.pid');
+}
+
+export function jaegerEndpoints(o: StackOptions): { url: string; otlpHttp: string; otlpGrpc: string } {
+  return {
+    url: `http://127.0.0.1:${o.ports.jaegerQuery}`,
+    otlpHttp: `http://127.0.0.1:${o.ports.otlpHttp}`,
+    otlpGrpc: `http://127.0.0.1:${o.ports.otlpGrpc}`,
+  };
+}
+
+function configYaml(o: StackOptions): string {
+  const p = o.ports;
+  return `# Written by lockstep (deploy/local/jaeger.ts) for instance ${o.instance}; regenerated on every start.
+service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    resource:
+      service.name: jaeger
+    # No internal metrics endpoint: its default port would clash between the dev and test stacks.
+    metrics:
+      level: none
+    logs:
+      level: info
+extensions:
+  jaeger_query:
+    storage:
+      traces: memstore
+    http:
+      endpoint: 127.0.0.1:${p.jaegerQuery}
+    grpc:
+      endpoint: 127.0.0.1:${p.jaegerQueryGrpc}
+  jaeger_storage:
+    backends:
+      memstore:
+        memory:
+          max_traces: 100000
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:${p.otlpGrpc}
+      http:
+        endpoint: 127.0.0.1:${p.otlpHttp}
+processors:
+  batch:
+    timeout: 200ms
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+`;
+}
+
+async function install(o: StackOptions): Promise<void> {
+  const bin = binary(o);
+  if (existsSync(bin)) return;
+  const log = logFile(o);
+  const version = o.env.versions.jaeger;
+  o.log(
+    `jaeger: fetching ${MODULE}@${version} and building cmd/jaeger with Go (first time only; several minutes on 2 cores)…`,
+  );
+  let moduleDir: string;
+  try {
+    const { stdout } = await promisify(execFile)(
+      o.env.go,
+      ['mod', 'download', '-json', `${MODULE}@${version}`],
+      {
+        cwd: o.cacheDir,
+        maxBuffer: 10 * 1024 * 1024,
+      },
+    );
+    const info = JSON.parse(stdout) as { Dir?: string; Error?: string };
+    if (!info.Dir) throw new Error(info.Error ?? 'no module directory');
+    moduleDir = info.Dir;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
+    const why =
+      e.code === 'ENOENT'
+        ? `${o.env.go} is not installed or not on PATH`
+        : `${e.stderr ?? ''}${e.stdout ?? ''}${e.message}`;
+    throw new StackError('jaeger', `downloading ${MODULE}@${version}: ${why.trim()}`, log);
+  }
+  mkdirSync(join(o.cacheDir, 'jaeger', version, 'bin'), { recursive: true });
+  const tmp = `${bin}.tmp`;
+  await run(o.env.go, ['build', '-trimpath', '-o', tmp, './cmd/jaeger'], {
+    component: 'jaeger',
+    logFile: log,
+    cwd: moduleDir,
+  });
+  await run('mv', [tmp, bin], { component: 'jaeger', logFile: log });
+}
+
+async function healthy(o: StackOptions): Promise<boolean> {
+  return httpOk(`${jaegerEndpoints(o).url}/api/services`).catch(() => false);
+}
+
+async function start(o: StackOptions): Promise<void> {
+  const log = logFile(o);
+  const running = readPid(pidFile(o));
+  if (running !== undefined && isAlive(running)) {
+    await waitUntil(() => healthy(o), { component: 'jaeger', logFile: log, timeoutMs: 30_000, pid: running });
+    return;
+  }
+  mkdirSync(dir(o), { recursive: true });
+  const config = join(dir(o), 'config.yaml');
+  writeFileSync(config, configYaml(o));
+  const pid = await startDaemon(binary(o), ['--config', config], {
+    component: 'jaeger',
+    logFile: log,
+    pidFile: pidFile(o),
+    cwd: dir(o),
+  });
+  await waitUntil(() => healthy(o), { component: 'jaeger', logFile: log, timeoutMs: 60_000, pid });
+}
+
+export const jaegerComponent: Component = {
+  name: 'jaeger',
+  install,
+  start,
+  healthy,
+  stop: (o) => stopPidFile(pidFile(o), 15_000),
+  pid: (o) => readPid(pidFile(o)),
+  logFile,
+};
