@@ -1,0 +1,441 @@
+/**
+ * WriteCommand → @linear/sdk. Queries go through the SDK's `client.rawRequest` with explicit
+ * selections: the generated model methods load relations lazily (one request per relation), which
+ * would multiply the API calls of every write.
+ *
+ * Create markers: the issue (or comment) is created with an id derived from the marker (Linear
+ * accepts client-chosen UUIDs), and an issue also gets an attachment `lockstep://link/<marker>`, the
+ * visible back-link. `findByMarker` looks for either, so a create whose response was lost is found
+ * instead of repeated.
+ */
+import { LinearClient } from '@linear/sdk';
+import { z } from 'zod';
+import type { EntityState, StatusCategory, WriteCommand } from '../../../schemas/generated/types.ts';
+import { LockstepError } from '../../core/errors/index.ts';
+import {
+  staleFields,
+  uuidFromMarker,
+  type Applier,
+  type ApplyResult,
+  type ConnectorDeps,
+  type FoundTarget,
+  type MarkerQuery,
+  type SkippedField,
+} from '../types.ts';
+import type { LinearConfig } from './config.ts';
+import { classifyLinearError } from './errors.ts';
+import { commentState, issueState, PRIORITY_TO_LINEAR, STATE_TYPE_TO_CATEGORY } from './normalize.ts';
+import { commentNodeToData, issueNodeToData, ISSUE_FIELDS } from './poll.ts';
+
+export const markerUrl = (marker: string): string => `lockstep://link/${encodeURIComponent(marker)}`;
+
+const COMMENT_FIELDS = `id body url createdAt updatedAt archivedAt user { id name email } issue { id team { id } }`;
+
+/** Category → WorkflowState types, first preferred. */
+const CATEGORY_TO_TYPES: Record<StatusCategory, string[]> = {
+  backlog: ['backlog', 'triage'],
+  todo: ['unstarted'],
+  in_progress: ['started'],
+  done: ['completed'],
+  canceled: ['canceled', 'duplicate'],
+};
+
+const idNodes = z.object({ nodes: z.array(z.object({ id: z.string() }).loose()) });
+
+export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier {
+  const cfg = deps.config;
+  const client = new LinearClient({ apiKey: cfg.apiKey.reveal(), apiUrl: cfg.apiUrl });
+
+  async function gql<T extends z.ZodType>(
+    what: string,
+    query: string,
+    variables: Record<string, unknown>,
+    shape: T,
+  ): Promise<z.output<T>> {
+    const res = await client.client.rawRequest(query, variables);
+    const parsed = shape.safeParse(res.data);
+    if (!parsed.success) {
+      throw new LockstepError(`${what} on linear`, {
+        category: 'unknown',
+        cause: `unexpected response: ${parsed.error.message}`,
+      });
+    }
+    return parsed.data;
+  }
+
+  /** Linear answers a missing entity with an "Entity not found" GraphQL error. */
+  async function orNull<T>(p: Promise<T>): Promise<T | null> {
+    try {
+      return await p;
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : '';
+      if (classifyLinearError(err).category === 'not_found' || /not found/i.test(msg)) return null;
+      throw err;
+    }
+  }
+
+  async function readIssue(id: string) {
+    const r = await gql(
+      'reading issue',
+      `query LockstepIssue($id: String!) { issue(id: $id) { ${ISSUE_FIELDS} } }`,
+      { id },
+      z.object({ issue: z.unknown() }),
+    );
+    return issueNodeToData(r.issue);
+  }
+
+  async function readComment(id: string) {
+    const r = await gql(
+      'reading comment',
+      `query LockstepComment($id: String!) { comment(id: $id) { ${COMMENT_FIELDS} } }`,
+      { id },
+      z.object({ comment: z.unknown() }),
+    );
+    return commentNodeToData(r.comment);
+  }
+
+  async function resolveState(
+    teamId: string,
+    status: NonNullable<EntityState['status']>,
+  ): Promise<string | null> {
+    const r = await gql(
+      'listing workflow states',
+      `query LockstepStates($filter: WorkflowStateFilter) { workflowStates(filter: $filter, first: 100) { nodes { id name type position } } }`,
+      { filter: { team: { id: { eq: teamId } } } },
+      z.object({
+        workflowStates: z.object({
+          nodes: z.array(
+            z.object({ id: z.string(), name: z.string(), type: z.string(), position: z.number() }),
+          ),
+        }),
+      }),
+    );
+    const states = r.workflowStates.nodes.filter((s) => STATE_TYPE_TO_CATEGORY[s.type] === status.category);
+    const byName = states.find((s) => s.name.toLowerCase() === status.name.toLowerCase());
+    if (byName) return byName.id;
+    const types = CATEGORY_TO_TYPES[status.category];
+    const ranked = [...states].sort(
+      (a, b) => types.indexOf(a.type) - types.indexOf(b.type) || a.position - b.position,
+    );
+    return ranked[0]?.id ?? null;
+  }
+
+  async function resolveUser(email: string): Promise<string | null> {
+    const r = await gql(
+      'finding user by email',
+      `query LockstepUser($filter: UserFilter) { users(filter: $filter, first: 1) { nodes { id } } }`,
+      { filter: { email: { eqIgnoreCase: email } } },
+      z.object({ users: idNodes }),
+    );
+    return r.users.nodes[0]?.id ?? null;
+  }
+
+  /** Label names → ids in the team (or workspace-wide), creating missing ones in the team. */
+  async function resolveLabels(teamId: string, names: string[]): Promise<string[]> {
+    if (names.length === 0) return [];
+    const r = await gql(
+      'listing labels',
+      `query LockstepLabels($filter: IssueLabelFilter) { issueLabels(filter: $filter, first: 250) { nodes { id name team { id } } } }`,
+      { filter: { name: { in: names } } },
+      z.object({
+        issueLabels: z.object({
+          nodes: z.array(
+            z.object({ id: z.string(), name: z.string(), team: z.object({ id: z.string() }).nullish() }),
+          ),
+        }),
+      }),
+    );
+    const usable = r.issueLabels.nodes.filter((l) => !l.team || l.team.id === teamId);
+    const ids: string[] = [];
+    for (const name of names) {
+      const found = usable.find((l) => l.name === name);
+      if (found) {
+        ids.push(found.id);
+        continue;
+      }
+      const created = await gql(
+        'creating label',
+        `mutation LockstepLabelCreate($input: IssueLabelCreateInput!) { issueLabelCreate(input: $input) { success issueLabel { id } } }`,
+        { input: { name, teamId } },
+        z.object({ issueLabelCreate: z.object({ issueLabel: z.object({ id: z.string() }) }) }),
+      );
+      ids.push(created.issueLabelCreate.issueLabel.id);
+    }
+    return ids;
+  }
+
+  /** EntityState → IssueCreateInput/IssueUpdateInput fields; unresolvable values are reported, not guessed. */
+  async function issueInput(teamId: string, f: EntityState, write: string[]) {
+    const input: Record<string, unknown> = {};
+    const skipped: SkippedField[] = [];
+    for (const field of write) {
+      switch (field) {
+        case 'title':
+          input.title = f.title ?? '';
+          break;
+        case 'description':
+          input.description = f.description ?? '';
+          break;
+        case 'priority':
+          input.priority = PRIORITY_TO_LINEAR[f.priority ?? 'none'];
+          break;
+        case 'dueDate':
+          input.dueDate = f.dueDate;
+          break;
+        case 'status': {
+          if (!f.status) break;
+          const stateId = await resolveState(teamId, f.status);
+          if (stateId) input.stateId = stateId;
+          else
+            skipped.push({
+              field,
+              reason: 'unresolvable',
+              detail: `no workflow state of category ${f.status.category} in team ${teamId}`,
+            });
+          break;
+        }
+        case 'assignee': {
+          if (f.assignee === null) {
+            input.assigneeId = null;
+            break;
+          }
+          const id = f.assignee.email ? await resolveUser(f.assignee.email) : null;
+          if (id) input.assigneeId = id;
+          else
+            skipped.push({
+              field,
+              reason: 'unresolvable',
+              detail: `no Linear user with email ${f.assignee.email ?? '(none given)'}`,
+            });
+          break;
+        }
+        case 'labels':
+          input.labelIds = await resolveLabels(teamId, f.labels ?? []);
+          break;
+        default:
+          // url, timestamps, body/author: not writable on an issue.
+          break;
+      }
+    }
+    return { input, skipped };
+  }
+
+  const issuePayload = (key: string) => z.object({ [key]: z.object({ issue: z.unknown() }) });
+  const commentPayload = (key: string) => z.object({ [key]: z.object({ comment: z.unknown() }) });
+
+  function issueResult(node: unknown, skipped: SkippedField[], alreadyApplied: boolean): ApplyResult {
+    const d = issueNodeToData(node);
+    return {
+      targetId: d.id,
+      targetKey: d.identifier ?? null,
+      written: issueState(d),
+      platformVersion: d.updatedAt,
+      platformTsMs: Date.parse(d.updatedAt),
+      alreadyApplied,
+      skipped,
+    };
+  }
+
+  function commentResult(node: unknown, skipped: SkippedField[], alreadyApplied: boolean): ApplyResult {
+    const d = commentNodeToData(node);
+    return {
+      targetId: d.id,
+      targetKey: null,
+      written: commentState(d),
+      platformVersion: d.updatedAt,
+      platformTsMs: Date.parse(d.updatedAt),
+      alreadyApplied,
+      skipped,
+    };
+  }
+
+  async function findByMarker(q: MarkerQuery): Promise<FoundTarget | null> {
+    if (q.entityType === 'issue') {
+      const r = await gql(
+        'finding create marker',
+        `query LockstepMarker($url: String!) { attachmentsForURL(url: $url, first: 1) { nodes { issue { id identifier } } } }`,
+        { url: markerUrl(q.marker) },
+        z.object({
+          attachmentsForURL: z.object({
+            nodes: z.array(z.object({ issue: z.object({ id: z.string(), identifier: z.string() }) })),
+          }),
+        }),
+      );
+      const hit = r.attachmentsForURL.nodes[0];
+      if (hit) return { targetId: hit.issue.id, targetKey: hit.issue.identifier };
+      // The issue may exist without its attachment (crash between the two calls).
+      const byId = await orNull(readIssue(uuidFromMarker(q.marker)));
+      return byId ? { targetId: byId.id, targetKey: byId.identifier ?? null } : null;
+    }
+    if (q.entityType === 'comment') {
+      const c = await orNull(readComment(uuidFromMarker(q.marker)));
+      return c ? { targetId: c.id, targetKey: null } : null;
+    }
+    return null;
+  }
+
+  async function attachMarker(issueId: string, marker: string): Promise<void> {
+    await gql(
+      'attaching create marker',
+      `mutation LockstepAttach($input: AttachmentCreateInput!) { attachmentCreate(input: $input) { success } }`,
+      { input: { issueId, url: markerUrl(marker), title: 'Synced by Lockstep', subtitle: `link ${marker}` } },
+      z.object({ attachmentCreate: z.object({ success: z.boolean() }) }),
+    );
+  }
+
+  async function applyIssue(cmd: WriteCommand): Promise<ApplyResult> {
+    if (cmd.action === 'create') {
+      if (!cmd.marker)
+        throw new LockstepError(`applying ${cmd.commandId} to linear`, {
+          category: 'validation',
+          cause: 'a create needs a marker',
+        });
+      const found = await findByMarker({ marker: cmd.marker, entityType: 'issue', parentId: null });
+      if (found) {
+        const hasAttachment = await gql(
+          'checking create marker',
+          `query LockstepMarker($url: String!) { attachmentsForURL(url: $url, first: 1) { nodes { id } } }`,
+          { url: markerUrl(cmd.marker) },
+          z.object({ attachmentsForURL: idNodes }),
+        );
+        if (hasAttachment.attachmentsForURL.nodes.length === 0)
+          await attachMarker(found.targetId, cmd.marker);
+        return issueResult(await readIssueNode(found.targetId), [], true);
+      }
+      const { input, skipped } = await issueInput(cmd.workspace, cmd.fields, cmd.fields.known);
+      const r = await gql(
+        'creating issue',
+        `mutation LockstepIssueCreate($input: IssueCreateInput!) { issueCreate(input: $input) { success issue { ${ISSUE_FIELDS} } } }`,
+        { input: { ...input, id: uuidFromMarker(cmd.marker), teamId: cmd.workspace } },
+        issuePayload('issueCreate'),
+      );
+      const node = r.issueCreate!.issue;
+      const created = issueNodeToData(node);
+      await attachMarker(created.id, cmd.marker);
+      return issueResult(node, skipped, false);
+    }
+    const targetId = required(cmd);
+    if (cmd.action === 'delete') {
+      await gql(
+        'deleting issue',
+        `mutation LockstepIssueDelete($id: String!) { issueDelete(id: $id) { success } }`,
+        { id: targetId },
+        z.object({ issueDelete: z.object({ success: z.boolean() }) }),
+      );
+      return {
+        targetId,
+        targetKey: null,
+        written: null,
+        platformVersion: null,
+        platformTsMs: null,
+        alreadyApplied: false,
+        skipped: [],
+      };
+    }
+    const current = await readIssue(targetId);
+    const stale = staleFields(cmd, issueState(current));
+    const write = cmd.fields.known.filter((f) => !stale.some((s) => s.field === f));
+    const teamId = current.teamId ?? current.team?.id ?? cmd.workspace;
+    const { input, skipped } = await issueInput(teamId, cmd.fields, write);
+    if (Object.keys(input).length === 0)
+      return issueResult(await readIssueNode(targetId), [...stale, ...skipped], false);
+    const r = await gql(
+      'updating issue',
+      `mutation LockstepIssueUpdate($id: String!, $input: IssueUpdateInput!) { issueUpdate(id: $id, input: $input) { success issue { ${ISSUE_FIELDS} } } }`,
+      { id: targetId, input },
+      issuePayload('issueUpdate'),
+    );
+    return issueResult(r.issueUpdate!.issue, [...stale, ...skipped], false);
+  }
+
+  async function readIssueNode(id: string): Promise<unknown> {
+    const r = await gql(
+      'reading issue',
+      `query LockstepIssue($id: String!) { issue(id: $id) { ${ISSUE_FIELDS} } }`,
+      { id },
+      z.object({ issue: z.unknown() }),
+    );
+    return r.issue;
+  }
+
+  async function applyComment(cmd: WriteCommand): Promise<ApplyResult> {
+    if (cmd.action === 'create') {
+      if (!cmd.marker || !cmd.parentId) {
+        throw new LockstepError(`applying ${cmd.commandId} to linear`, {
+          category: 'validation',
+          cause: 'a comment create needs a marker and a parentId',
+        });
+      }
+      const id = uuidFromMarker(cmd.marker);
+      const existing = await orNull(readCommentNode(id));
+      if (existing) return commentResult(existing, [], true);
+      const r = await gql(
+        'creating comment',
+        `mutation LockstepCommentCreate($input: CommentCreateInput!) { commentCreate(input: $input) { success comment { ${COMMENT_FIELDS} } } }`,
+        { input: { id, issueId: cmd.parentId, body: cmd.fields.body ?? '' } },
+        commentPayload('commentCreate'),
+      );
+      return commentResult(r.commentCreate!.comment, [], false);
+    }
+    const targetId = required(cmd);
+    if (cmd.action === 'delete') {
+      await gql(
+        'deleting comment',
+        `mutation LockstepCommentDelete($id: String!) { commentDelete(id: $id) { success } }`,
+        { id: targetId },
+        z.object({ commentDelete: z.object({ success: z.boolean() }) }),
+      );
+      return {
+        targetId,
+        targetKey: null,
+        written: null,
+        platformVersion: null,
+        platformTsMs: null,
+        alreadyApplied: false,
+        skipped: [],
+      };
+    }
+    const current = commentState(await readComment(targetId));
+    const stale = staleFields(cmd, current);
+    if (!cmd.fields.known.includes('body') || stale.length > 0)
+      return commentResult(await readCommentNode(targetId), stale, false);
+    const r = await gql(
+      'updating comment',
+      `mutation LockstepCommentUpdate($id: String!, $input: CommentUpdateInput!) { commentUpdate(id: $id, input: $input) { success comment { ${COMMENT_FIELDS} } } }`,
+      { id: targetId, input: { body: cmd.fields.body ?? '' } },
+      commentPayload('commentUpdate'),
+    );
+    return commentResult(r.commentUpdate!.comment, [], false);
+  }
+
+  async function readCommentNode(id: string): Promise<unknown> {
+    const r = await gql(
+      'reading comment',
+      `query LockstepComment($id: String!) { comment(id: $id) { ${COMMENT_FIELDS} } }`,
+      { id },
+      z.object({ comment: z.unknown() }),
+    );
+    return r.comment;
+  }
+
+  return {
+    findByMarker,
+    async apply(cmd) {
+      if (cmd.entityType === 'issue') return applyIssue(cmd);
+      if (cmd.entityType === 'comment') return applyComment(cmd);
+      throw new LockstepError(`applying ${cmd.commandId} to linear`, {
+        category: 'validation',
+        cause: `Linear has no ${cmd.entityType} entities`,
+      });
+    },
+  };
+}
+
+function required(cmd: WriteCommand): string {
+  if (!cmd.targetId)
+    throw new LockstepError(`applying ${cmd.commandId} to linear`, {
+      category: 'validation',
+      cause: `${cmd.action} needs a targetId`,
+    });
+  return cmd.targetId;
+}

@@ -1,0 +1,68 @@
+/**
+ * @linear/sdk error classes → categories. The SDK picks the class from `errors[0].extensions.type`
+ * before looking at the HTTP status (PLATFORMS.md §2), so the table is keyed by class; the status
+ * is only a fallback for errors without a GraphQL type (a proxy's 502, a dropped connection).
+ */
+import {
+  AuthenticationLinearError,
+  FeatureNotAccessibleLinearError,
+  ForbiddenLinearError,
+  InternalLinearError,
+  InvalidInputLinearError,
+  LinearError,
+  LockTimeoutLinearError,
+  NetworkLinearError,
+  RatelimitedLinearError,
+  UsageLimitExceededLinearError,
+  UserLinearError,
+} from '@linear/sdk';
+import { LockstepError } from '../../core/errors/index.ts';
+import type { ErrorClass } from '../types.ts';
+
+type ErrorCtor = abstract new (...args: never[]) => Error;
+
+const TABLE: ReadonlyArray<readonly [ErrorCtor, ErrorClass]> = [
+  [RatelimitedLinearError, { category: 'rate_limit', retriable: true }],
+  [AuthenticationLinearError, { category: 'auth', retriable: false }],
+  [ForbiddenLinearError, { category: 'auth', retriable: false }],
+  [FeatureNotAccessibleLinearError, { category: 'auth', retriable: false }],
+  [InvalidInputLinearError, { category: 'validation', retriable: false }],
+  [UserLinearError, { category: 'validation', retriable: false }],
+  [UsageLimitExceededLinearError, { category: 'rate_limit', retriable: false }],
+  [NetworkLinearError, { category: 'network', retriable: true }],
+  [InternalLinearError, { category: 'network', retriable: true }],
+  [LockTimeoutLinearError, { category: 'conflict', retriable: true }],
+];
+
+/** By HTTP status, for LinearErrors whose class says nothing more (Unknown/Other/Graphql). */
+function byStatus(status: number | undefined): ErrorClass {
+  if (status === undefined) return { category: 'unknown', retriable: false };
+  if (status === 429) return { category: 'rate_limit', retriable: true };
+  if (status === 401 || status === 403) return { category: 'auth', retriable: false };
+  if (status === 404) return { category: 'not_found', retriable: false };
+  if (status === 408 || status >= 500) return { category: 'network', retriable: true };
+  return { category: 'unknown', retriable: false };
+}
+
+export function classifyLinearError(err: unknown): ErrorClass {
+  if (err instanceof LockstepError) {
+    return {
+      category: err.category,
+      retriable: err.retriable,
+      ...(err.retryAfterMs !== undefined && { retryAfterMs: err.retryAfterMs }),
+    };
+  }
+  for (const [ctor, cls] of TABLE) {
+    if (err instanceof ctor) {
+      if (err instanceof RatelimitedLinearError && err.retryAfter !== undefined) {
+        return { ...cls, retryAfterMs: Math.ceil(err.retryAfter * 1000) };
+      }
+      return cls;
+    }
+  }
+  if (err instanceof LinearError) return byStatus(err.status);
+  // fetch() failures (ECONNREFUSED, DNS) reach us as TypeError('fetch failed') with a cause.
+  if (err instanceof TypeError && err.message === 'fetch failed')
+    return { category: 'network', retriable: true };
+  return { category: 'unknown', retriable: false };
+}

@@ -1,0 +1,361 @@
+/**
+ * The Connector contract: everything Lockstep knows about one platform sits behind these functions,
+ * in one folder (`connectors/<platform>/`), registered by one line in `registry.ts`.
+ *
+ * Data flow through a connector:
+ *
+ * ```
+ * webhook ─► handshake? ─► verify ─► JSON.parse ─► normalize ─► ChangeEvent[] ─► lockstep.changes.v1
+ * timer   ─► poller.poll(cursor) ─► {events, cursor}  (persist cursor only after the produce is acked)
+ * lockstep.commands.<platform>.v1 ─► applier.apply(cmd) ─► ApplyResult ─► lockstep.outcomes.v1
+ * any SDK throw ─► classifyError ─► {category, retriable, retryAfterMs} ─► retry / DLQ
+ * ```
+ *
+ * Example (a minimal connector; see `linear/index.ts` and `jira/index.ts` for real ones):
+ *
+ * ```ts
+ * import { z } from 'zod';
+ * import { secret } from '../../core/config/index.ts';
+ * import { defineConnector } from '../types.ts';
+ *
+ * export const acmeConnector = defineConnector({
+ *   platform: 'acme',
+ *   configSchema: z.object({ apiToken: secret(), webhookSecret: secret(), botUserId: z.string().nullable().default(null) }),
+ *   verify: (req, cfg) => verifyAcme(req, cfg.webhookSecret.reveal()),   // never throws for a bad request
+ *   normalize: (payload, ctx) => toChangeEvents(payload, ctx),           // pure; throws LockstepError('validation')
+ *   createPoller: (deps) => ({ poll: (cursor) => pollAcme(deps, cursor) }),
+ *   createApplier: (deps) => ({ apply: (cmd) => applyAcme(deps, cmd), findByMarker: (m) => findAcme(deps, m) }),
+ *   classifyError: (err) => classifyAcme(err),                           // a table, not a switch
+ *   registerWebhook: (deps, { url, secret }) => createAcmeWebhook(deps, url, secret),
+ *   resolveBotUserId: (deps) => acmeWhoAmI(deps),
+ * });
+ * ```
+ */
+import { createHash } from 'node:crypto';
+import type { z } from 'zod';
+import type {
+  ChangeEvent,
+  EntityState,
+  EntityType,
+  Person,
+  ErrorCategory,
+  Via,
+  WriteCommand,
+} from '../../schemas/generated/types.ts';
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** An incoming webhook request exactly as received: the raw bytes, because signatures cover them. */
+export interface WebhookRequest {
+  /** Header names in lower case (as node's `IncomingMessage.headers` gives them). */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  rawBody: Buffer;
+  /** The receiver's clock, injected so replay windows are testable. */
+  nowMs: number;
+}
+
+/**
+ * Expected failures are values (STYLE.md rule 3): a forged or late request is not an exception.
+ * `deliveryId` is the platform's delivery header (Linear-Delivery, X-Atlassian-Webhook-Identifier, …)
+ * when it sent one; it is constant across the platform's retries, so it is a dedupe key.
+ */
+export type VerifyResult = { ok: true; deliveryId: string | null } | { ok: false; reason: string };
+
+/**
+ * A reply the receiver must send instead of processing the request. Needed by platforms that
+ * prove the endpoint before (or while) registering it: Slack `url_verification` (echo `challenge`)
+ * and Asana's `X-Hook-Secret` handshake (echo the header, then keep the secret for signatures).
+ * `learnedSecret` carries the Asana secret so the caller can store it.
+ */
+export interface HandshakeResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  learnedSecret?: string;
+}
+
+/** What normalize may know besides the payload. Everything is passed in, so normalize stays pure. */
+export interface NormalizeContext<Cfg> {
+  config: Cfg;
+  via: Via;
+  deliveryId: string | null;
+  /** When Lockstep saw the payload (becomes ChangeEvent.tsMs). */
+  nowMs: number;
+  /** Lockstep's own user on the platform (config `botUserId`, or `resolveBotUserId` at start). */
+  botUserId: string | null;
+}
+
+/** I/O dependencies of pollers, appliers and admin helpers. SDK clients are built from `config`. */
+export interface ConnectorDeps<Cfg> {
+  config: Cfg;
+  botUserId: string | null;
+  /** Injected clock for cursors and ChangeEvent.tsMs. */
+  now?: () => number;
+}
+
+/**
+ * Result of one poll. The caller produces `events` to Kafka and persists `cursor` ONLY after the
+ * produce is acknowledged (STYLE.md rule 7); if it crashes in between, the next poll re-reads from
+ * the old cursor and the reconciler dedupes by eventId. Every event has `source.via = 'poll'`.
+ * `caughtUp` is true when the last page was reached: being caught up is not an error.
+ */
+export interface PollResult {
+  events: ChangeEvent[];
+  cursor: JsonValue;
+  caughtUp: boolean;
+}
+
+export interface Poller {
+  /** `cursor` is the value the previous poll returned, or null for a first run (starts at `since` in config). */
+  poll(cursor: JsonValue | null): Promise<PollResult>;
+}
+
+/** A field the applier did not write, and why. */
+export interface SkippedField {
+  field: string;
+  /**
+   * `stale_base`: the target's current value differs from `cmd.base` and from the value to write,
+   * so a person changed it after the command was computed; writing would overwrite their edit.
+   * `unresolvable`: the value has no counterpart here (no user with that email, no transition to
+   * that status); the field is left as it is.
+   */
+  reason: 'stale_base' | 'unresolvable';
+  detail: string;
+}
+
+export interface ApplyResult {
+  targetId: string;
+  targetKey: string | null;
+  /** The values as the platform holds them after the write (null after a delete). */
+  written: EntityState | null;
+  /** The platform's version after the write (updatedAt or similar), which the echo will carry. */
+  platformVersion: string | null;
+  platformTsMs: number | null;
+  /** True when a create's marker showed the entity already existed (a lost response), so nothing was written. */
+  alreadyApplied: boolean;
+  skipped: SkippedField[];
+}
+
+/** Identifies a create whose response may have been lost. */
+export interface MarkerQuery {
+  marker: string;
+  entityType: EntityType;
+  /** For comments: the parent issue on this platform. */
+  parentId: string | null;
+}
+
+export interface FoundTarget {
+  targetId: string;
+  targetKey: string | null;
+}
+
+export interface Applier {
+  /**
+   * Writes one command through the platform's official SDK. Idempotent: a create first looks for its
+   * marker; an update skips fields whose base is stale (reported in `skipped`). Throws SDK errors
+   * unchanged for `classifyError`, and LockstepError('validation') for a command it cannot express.
+   */
+  apply(cmd: WriteCommand): Promise<ApplyResult>;
+  /** Finds the entity a create with this marker made, or null. */
+  findByMarker(query: MarkerQuery): Promise<FoundTarget | null>;
+}
+
+export interface ErrorClass {
+  category: ErrorCategory;
+  retriable: boolean;
+  retryAfterMs?: number;
+}
+
+export interface RegisteredWebhook {
+  id: string;
+  url: string;
+}
+
+/** One platform. `Cfg` is the parsed output of `configSchema` (secrets as `Secret`). */
+export interface ConnectorDefinition<P extends string, S extends z.ZodType> {
+  platform: P;
+  /**
+   * This connector's section of lockstep.yaml (`connectors.<platform>`). Secrets use
+   * `secret()` from core/config, so they are given by reference (`{ env: NAME }`) and never print.
+   */
+  configSchema: S;
+  /** Checks the signature (and replay window, where the platform signs a timestamp). Never throws. */
+  verify(req: WebhookRequest, config: z.output<S>): VerifyResult;
+  /** A reply to send instead of processing, or null for an ordinary delivery. */
+  handshake?(req: WebhookRequest, config: z.output<S>): HandshakeResponse | null;
+  /**
+   * Platform payload (already JSON-parsed, signature already verified) → change events. Pure: same
+   * input, same output, including `eventId` (a hash of platform, entity and the platform's version),
+   * so a webhook and a poll that see the same change yield the same eventId. May return [] for
+   * payloads Lockstep does not sync. Throws LockstepError (category 'validation') for malformed input.
+   */
+  normalize(payload: unknown, ctx: NormalizeContext<z.output<S>>): ChangeEvent[];
+  createPoller(deps: ConnectorDeps<z.output<S>>): Poller;
+  createApplier(deps: ConnectorDeps<z.output<S>>): Applier;
+  /** SDK/HTTP error → category; implemented as a lookup table in the connector's errors.ts. */
+  classifyError(err: unknown): ErrorClass;
+  /** Creates webhook(s) on the platform pointing at `url`, signed with `secret` (one per team where the platform scopes them so). Needs admin rights. */
+  registerWebhook(
+    deps: ConnectorDeps<z.output<S>>,
+    opts: { url: string; secret: string },
+  ): Promise<RegisteredWebhook[]>;
+  /** Lockstep's own user id on the platform (Linear `viewer`, Jira `myself`), for `actorIsLockstep`. */
+  resolveBotUserId(deps: ConnectorDeps<z.output<S>>): Promise<string>;
+}
+
+/** A connector with its configuration closed over: what services hold, whatever the platform. */
+export interface BoundConnector<P extends string = string> {
+  platform: P;
+  verify(req: WebhookRequest): VerifyResult;
+  handshake(req: WebhookRequest): HandshakeResponse | null;
+  normalize(payload: unknown, ctx: Omit<NormalizeContext<unknown>, 'config'>): ChangeEvent[];
+  createPoller(botUserId: string | null): Poller;
+  createApplier(botUserId: string | null): Applier;
+  classifyError(err: unknown): ErrorClass;
+  registerWebhook(opts: { url: string; secret: string }): Promise<RegisteredWebhook[]>;
+  resolveBotUserId(): Promise<string>;
+}
+
+export interface Connector<P extends string, S extends z.ZodType> extends ConnectorDefinition<P, S> {
+  /** Closes over a parsed config (from `loadConfig`) so callers need not carry the config type. */
+  bind(config: z.output<S>): BoundConnector<P>;
+}
+
+export function defineConnector<const P extends string, S extends z.ZodType>(
+  def: ConnectorDefinition<P, S>,
+): Connector<P, S> {
+  return {
+    ...def,
+    bind(config) {
+      const deps = (botUserId: string | null): ConnectorDeps<z.output<S>> => ({ config, botUserId });
+      return {
+        platform: def.platform,
+        verify: (req) => def.verify(req, config),
+        handshake: (req) => (def.handshake ? def.handshake(req, config) : null),
+        normalize: (payload, ctx) => def.normalize(payload, { ...ctx, config }),
+        createPoller: (botUserId) => def.createPoller(deps(botUserId)),
+        createApplier: (botUserId) => def.createApplier(deps(botUserId)),
+        classifyError: (err) => def.classifyError(err),
+        registerWebhook: (opts) => def.registerWebhook(deps(null), opts),
+        resolveBotUserId: () => def.resolveBotUserId(deps(null)),
+      };
+    },
+  };
+}
+
+/** Reads one header whatever node made of it (repeated headers arrive as arrays). */
+export function header(req: WebhookRequest, name: string): string | undefined {
+  const v = req.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+const NO_FIELDS: Omit<EntityState, 'known'> = {
+  title: null,
+  description: null,
+  status: null,
+  priority: null,
+  assignee: null,
+  labels: null,
+  dueDate: null,
+  url: null,
+  body: null,
+  author: null,
+  createdAtMs: null,
+  updatedAtMs: null,
+};
+
+/** Builds an EntityState whose `known` list is exactly the keys given (in canonical order). */
+export function entityState(values: Partial<Omit<EntityState, 'known'>>): EntityState {
+  const known = (Object.keys(NO_FIELDS) as (keyof typeof NO_FIELDS)[]).filter((k) => values[k] !== undefined);
+  return { ...NO_FIELDS, ...values, known };
+}
+
+/**
+ * The dedupe key. It hashes what identifies one platform change — platform, entity, and the
+ * platform's own version of it (updatedAt) — and nothing about how we learned it (webhook or poll,
+ * delivery id, our clock), so a webhook and a poll that see the same change agree. A delete gets
+ * its own id even when the platform leaves the version unchanged.
+ */
+export function deterministicEventId(p: {
+  platform: string;
+  entityType: EntityType;
+  entityId: string;
+  version: string;
+  deleted: boolean;
+}): string {
+  const material = [p.platform, p.entityType, p.entityId, p.version, p.deleted ? 'deleted' : ''].join(
+    '\u0000',
+  );
+  return createHash('sha256').update(material).digest('hex').slice(0, 32);
+}
+
+function samePerson(a: Person | null, b: Person | null): boolean {
+  if (a === null || b === null) return a === b;
+  if (a.email && b.email) return a.email.toLowerCase() === b.email.toLowerCase();
+  return a.platformUserId !== null && a.platformUserId === b.platformUserId;
+}
+
+/**
+ * Canonical equality of one field. Status compares by category: names differ across platforms
+ * ("In Progress" vs "Doing") while the category is what the flow agreed on. People compare by email
+ * when both have one. Labels are sets.
+ */
+export function sameFieldValue(field: string, a: EntityState, b: EntityState): boolean {
+  switch (field) {
+    case 'status':
+      return (a.status?.category ?? null) === (b.status?.category ?? null);
+    case 'assignee':
+      return samePerson(a.assignee, b.assignee);
+    case 'author':
+      return samePerson(a.author, b.author);
+    case 'labels': {
+      const x = [...new Set(a.labels ?? [])].sort();
+      const y = [...new Set(b.labels ?? [])].sort();
+      return x.length === y.length && x.every((v, i) => v === y[i]);
+    }
+    default:
+      return (
+        JSON.stringify(a[field as keyof EntityState] ?? null) ===
+        JSON.stringify(b[field as keyof EntityState] ?? null)
+      );
+  }
+}
+
+/**
+ * The stale-base check egress makes before an update (DESIGN.md, "our write lands after a person's
+ * newer edit"): a field is stale when the target's current value differs both from the base the
+ * command was computed from and from the value to write — someone changed it meanwhile, and
+ * writing would silently overwrite them. Fields without a base, or not known on the target, are written.
+ */
+export function staleFields(
+  cmd: Pick<WriteCommand, 'fields' | 'base'>,
+  current: EntityState,
+): SkippedField[] {
+  const { fields, base } = cmd;
+  if (!base) return [];
+  return fields.known
+    .filter(
+      (f) =>
+        base.known.includes(f) &&
+        current.known.includes(f) &&
+        !sameFieldValue(f, current, base) &&
+        !sameFieldValue(f, current, fields),
+    )
+    .map((f) => ({
+      field: f,
+      reason: 'stale_base' as const,
+      detail: `current value ${JSON.stringify(current[f as keyof EntityState])} differs from the command's base ${JSON.stringify(base[f as keyof EntityState])}`,
+    }));
+}
+
+/**
+ * A v4-shaped UUID derived from a marker: Linear accepts client-chosen ids ("in UUID v4 format")
+ * on issueCreate/commentCreate, so a retried create after a lost response asks for the same id.
+ */
+export function uuidFromMarker(marker: string): string {
+  const b = createHash('sha256').update(`lockstep:${marker}`).digest().subarray(0, 16);
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
