@@ -1,0 +1,800 @@
+/**
+ * The reconciler's decision, as a pure function: (link state, one change or outcome) → new state,
+ * the commands to send, the conflicts to publish and notes on what was done and why.
+ * No I/O and no clock: time comes from `ctx.nowMs`, ids from `ctx.ids`, so the same input always
+ * gives the same output (a replayed event yields the same command ids; egress drops repeats).
+ *
+ * The rules (DESIGN.md "The reconciler's rules" and "The hard cases"), per link and field:
+ *  - an observation older (platform time) than the last seen for that side+field is stale: ignored;
+ *  - a value equal to what that side last showed, or to the base, is nothing new (echo / no-op);
+ *  - a value equal to a write we still have in flight to that side is that write landing: if the
+ *    base moved on meanwhile (a person's newer edit), it is drift and the side is commanded back;
+ *  - any other value is a person's change: accepted (base moves, the other side is commanded)
+ *    unless a write of ours to that side was still in flight — then both sides moved the field
+ *    apart, a conflict settled by the field's policy.
+ */
+import type {
+  ChangeEvent,
+  Conflict,
+  ConflictSide,
+  EntityState,
+  Person,
+  WriteCommand,
+  WriteOutcome,
+} from '../../schemas/generated/types.ts';
+import type { Flow, SyncedField } from './flow.ts';
+import { flows, policyFor, policyName } from './flow.ts';
+import type { IdFn } from './ids.ts';
+import { mergeLabels, mergeText } from './merge.ts';
+import type { FieldState, LinkSide, LinkState, SideFieldState } from './state.ts';
+import { RECENT_IDS } from './state.ts';
+import type { FieldValue } from './values.ts';
+import { emptyEntityState, equal, fieldsFor, toFlowValue, toPlatformState } from './values.ts';
+
+export type NoteCode =
+  | 'duplicate'
+  | 'stale'
+  | 'not_in_flow'
+  | 'not_linked'
+  | 'one_way'
+  | 'aside'
+  | 'link_closed'
+  | 'unlinked'
+  | 'deleted'
+  | 'person_unmatched'
+  | 'status_unmapped'
+  | 'held'
+  | 'drift'
+  | 'not_taken'
+  | 'write_failed'
+  | 'awaiting_create'
+  | 'linked';
+
+export interface Note {
+  code: NoteCode;
+  message: string;
+  linkId: string | null;
+  platform: string | null;
+  field: string | null;
+}
+
+/** An event to keep and decide again once a link names its entity (see DecideResult.aside). */
+export interface Aside {
+  /** `entity:<platform>:<entityId>` (our own create, until its outcome) or `link:<linkId>` (a comment whose issue is still being created). */
+  key: string;
+  event: ChangeEvent;
+}
+
+export interface DecideContext {
+  nowMs: number;
+  ids: IdFn;
+  /** For a comment with no link yet: the link of the issue it belongs to (looked up by the caller). */
+  parent?: LinkState | null;
+}
+
+export interface DecideResult {
+  state: LinkState | null;
+  commands: WriteCommand[];
+  conflicts: Conflict[];
+  notes: Note[];
+  aside: Aside | null;
+}
+
+export type Input = ChangeEvent | WriteOutcome;
+
+export function entityAsideKey(platform: string, entityId: string): string {
+  return `entity:${platform}:${entityId}`;
+}
+export function linkAsideKey(linkId: string): string {
+  return `link:${linkId}`;
+}
+
+export function isChangeEvent(input: Input): input is ChangeEvent {
+  return 'eventId' in input;
+}
+
+/** Accumulates one decision's effects; turns per-field writes into one command per target. */
+class Run {
+  readonly state: LinkState;
+  readonly flow: Flow;
+  readonly ctx: DecideContext;
+  readonly cause: string;
+  readonly commands: WriteCommand[] = [];
+  readonly conflicts: Conflict[] = [];
+  readonly notes: Note[] = [];
+  // target platform → field → value
+  private readonly writes = new Map<string, Map<SyncedField, FieldValue>>();
+
+  constructor(state: LinkState, flow: Flow, ctx: DecideContext, cause: string) {
+    this.state = state;
+    this.flow = flow;
+    this.ctx = ctx;
+    this.cause = cause;
+  }
+
+  note(code: NoteCode, message: string, platform: string | null = null, field: string | null = null): void {
+    this.notes.push({ code, message, linkId: this.state.linkId, platform, field });
+  }
+
+  write(platform: string, field: SyncedField, value: FieldValue): void {
+    const m = this.writes.get(platform) ?? new Map<SyncedField, FieldValue>();
+    m.set(field, value);
+    this.writes.set(platform, m);
+  }
+
+  /** Does this decision write `field` to a side other than `except`? */
+  writesTo(field: SyncedField, except: string): boolean {
+    for (const [platform, m] of this.writes) if (platform !== except && m.has(field)) return true;
+    return false;
+  }
+
+  /** One update command per target, carrying every field this decision changed there. */
+  flush(): void {
+    for (const side of this.state.sides) {
+      const values = this.writes.get(side.platform);
+      if (!values || values.size === 0) continue;
+      if (side.entityId === null) {
+        // The create's outcome compares what was created with the base and repairs the difference.
+        this.note(
+          'awaiting_create',
+          `${[...values.keys()].join(', ')} for ${side.platform} will follow once the create is confirmed`,
+          side.platform,
+        );
+        continue;
+      }
+      const baseValues = new Map<SyncedField, FieldValue>();
+      for (const field of values.keys()) {
+        const seen = this.state.fields[field]?.sides[side.platform]?.seen;
+        if (seen !== undefined) baseValues.set(field, seen);
+      }
+      const fields = toPlatformState(this.flow, side.platform, values);
+      const base = baseValues.size > 0 ? toPlatformState(this.flow, side.platform, baseValues) : null;
+      const commandId = this.ctx.ids(
+        'command',
+        this.state.linkId,
+        side.platform,
+        'update',
+        JSON.stringify(fields),
+        this.cause,
+      );
+      this.commands.push(
+        command(this.state, this.flow, side, 'update', fields, base, this.cause, this.ctx, commandId),
+      );
+      for (const [field, value] of values) {
+        sideField(this.state.fields[field]!, side.platform).pending.push({ commandId, value });
+      }
+    }
+    this.writes.clear();
+  }
+}
+
+function command(
+  state: LinkState,
+  flow: Flow,
+  side: LinkSide,
+  action: WriteCommand['action'],
+  fields: EntityState,
+  base: EntityState | null,
+  cause: string,
+  ctx: DecideContext,
+  commandId: string,
+  parentId: string | null = null,
+): WriteCommand {
+  return {
+    commandId,
+    linkId: state.linkId,
+    flowId: flow.id,
+    platform: side.platform,
+    workspace: side.workspace,
+    action,
+    entityType: side.entityType,
+    targetId: action === 'create' ? null : side.entityId,
+    parentId,
+    fields,
+    base,
+    marker: action === 'create' ? state.linkId : null,
+    causedBy: cause.startsWith('event:') ? cause.slice('event:'.length) : null,
+    createdAtMs: ctx.nowMs,
+  };
+}
+
+function sideField(fs: FieldState, platform: string): SideFieldState {
+  let sf = fs.sides[platform];
+  if (!sf) {
+    sf = { tsMs: 0, version: null, pending: [] };
+    fs.sides[platform] = sf;
+  }
+  return sf;
+}
+
+/** What a side will hold once our writes in flight land. */
+function effective(sf: SideFieldState | undefined): FieldValue | undefined {
+  if (!sf) return undefined;
+  return sf.pending.length > 0 ? sf.pending[sf.pending.length - 1]!.value : sf.seen;
+}
+
+function remember(list: string[], id: string): void {
+  list.push(id);
+  if (list.length > RECENT_IDS) list.splice(0, list.length - RECENT_IDS);
+}
+
+function json(v: FieldValue | undefined): string {
+  return JSON.stringify(v ?? null);
+}
+
+function noteTranslation(run: Run, platform: string, field: SyncedField, note: string | null): void {
+  if (note === null) return;
+  run.note(field === 'assignee' ? 'person_unmatched' : 'status_unmapped', note, platform, field);
+}
+
+interface Observation {
+  platform: string;
+  field: SyncedField;
+  value: FieldValue;
+  tsMs: number;
+  version: string | null;
+  /** What the platform said the field was before (events only). */
+  before: FieldValue | undefined;
+  actor: Person | null;
+  /** For an outcome: the command ids it reports on. */
+  commandIds: ReadonlySet<string> | null;
+}
+
+function observe(run: Run, fs: FieldState, o: Observation): void {
+  const { platform, field, value } = o;
+  const sf = sideField(fs, platform);
+  if (o.tsMs < sf.tsMs) {
+    run.note(
+      'stale',
+      `ignored ${field} from ${platform}: older than what was already seen there`,
+      platform,
+      field,
+    );
+    // An outcome's own write is still done with, even if a newer edit overtook it.
+    if (o.commandIds) sf.pending = sf.pending.filter((p) => !o.commandIds!.has(p.commandId));
+    return;
+  }
+  const idx = o.commandIds
+    ? sf.pending.findIndex((p) => o.commandIds!.has(p.commandId))
+    : sf.pending.findLastIndex((p) => equal(p.value, value));
+  const entry = idx >= 0 ? sf.pending[idx]! : undefined;
+
+  if (o.commandIds && entry && !equal(value, entry.value)) {
+    // The platform did not take the value (e.g. no user with that email there). Record what it
+    // holds, but do not repeat the write: it would fail the same way forever.
+    sf.pending.splice(idx, 1);
+    sf.seen = value;
+    sf.tsMs = o.tsMs;
+    sf.version = o.version;
+    run.note(
+      'not_taken',
+      `${platform} kept ${field} at ${json(value)} instead of ${json(entry.value)}`,
+      platform,
+      field,
+    );
+    return;
+  }
+
+  const previous = sf.seen;
+  const unchanged = previous !== undefined && equal(value, previous);
+  sf.seen = value;
+  sf.tsMs = o.tsMs;
+  sf.version = o.version;
+  // Writes up to the one that just landed are done (egress applies one target's commands in order).
+  if (entry) sf.pending.splice(0, idx + 1);
+  if (unchanged) return;
+
+  if (fs.held) {
+    run.note(
+      'held',
+      `${field} is held by conflict ${fs.held.conflictId}; ${platform} now shows ${json(value)}`,
+      platform,
+      field,
+    );
+    return;
+  }
+  if (equal(value, fs.base)) return; // echo of our write, or a no-op
+
+  if (entry) {
+    if (sf.pending.length > 0) return; // a newer write to this side is already on its way
+    // Our write landed after a newer agreed value: drift, not a change. Put the side back.
+    run.note(
+      'drift',
+      `${platform} ${field} drifted to ${json(value)}; writing back ${json(fs.base)}`,
+      platform,
+      field,
+    );
+    run.write(platform, field, fs.base);
+    return;
+  }
+
+  // A person changed the field on `platform`.
+  const others = run.state.sides.filter((s) => s.platform !== platform);
+  if (!others.some((s) => flows(run.flow, platform, s.platform))) {
+    run.note(
+      'one_way',
+      `${field} changed on ${platform}; this flow does not write from ${platform}`,
+      platform,
+      field,
+    );
+    return;
+  }
+  // Concurrent when a write of ours to this side was still in flight, unless the platform told
+  // us the change started from the agreed value (then the person saw our write).
+  const concurrent = sf.pending.length > 0 && !(o.before !== undefined && equal(o.before, fs.base));
+  if (!concurrent) {
+    accept(run, fs, field, platform, value, o.tsMs);
+    return;
+  }
+  settle(run, fs, o, previous ?? fs.base);
+}
+
+function accept(
+  run: Run,
+  fs: FieldState,
+  field: SyncedField,
+  from: string,
+  value: FieldValue,
+  tsMs: number,
+): void {
+  fs.base = value;
+  fs.baseTsMs = tsMs;
+  fs.basePlatform = from;
+  for (const side of run.state.sides) {
+    if (side.platform === from || !flows(run.flow, from, side.platform)) continue;
+    if (!equal(effective(fs.sides[side.platform]), value)) run.write(side.platform, field, value);
+  }
+}
+
+/** Both sides moved the field apart: settle by the field's policy. */
+function settle(run: Run, fs: FieldState, o: Observation, ancestor: FieldValue): void {
+  const { field, platform } = o;
+  const policy = policyFor(run.flow, field);
+  const other = run.state.sides.find((s) => s.platform !== platform)!;
+  const sides: ConflictSide[] = [
+    {
+      platform: other.platform,
+      entityId: other.entityId ?? '',
+      valueJson: json(fs.base),
+      tsMs: fs.baseTsMs,
+      actor: null,
+    },
+    {
+      platform,
+      entityId: sideOf(run.state, platform).entityId ?? '',
+      valueJson: json(o.value),
+      tsMs: o.tsMs,
+      actor: o.actor,
+    },
+  ];
+  const conflictId = run.ctx.ids('conflict', run.state.linkId, field, run.cause);
+  const record = (status: Conflict['status'], resolution: FieldValue | undefined): Conflict => ({
+    conflictId,
+    linkId: run.state.linkId,
+    flowId: run.flow.id,
+    field,
+    policy: policyName(policy),
+    baseJson: json(ancestor),
+    sides,
+    status,
+    resolutionJson: resolution === undefined ? null : json(resolution),
+    resolvedBy: status === 'resolved' ? `policy:${policyName(policy)}` : null,
+    tsMs: run.ctx.nowMs,
+  });
+  const hold = () => {
+    fs.held = { conflictId };
+    const c = record('open', undefined);
+    run.state.openConflicts.push(c);
+    run.conflicts.push(c);
+    run.note('held', `${field} conflict ${conflictId} held for a person to resolve`, platform, field);
+  };
+
+  const order = run.flow.sides.map((s) => s.platform);
+  let winner: 'event' | 'base' | null = null;
+  let merged: FieldValue | undefined;
+  if (policy === 'last-write-wins') {
+    // Platform clocks differ; equal times go to the side listed first in the flow.
+    if (o.tsMs !== fs.baseTsMs) winner = o.tsMs > fs.baseTsMs ? 'event' : 'base';
+    else winner = order.indexOf(platform) < order.indexOf(other.platform) ? 'event' : 'base';
+  } else if (typeof policy === 'object') {
+    const rank = (p: string) => {
+      const i = policy.prefer.indexOf(p);
+      return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+    };
+    winner = rank(platform) <= rank(other.platform) ? 'event' : 'base';
+  } else if (policy === 'merge') {
+    if (field === 'labels') {
+      merged = mergeLabels(asList(ancestor), asList(fs.base), asList(o.value));
+    } else {
+      const m = mergeText(asText(ancestor), asText(fs.base), asText(o.value));
+      if (m !== null) merged = m;
+    }
+    if (merged === undefined) return hold();
+  } else {
+    return hold();
+  }
+
+  let result: FieldValue;
+  if (merged !== undefined) {
+    result = merged;
+    fs.base = merged;
+    fs.baseTsMs = Math.max(fs.baseTsMs, o.tsMs);
+    fs.basePlatform = null;
+  } else if (winner === 'event') {
+    result = o.value;
+    fs.base = o.value;
+    fs.baseTsMs = o.tsMs;
+    fs.basePlatform = platform;
+  } else {
+    result = fs.base;
+  }
+  run.conflicts.push(record('resolved', result));
+  for (const side of run.state.sides) {
+    // The side that moved is compared with what it shows: a write still in flight to it is
+    // repaired as drift when it lands (or refused by egress as stale).
+    const holds = side.platform === platform ? o.value : effective(fs.sides[side.platform]);
+    if (!equal(holds, result)) run.write(side.platform, field, result);
+  }
+}
+
+function asList(v: FieldValue): string[] {
+  return Array.isArray(v) ? v : [];
+}
+function asText(v: FieldValue): string | null {
+  return typeof v === 'string' ? v : null;
+}
+
+function sideOf(state: LinkState, platform: string): LinkSide {
+  return state.sides.find((s) => s.platform === platform)!;
+}
+
+function result(
+  state: LinkState | null,
+  run: Run | null,
+  notes: Note[] = [],
+  aside: Aside | null = null,
+): DecideResult {
+  return {
+    state,
+    commands: run?.commands ?? [],
+    conflicts: run?.conflicts ?? [],
+    notes: [...notes, ...(run?.notes ?? [])],
+    aside,
+  };
+}
+
+function bareNote(code: NoteCode, message: string, linkId: string | null, platform: string | null): Note {
+  return { code, message, linkId, platform, field: null };
+}
+
+export function decide(state: LinkState | null, input: Input, flow: Flow, ctx: DecideContext): DecideResult {
+  if (isChangeEvent(input)) {
+    return state === null
+      ? decideNew(input, flow, ctx)
+      : decideEvent(structuredClone(state), input, flow, ctx);
+  }
+  if (state === null) {
+    return result(null, null, [
+      bareNote(
+        'not_linked',
+        `outcome of command ${input.commandId} for unknown link ${input.linkId}`,
+        input.linkId,
+        input.platform,
+      ),
+    ]);
+  }
+  return decideOutcome(structuredClone(state), input, flow, ctx);
+}
+
+/** An event for an entity with no link: a new item (or comment) may have to be created elsewhere. */
+function decideNew(ev: ChangeEvent, flow: Flow, ctx: DecideContext): DecideResult {
+  const src = ev.source;
+  const skip = (code: NoteCode, message: string, aside: Aside | null = null) =>
+    result(null, null, [bareNote(code, message, null, src.platform)], aside);
+
+  if (ev.op === 'u' || ev.op === 'd' || ev.after === null) {
+    return skip(
+      'not_linked',
+      `${src.entityType} ${src.entityId} on ${src.platform} is not linked; ${ev.op} ignored`,
+    );
+  }
+  const isComment = src.entityType === 'comment';
+  const parent = isComment ? (ctx.parent ?? null) : null;
+  if (isComment && (parent === null || parent.status === 'unlinked' || parent.status === 'deleted')) {
+    return skip(
+      'not_linked',
+      `comment ${src.entityId} on ${src.platform}: its issue ${src.parentId ?? '?'} is not linked`,
+    );
+  }
+  const sourceSide = flow.sides.find(
+    (s) => s.platform === src.platform && (isComment || s.workspace === src.workspace),
+  );
+  if (!sourceSide)
+    return skip('not_in_flow', `${src.platform}/${src.workspace} is not a side of flow ${flow.id}`);
+  if (src.actorIsLockstep) {
+    // Our own create coming back before its outcome: never mirror it. Kept until the outcome names it.
+    return skip(
+      'aside',
+      `${src.entityType} ${src.entityId} on ${src.platform} was created by Lockstep; kept until its outcome links it`,
+      { key: entityAsideKey(src.platform, src.entityId), event: ev },
+    );
+  }
+  if (parent !== null && parent.status === 'pending') {
+    return skip('aside', `comment ${src.entityId}: its issue is still being created; kept until it is`, {
+      key: linkAsideKey(parent.linkId),
+      event: ev,
+    });
+  }
+  const targets = flow.sides.filter((s) => flows(flow, src.platform, s.platform));
+  if (targets.length === 0) {
+    return skip(
+      'one_way',
+      `flow ${flow.id} does not write from ${src.platform}; ${src.entityId} not mirrored`,
+    );
+  }
+
+  const kind = isComment ? 'comment' : 'issue';
+  const linkId = ctx.ids('link', flow.id, src.platform, kind, src.entityId);
+  const state: LinkState = {
+    version: 1,
+    linkId,
+    flowId: flow.id,
+    kind,
+    parentLinkId: parent?.linkId ?? null,
+    status: 'pending',
+    sides: flow.sides.map((s) => {
+      const isSource = s.platform === src.platform;
+      return {
+        platform: s.platform,
+        workspace: isSource ? src.workspace : s.workspace,
+        entityType: isComment ? 'comment' : isSource ? src.entityType : s.entityType,
+        entityId: isSource ? src.entityId : null,
+        entityKey: isSource ? src.entityKey : null,
+        createCommandId: null,
+      };
+    }),
+    fields: {},
+    openConflicts: [],
+    recentEventIds: [ev.eventId],
+    recentOutcomes: [],
+    createdAtMs: ctx.nowMs,
+    updatedAtMs: ctx.nowMs,
+  };
+  const run = new Run(state, flow, ctx, `event:${ev.eventId}`);
+  const values = new Map<SyncedField, FieldValue>();
+  for (const field of fieldsFor(kind)) {
+    const t = toFlowValue(flow, src.platform, field, ev.after);
+    if (t === undefined) continue;
+    values.set(field, t.value);
+    noteTranslation(run, src.platform, field, t.note);
+    state.fields[field] = {
+      base: t.value,
+      baseTsMs: src.tsMs,
+      basePlatform: src.platform,
+      sides: { [src.platform]: { seen: t.value, tsMs: src.tsMs, version: src.version, pending: [] } },
+      held: null,
+    };
+  }
+  for (const target of targets) {
+    const side = sideOf(state, target.platform);
+    const commandId = ctx.ids('command', linkId, side.platform, 'create');
+    side.createCommandId = commandId;
+    const parentId = parent ? (sideOf(parent, side.platform).entityId ?? null) : null;
+    const fields = toPlatformState(flow, side.platform, values);
+    run.commands.push(
+      command(state, flow, side, 'create', fields, null, run.cause, ctx, commandId, parentId),
+    );
+    for (const [field, value] of values)
+      sideField(state.fields[field]!, side.platform).pending.push({ commandId, value });
+  }
+  return result(state, run);
+}
+
+function decideEvent(state: LinkState, ev: ChangeEvent, flow: Flow, ctx: DecideContext): DecideResult {
+  const src = ev.source;
+  const run = new Run(state, flow, ctx, `event:${ev.eventId}`);
+  if (state.recentEventIds.includes(ev.eventId)) {
+    run.note('duplicate', `event ${ev.eventId} was already processed`, src.platform);
+    return result(state, run);
+  }
+  const side = state.sides.find((s) => s.platform === src.platform);
+  if (!side) {
+    run.note('not_in_flow', `${src.platform} is not a side of link ${state.linkId}`, src.platform);
+    return result(state, run);
+  }
+  remember(state.recentEventIds, ev.eventId);
+  state.updatedAtMs = ctx.nowMs;
+  if (state.status === 'unlinked' || state.status === 'deleted') {
+    run.note(
+      'link_closed',
+      `link is ${state.status}; ${src.platform} ${src.entityId} change ignored`,
+      src.platform,
+    );
+    return result(state, run);
+  }
+  if (side.entityId === null) {
+    side.entityId = src.entityId;
+    side.entityKey = src.entityKey;
+  }
+
+  if (ev.op === 'd') {
+    if (flow.onDelete === 'propagate') {
+      state.status = 'deleted';
+      for (const other of state.sides) {
+        if (
+          other.platform === src.platform ||
+          other.entityId === null ||
+          !flows(flow, src.platform, other.platform)
+        ) {
+          continue;
+        }
+        const commandId = ctx.ids('command', state.linkId, other.platform, 'delete');
+        run.commands.push(
+          command(state, flow, other, 'delete', emptyFields(), null, run.cause, ctx, commandId),
+        );
+      }
+      run.note(
+        'deleted',
+        `deleted on ${src.platform}; deleting the linked records (onDelete: propagate)`,
+        src.platform,
+      );
+    } else {
+      state.status = 'unlinked';
+      run.note(
+        'unlinked',
+        `deleted on ${src.platform}; unlinked, the other records are left as they are (onDelete: unlink)`,
+        src.platform,
+      );
+    }
+    return result(state, run);
+  }
+  if (ev.after === null) return result(state, run);
+
+  for (const field of fieldsFor(state.kind)) {
+    const t = toFlowValue(flow, src.platform, field, ev.after);
+    if (t === undefined) continue;
+    const before = ev.before ? toFlowValue(flow, src.platform, field, ev.before)?.value : undefined;
+    let fs = state.fields[field];
+    if (!fs) {
+      // First time this field is known for the link: nothing to agree with yet.
+      fs = { base: t.value, baseTsMs: src.tsMs, basePlatform: src.platform, sides: {}, held: null };
+      state.fields[field] = fs;
+      sideField(fs, src.platform);
+      accept(run, fs, field, src.platform, t.value, src.tsMs);
+    }
+    observe(run, fs, {
+      platform: src.platform,
+      field,
+      value: t.value,
+      tsMs: src.tsMs,
+      version: src.version,
+      before,
+      actor: src.actor,
+      commandIds: null,
+    });
+    // A translation note (person without email, unmapped status) matters when the value is written on.
+    if (run.writesTo(field, src.platform)) noteTranslation(run, src.platform, field, t.note);
+  }
+  run.flush();
+  return result(state, run);
+}
+
+function emptyFields(): EntityState {
+  return emptyEntityState();
+}
+
+function decideOutcome(state: LinkState, out: WriteOutcome, flow: Flow, ctx: DecideContext): DecideResult {
+  const run = new Run(state, flow, ctx, `outcome:${out.commandId}:${out.status}`);
+  const key = `${out.commandId}:${out.status}`;
+  if (state.recentOutcomes.includes(key)) {
+    run.note('duplicate', `outcome ${key} was already processed`, out.platform);
+    return result(state, run);
+  }
+  const side = state.sides.find((s) => s.platform === out.platform);
+  if (!side) {
+    run.note('not_in_flow', `${out.platform} is not a side of link ${state.linkId}`, out.platform);
+    return result(state, run);
+  }
+  remember(state.recentOutcomes, key);
+  state.updatedAtMs = ctx.nowMs;
+  const ok = out.status === 'applied' || out.status === 'already_applied';
+  const commandIds = new Set([out.commandId, ...out.coalesced]);
+
+  if (side.createCommandId !== null && commandIds.has(side.createCommandId) && side.entityId === null) {
+    if (ok && out.targetId !== null) {
+      side.entityId = out.targetId;
+      side.entityKey = out.targetKey;
+      if (state.status === 'pending' && state.sides.every((s) => s.entityId !== null))
+        state.status = 'active';
+      run.note('linked', `created ${out.targetKey ?? out.targetId} on ${out.platform}`, out.platform);
+    } else if (ok) {
+      run.note(
+        'write_failed',
+        `create on ${out.platform} reported ${out.status} without naming the record`,
+        out.platform,
+      );
+      return result(state, run);
+    }
+  }
+  if (!ok) {
+    const why = out.error ? `${out.error.category}: ${out.error.message}` : out.status;
+    run.note(
+      'write_failed',
+      `command ${out.commandId} on ${out.platform} ${out.status} (${why})`,
+      out.platform,
+    );
+    for (const fs of Object.values(state.fields)) {
+      const sf = fs?.sides[out.platform];
+      if (sf) sf.pending = sf.pending.filter((p) => !commandIds.has(p.commandId));
+    }
+    return result(state, run);
+  }
+  if (state.status === 'unlinked' || state.status === 'deleted') return result(state, run);
+
+  for (const field of fieldsFor(state.kind)) {
+    const fs = state.fields[field];
+    const sf = fs?.sides[out.platform];
+    const entry = sf?.pending.find((p) => commandIds.has(p.commandId));
+    if (!fs || !sf || !entry) continue;
+    const written = out.written ? toFlowValue(flow, out.platform, field, out.written) : undefined;
+    observe(run, fs, {
+      platform: out.platform,
+      field,
+      value: written ? written.value : entry.value,
+      // Without the platform's time, the write is ordered just after what was seen there.
+      tsMs: out.platformTsMs ?? sf.tsMs,
+      version: out.platformVersion,
+      before: undefined,
+      actor: null,
+      commandIds,
+    });
+  }
+  run.flush();
+  return result(state, run);
+}
+
+export type ResolveResult =
+  | { ok: true; state: LinkState; commands: WriteCommand[]; conflicts: Conflict[]; notes: Note[] }
+  | { ok: false; error: string };
+
+/**
+ * A person settles a held conflict: the chosen (flow-level) value becomes the base and every side
+ * that does not hold it is commanded to.
+ */
+export function resolveConflict(
+  state: LinkState,
+  flow: Flow,
+  conflictId: string,
+  chosen: FieldValue,
+  ctx: DecideContext,
+  resolvedBy = 'cli',
+): ResolveResult {
+  const next = structuredClone(state);
+  const open = next.openConflicts.find((c) => c.conflictId === conflictId);
+  if (!open)
+    return { ok: false, error: `resolving conflict ${conflictId}: not open on link ${state.linkId}` };
+  const field = open.field as SyncedField;
+  const fs = next.fields[field];
+  if (!fs || fs.held?.conflictId !== conflictId) {
+    return { ok: false, error: `resolving conflict ${conflictId}: ${field} is not held by it` };
+  }
+  const run = new Run(next, flow, ctx, `resolve:${conflictId}`);
+  fs.held = null;
+  fs.base = chosen;
+  fs.baseTsMs = Math.max(fs.baseTsMs, ...Object.values(fs.sides).map((s) => s.tsMs));
+  fs.basePlatform = null;
+  for (const side of next.sides) {
+    if (!equal(effective(fs.sides[side.platform]), chosen)) run.write(side.platform, field, chosen);
+  }
+  run.flush();
+  next.openConflicts = next.openConflicts.filter((c) => c.conflictId !== conflictId);
+  const resolved: Conflict = {
+    ...open,
+    status: 'resolved',
+    resolutionJson: json(chosen),
+    resolvedBy,
+    tsMs: ctx.nowMs,
+  };
+  next.updatedAtMs = ctx.nowMs;
+  return { ok: true, state: next, commands: run.commands, conflicts: [resolved], notes: run.notes };
+}

@@ -1,0 +1,173 @@
+/**
+ * Field values at the flow level, and their translation from and to each platform's canonical
+ * EntityState. The base of a field always holds the flow-level value:
+ * status → { category, name: the flow's status name }, assignee → lower-cased email or null,
+ * labels → sorted set, priority → the flow's priority; text and dates as they are.
+ */
+import type { EntityState, Person, Priority, Status, StatusCategory } from '../../schemas/generated/types.ts';
+import type { Flow, SyncedField } from './flow.ts';
+import { statusNameOn } from './flow.ts';
+
+export interface StatusValue {
+  category: StatusCategory;
+  name: string;
+}
+export type FieldValue = string | null | string[] | StatusValue;
+
+export interface Translated {
+  value: FieldValue;
+  /** Why the value is not exactly what the platform holds (unmapped status, person without email). */
+  note: string | null;
+}
+
+export const ISSUE_FIELDS: readonly SyncedField[] = [
+  'title',
+  'description',
+  'status',
+  'priority',
+  'assignee',
+  'labels',
+  'dueDate',
+];
+export const COMMENT_FIELDS: readonly SyncedField[] = ['body'];
+
+export function fieldsFor(entityType: string): readonly SyncedField[] {
+  return entityType === 'issue' ? ISSUE_FIELDS : COMMENT_FIELDS;
+}
+
+export function equal(a: FieldValue | undefined, b: FieldValue | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => x === b[i]);
+  }
+  if (typeof a === 'object' && typeof b === 'object') return a.category === b.category && a.name === b.name;
+  return false;
+}
+
+function personLabel(p: Person): string {
+  return p.displayName ?? p.platformUserId ?? 'unknown person';
+}
+
+/** Platform value → flow value. `undefined` when the state does not know the field. */
+export function toFlowValue(
+  flow: Flow,
+  platform: string,
+  field: SyncedField,
+  state: EntityState,
+): Translated | undefined {
+  if (!state.known.includes(field)) return undefined;
+  switch (field) {
+    case 'title':
+    case 'description':
+    case 'dueDate':
+    case 'body':
+      return { value: state[field], note: null };
+    case 'labels':
+      return { value: state.labels === null ? [] : [...new Set(state.labels)].sort(), note: null };
+    case 'assignee': {
+      const p = state.assignee;
+      if (p === null) return { value: null, note: null };
+      const email = p.email?.trim().toLowerCase();
+      if (email) return { value: email, note: null };
+      // People are matched by email only; without one we leave the field unassigned and say why.
+      return {
+        value: null,
+        note: `assignee ${personLabel(p)} on ${platform} has no email to match across platforms; left unassigned`,
+      };
+    }
+    case 'priority': {
+      const p = state.priority;
+      if (p === null) return { value: null, note: null };
+      const entry = flow.priorityMap.find((e) => e[platform] === p);
+      return { value: entry ? entry.name : p, note: null };
+    }
+    case 'status': {
+      const s = state.status;
+      if (s === null) return { value: null, note: null };
+      if (flow.statusMap.length === 0) return { value: { category: s.category, name: s.name }, note: null };
+      const lower = s.name.toLowerCase();
+      const byName = flow.statusMap.find((e) => statusNameOn(e, platform).toLowerCase() === lower);
+      if (byName) return { value: { category: byName.category, name: byName.name }, note: null };
+      const byCategory = flow.statusMap.find((e) => e.category === s.category);
+      if (byCategory) {
+        return {
+          value: { category: byCategory.category, name: byCategory.name },
+          note: `status ${s.name} on ${platform} is not in the status map; matched by category ${s.category} to ${byCategory.name}`,
+        };
+      }
+      return {
+        value: { category: s.category, name: s.name },
+        note: `status ${s.name} on ${platform} is not in the status map and no entry has category ${s.category}`,
+      };
+    }
+  }
+}
+
+export function emptyEntityState(): EntityState {
+  return {
+    known: [],
+    title: null,
+    description: null,
+    status: null,
+    priority: null,
+    assignee: null,
+    labels: null,
+    dueDate: null,
+    url: null,
+    body: null,
+    author: null,
+    createdAtMs: null,
+    updatedAtMs: null,
+  };
+}
+
+function asString(v: FieldValue): string | null {
+  return typeof v === 'string' ? v : null;
+}
+
+/** Flow values → the EntityState a command carries for `platform`. */
+export function toPlatformState(
+  flow: Flow,
+  platform: string,
+  values: ReadonlyMap<SyncedField, FieldValue>,
+): EntityState {
+  const out = emptyEntityState();
+  for (const [field, v] of [...values].sort(([a], [b]) => a.localeCompare(b))) {
+    out.known.push(field);
+    switch (field) {
+      case 'title':
+      case 'description':
+      case 'dueDate':
+      case 'body':
+        out[field] = asString(v);
+        break;
+      case 'labels':
+        out.labels = Array.isArray(v) ? [...v] : [];
+        break;
+      case 'assignee':
+        // Egress resolves the email to a user of its platform.
+        out.assignee = typeof v === 'string' ? { email: v, platformUserId: null, displayName: null } : null;
+        break;
+      case 'priority': {
+        const p = asString(v) as Priority | null;
+        const entry = p === null ? undefined : flow.priorityMap.find((e) => e.name === p);
+        out.priority = (entry?.[platform] as Priority | undefined) ?? p;
+        break;
+      }
+      case 'status': {
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+          out.status = null;
+          break;
+        }
+        const entry = flow.statusMap.find((e) => e.name === v.name);
+        const status: Status = entry
+          ? { category: entry.category, name: statusNameOn(entry, platform) }
+          : { category: v.category, name: v.name };
+        out.status = status;
+        break;
+      }
+    }
+  }
+  return out;
+}
