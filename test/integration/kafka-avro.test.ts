@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import avro from 'avsc';
+import type { ChangeEvent } from '../../schemas/generated/types.ts';
+import {
+  createConsumer,
+  createKafka,
+  createProducer,
+  createRegistry,
+  createSerde,
+  ensureTopics,
+  schemaText,
+  topicOffsets,
+  topicSpecs,
+  valueSubject,
+  type ConsumedRecord,
+  type KafkaHandle,
+  type LockstepProducer,
+} from '../../services/core/kafka/index.ts';
+import { rand, sampleChangeEvent, testConfig } from './core-helpers.ts';
+
+const config = testConfig();
+const topic = config.kafka.topics.changes;
+let kafka: KafkaHandle;
+let producer: LockstepProducer;
+const registry = createRegistry(config.registry.url);
+const serde = createSerde(registry, config.kafka.topics);
+
+before(async () => {
+  kafka = createKafka(config.kafka);
+  producer = createProducer(kafka, serde);
+  await producer.connect();
+});
+after(async () => {
+  await producer?.disconnect();
+});
+
+test('ensureTopics creates every DESIGN.md topic with its partitions, and a second call creates nothing', async () => {
+  const r = await ensureTopics(kafka);
+  assert.deepEqual(
+    r.created.sort(),
+    topicSpecs(config.kafka)
+      .map((s) => s.name)
+      .sort(),
+  );
+  assert.equal((await topicOffsets(kafka, topic)).length, 3);
+  const again = await ensureTopics(kafka);
+  assert.deepEqual(again.created, []);
+  assert.equal(again.existing.length, 8);
+});
+
+test('a ChangeEvent goes through the broker and registry in Confluent wire format', async () => {
+  const event = sampleChangeEvent(rand('ev'));
+  const key = 'linear:ENG:issue:lin-123';
+  await producer.produce<'ChangeEvent'>(topic, key, event, { 'x-lockstep-hop': '0' });
+
+  const got: ConsumedRecord<ChangeEvent | null>[] = [];
+  let done!: () => void;
+  const received = new Promise<void>((r) => (done = r));
+  const consumer = createConsumer<ChangeEvent>(kafka, serde, {
+    groupId: rand('group'),
+    topics: [topic],
+    fromBeginning: true,
+    async eachMessage(rec) {
+      got.push(rec);
+      done();
+    },
+  });
+  await consumer.start();
+  await Promise.race([
+    received,
+    new Promise((_, reject) => setTimeout(() => reject(new Error('no record within 30 s')), 30_000)),
+  ]);
+  await consumer.stop();
+
+  const rec = got[0]!;
+  assert.equal(rec.key, key);
+  assert.equal(rec.headers['x-lockstep-hop'], '0');
+  assert.deepEqual(JSON.parse(JSON.stringify(rec.value)), event);
+
+  // Wire format: magic byte 0, then a big-endian 4-byte schema id the registry resolves.
+  const raw = rec.raw!;
+  assert.equal(raw[0], 0);
+  const id = raw.readInt32BE(1);
+  const res = await fetch(`${config.registry.url}/schemas/ids/${id}`);
+  assert.equal(res.status, 200);
+  const registered = avro.Type.forSchema(
+    JSON.parse(((await res.json()) as { schema: string }).schema) as avro.Schema,
+  );
+  assert.ok(registered.equals(avro.Type.forSchema(JSON.parse(schemaText('ChangeEvent')) as avro.Schema)));
+  // …and the body after the 5-byte header is plain Avro binary of that schema.
+  assert.deepEqual(JSON.parse(JSON.stringify(registered.fromBuffer(raw.subarray(5)))), event);
+
+  // Registered under <topic>-value with BACKWARD.
+  const latest = await registry.latest(valueSubject(topic));
+  assert.equal(latest?.id, id);
+  const cfg = (await (await fetch(`${config.registry.url}/config/${valueSubject(topic)}`)).json()) as {
+    compatibilityLevel: string;
+  };
+  assert.equal(cfg.compatibilityLevel, 'BACKWARD');
+});
+
+test('a value that does not match the schema is refused before it reaches Kafka', async () => {
+  const before = await topicOffsets(kafka, topic);
+  const bad = { ...sampleChangeEvent(rand('ev')), op: 'x' } as unknown;
+  await assert.rejects(producer.produce<'ChangeEvent'>(topic, 'k', bad as ChangeEvent));
+  assert.deepEqual(await topicOffsets(kafka, topic), before);
+});

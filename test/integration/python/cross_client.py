@@ -1,0 +1,55 @@
+"""Cross-client check driven by cross-client.test.ts.
+
+read:  consume `count` records from `topic` with Confluent's AvroDeserializer, print them as JSON lines.
+write: produce one record to `topic` with the schema already registered under `<topic>-value`
+       (auto.register.schemas=False, use.latest.version=True), value read from stdin as JSON.
+"""
+import json
+import sys
+import uuid
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext, StringSerializer
+
+
+def main() -> None:
+    mode, bootstrap, registry_url, topic = sys.argv[1:5]
+    sr = SchemaRegistryClient({"url": registry_url})
+    if mode == "read":
+        count = int(sys.argv[5])
+        deser = AvroDeserializer(sr)
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"py-{uuid.uuid4()}", "auto.offset.reset": "earliest"})
+        c.subscribe([topic])
+        seen = 0
+        polls = 0
+        while seen < count and polls < 60:
+            msg = c.poll(1.0)
+            polls += 1
+            if msg is None:
+                continue
+            if msg.error():
+                raise RuntimeError(str(msg.error()))
+            value = deser(msg.value(), SerializationContext(topic, MessageField.VALUE))
+            headers = {k: v.decode() for k, v in (msg.headers() or [])}
+            print(json.dumps({"key": msg.key().decode(), "headers": headers, "schemaId": int.from_bytes(msg.value()[1:5], "big"), "value": value}), flush=True)
+            seen += 1
+        c.close()
+        if seen < count:
+            raise SystemExit(f"read {seen} of {count} records from {topic}")
+    elif mode == "write":
+        value = json.load(sys.stdin)
+        ser = AvroSerializer(sr, None, conf={"auto.register.schemas": False, "use.latest.version": True})
+        p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+        key = "jira:PROJ:issue:10001"
+        p.produce(topic, key=StringSerializer()(key), value=ser(value, SerializationContext(topic, MessageField.VALUE)), headers={"written-by": "python"})
+        if p.flush(30) != 0:
+            raise SystemExit("python producer: record not delivered within 30 s")
+        print(json.dumps({"written": key}), flush=True)
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    main()
