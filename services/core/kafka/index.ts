@@ -43,3 +43,9 @@ export {
   releasedVersions,
   type ReleasedVersion,
 } from './evolution.ts';
+export {
+  createBatchConsumer,
+  type BatchConsumeOptions,
+  type BatchConsumer,
+  type BatchContext,
+} from './batch-consumer.ts';

@@ -1,0 +1,125 @@
+/**
+ * The whole lockstep.yaml: core sections (kafka, registry, postgres, telemetry, http) plus
+ * `connectors` (one optional section per platform in the registry), `flows`, and the settings of
+ * ingest and egress. Validated once at start, every problem reported with its path.
+ */
+import { z } from 'zod';
+import { defineConfigSchema, loadConfig } from '../core/config/index.ts';
+import { CONNECTORS, type Platform } from '../connectors/registry.ts';
+import type { BoundConnector } from '../connectors/types.ts';
+import { flowSchema } from '../reconciler/flow.ts';
+
+const platforms = Object.keys(CONNECTORS) as Platform[];
+
+const connectorsSchema = z
+  .object(Object.fromEntries(platforms.map((p) => [p, CONNECTORS[p].configSchema.optional()])))
+  .strict()
+  .prefault({});
+
+const rateLimit = z
+  .object({ limit: z.number().int().positive(), perMs: z.number().int().positive() })
+  .strict();
+
+/**
+ * Published limits (PLATFORMS.md), the budget egress starts from before response headers correct
+ * it. Linear: 2,500 requests/h per API key (the lower of the figures its docs give). Jira: burst
+ * limit 50 PUT/s per tenant, and 20 writes per issue per 2 s — the per-issue one binds first.
+ * Asana: 1,500/min on paid plans (150 free). Slack: chat.postMessage ~1/s per channel.
+ */
+const DEFAULT_RATE_LIMITS: Record<string, { limit: number; perMs: number }> = {
+  linear: { limit: 2500, perMs: 3_600_000 },
+  jira: { limit: 20, perMs: 2000 },
+  asana: { limit: 1500, perMs: 60_000 },
+  slack: { limit: 1, perMs: 1000 },
+};
+
+export const appConfigSchema = defineConfigSchema({
+  connectors: connectorsSchema,
+  flows: z.array(flowSchema).default([]),
+  ingest: z
+    .object({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(7070),
+      /** Where platforms reach ingest (behind a proxy or tunnel); used when registering webhooks. */
+      publicUrl: z.url().optional(),
+      maxBodyBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(1024 * 1024),
+      /** 0 turns polling off (webhooks only). */
+      pollIntervalMs: z.number().int().min(0).default(60_000),
+    })
+    .strict()
+    .prefault({}),
+  reconciler: z
+    .object({ port: z.number().int().min(0).max(65535).default(7071) })
+    .strict()
+    .prefault({}),
+  egress: z
+    .object({
+      /** First port of the egress processes; each platform takes the next (linear, jira, asana, slack). */
+      port: z.number().int().min(0).max(65535).default(7072),
+      maxAttempts: z.number().int().min(1).max(20).default(6),
+      backoffBaseMs: z.number().int().positive().default(500),
+      backoffMaxMs: z.number().int().positive().default(60_000),
+      breaker: z
+        .object({
+          failureThreshold: z.number().int().positive().default(5),
+          openMs: z.number().int().positive().default(30_000),
+        })
+        .strict()
+        .prefault({}),
+      rateLimits: z.record(z.string(), rateLimit).default({}),
+    })
+    .strict()
+    .prefault({}),
+}).superRefine((cfg, ctx) => {
+  cfg.flows.forEach((flow, i) => {
+    flow.sides.forEach((side, j) => {
+      if (!platforms.includes(side.platform as Platform)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['flows', i, 'sides', j, 'platform'],
+          message: `unknown platform ${side.platform} (known: ${platforms.join(', ')})`,
+        });
+      } else if (!(cfg.connectors as Record<string, unknown>)[side.platform]) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['flows', i, 'sides', j, 'platform'],
+          message: `connectors.${side.platform} is not configured`,
+        });
+      }
+    });
+  });
+  const ids = cfg.flows.map((f) => f.id);
+  ids.forEach((id, i) => {
+    if (ids.indexOf(id) !== i)
+      ctx.addIssue({ code: 'custom', path: ['flows', i, 'id'], message: `duplicate flow id ${id}` });
+  });
+});
+
+export type AppConfig = z.infer<typeof appConfigSchema>;
+
+export function loadAppConfig(file?: string, env: NodeJS.ProcessEnv = process.env): AppConfig {
+  return loadConfig(file, env, appConfigSchema);
+}
+
+/** The configured connectors, bound to their config sections. */
+export function boundConnectors(config: AppConfig): Map<string, BoundConnector> {
+  const out = new Map<string, BoundConnector>();
+  for (const p of platforms) {
+    const section = (config.connectors as Record<string, unknown>)[p];
+    if (section !== undefined) out.set(p, CONNECTORS[p].bind(section as never));
+  }
+  return out;
+}
+
+export function rateLimitFor(config: AppConfig, platform: string): { limit: number; perMs: number } {
+  return config.egress.rateLimits[platform] ?? DEFAULT_RATE_LIMITS[platform] ?? { limit: 10, perMs: 1000 };
+}
+
+export function egressPort(config: AppConfig, platform: string): number {
+  const i = ['linear', 'jira', 'asana', 'slack'].indexOf(platform);
+  return config.egress.port === 0 ? 0 : config.egress.port + Math.max(0, i);
+}

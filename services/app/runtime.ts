@@ -1,0 +1,113 @@
+/**
+ * What every Lockstep process starts with: config, logger, Kafka (producer + serde through the
+ * registry), Postgres, the HTTP surface (/healthz, /readyz, /metrics), and a clean shutdown.
+ */
+import { Counter, type Registry } from 'prom-client';
+import { createPool, type Pool } from '../core/db/index.ts';
+import {
+  createHttpServer,
+  onTerminate,
+  shutdownGracefully,
+  type HttpServer,
+  type ShutdownStep,
+} from '../core/http/index.ts';
+import {
+  createKafka,
+  createProducer,
+  createRegistry,
+  createSerde,
+  type AvroSerde,
+  type KafkaHandle,
+  type LockstepProducer,
+} from '../core/kafka/index.ts';
+import { createLogger, type Logger } from '../core/logging/index.ts';
+import type { DeadLetter, ErrorInfo } from '../../schemas/generated/types.ts';
+import { loadAppConfig, type AppConfig } from './config.ts';
+
+export interface Runtime {
+  config: AppConfig;
+  logger: Logger;
+  kafka: KafkaHandle;
+  serde: AvroSerde;
+  producer: LockstepProducer;
+  pool: Pool;
+  http: HttpServer;
+  metrics: Registry;
+  deadLetters: Counter<'stage' | 'category'>;
+  /** Publishes a DeadLetter for something a stage could not process, with its original bytes. */
+  deadLetter(d: Pick<DeadLetter, 'stage' | 'topic' | 'error'> & Partial<DeadLetter>): Promise<void>;
+  /** Steps run on SIGTERM/SIGINT in order, before the runtime's own resources close. */
+  onShutdown(step: ShutdownStep): void;
+}
+
+/** `httpPort` picks this process's port from the config (each service has its own). */
+export async function startRuntime(service: string, httpPort: (c: AppConfig) => number): Promise<Runtime> {
+  const config = loadAppConfig();
+  const logger = createLogger({ level: config.logLevel, name: service });
+  const http = createHttpServer({ host: config.http.host, port: httpPort(config), logger });
+  const metrics = http.metrics;
+  metrics.setDefaultLabels({ service });
+  const kafka = createKafka(config.kafka, logger);
+  const serde = createSerde(createRegistry(config.registry.url), config.kafka.topics);
+  const producer = createProducer(kafka, serde);
+  await producer.connect();
+  const pool = createPool(config.postgres.url, { applicationName: `lockstep-${service}` });
+  const deadLetters = new Counter({
+    name: 'lockstep_dead_letters_total',
+    help: 'Messages sent to the dead-letter topic, by stage and error category',
+    labelNames: ['stage', 'category'],
+    registers: [metrics],
+  });
+  http.addReadinessCheck('postgres', async () => void (await pool.query('select 1')));
+
+  const steps: ShutdownStep[] = [];
+  const rt: Runtime = {
+    config,
+    logger,
+    kafka,
+    serde,
+    producer,
+    pool,
+    http,
+    metrics,
+    deadLetters,
+    async deadLetter(d) {
+      const now = Date.now();
+      const value: DeadLetter = {
+        id: d.id ?? crypto.randomUUID(),
+        stage: d.stage,
+        topic: d.topic,
+        partition: d.partition ?? null,
+        offset: d.offset ?? null,
+        key: d.key ?? null,
+        value: d.value ?? null,
+        headers: d.headers ?? {},
+        error: d.error,
+        attempts: d.attempts ?? 1,
+        firstFailedAtMs: d.firstFailedAtMs ?? now,
+        tsMs: now,
+      };
+      deadLetters.inc({ stage: d.stage, category: d.error.category });
+      await producer.produce(config.kafka.topics.dlq, d.key?.toString('utf8') ?? value.id, value);
+    },
+    onShutdown: (step) => void steps.push(step),
+  };
+
+  onTerminate(() => {
+    http.setDraining();
+    return shutdownGracefully(
+      [
+        ...steps,
+        { name: 'http', run: () => http.close() },
+        { name: 'producer', run: () => producer.disconnect() },
+        { name: 'postgres', run: () => pool.end() },
+      ],
+      { logger, timeoutMs: 30_000 },
+    );
+  });
+  return rt;
+}
+
+export function errorInfo(category: ErrorInfo['category'], message: string, retriable = false): ErrorInfo {
+  return { category, message, retriable };
+}

@@ -1,0 +1,26 @@
+/**
+ * The long-running processes: `lockstep ingest`, `lockstep egress --platform <p>`. Each reads
+ * lockstep.yaml ($LOCKSTEP_CONFIG) and runs until SIGTERM/SIGINT. Run them with the telemetry
+ * preload (`node --import ./services/core/telemetry/preload.ts bin/lockstep.mjs …`, as
+ * `lockstep start` does) to get traces.
+ */
+import type { Command } from 'commander';
+
+export function register(program: Command): void {
+  program
+    .command('ingest')
+    .description('receive webhooks on /webhooks/<platform> and poll each platform; publish change events')
+    .action(async () => {
+      const { runIngest } = await import('../../ingest/service.ts');
+      await runIngest();
+    });
+
+  program
+    .command('egress')
+    .description("apply one platform's write commands through its official SDK")
+    .requiredOption('--platform <platform>', 'linear | jira | asana | slack')
+    .action(async (opts: { platform: string }) => {
+      const { runEgress } = await import('../../egress/service.ts');
+      await runEgress(opts.platform);
+    });
+}

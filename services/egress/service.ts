@@ -1,0 +1,150 @@
+/**
+ * `lockstep egress --platform <p>`: one consumer group per platform on lockstep.commands.<p>.v1.
+ * Commands for one target share a key, hence a partition, hence stay in order.
+ */
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { boundConnectors, egressPort, rateLimitFor } from '../app/config.ts';
+import { startRuntime } from '../app/runtime.ts';
+import { commandsTopic, createBatchConsumer } from '../core/kafka/index.ts';
+import { CircuitBreaker, RateBudget } from '../core/resilience/index.ts';
+import type { WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
+import { processCommands, type CommandMeta } from './egress.ts';
+import { createAppliedStore } from './store.ts';
+
+export async function runEgress(platform: string): Promise<void> {
+  const rt = await startRuntime(`egress-${platform}`, (c) => egressPort(c, platform));
+  const { config, logger, producer } = rt;
+  const connector = boundConnectors(config).get(platform);
+  if (!connector)
+    throw new Error(`starting egress for ${platform}: connectors.${platform} is not configured`);
+  const topic = commandsTopic(config.kafka.topics, platform);
+
+  let botUserId: string | null = null;
+  try {
+    botUserId = await connector.resolveBotUserId();
+  } catch (err) {
+    logger.warn({ platform, err: String(err) }, 'resolving the bot user failed; continuing without it');
+  }
+  const applier = connector.createApplier(botUserId);
+  const limits = rateLimitFor(config, platform);
+  const budget = new RateBudget({ limit: limits.limit, perMs: limits.perMs });
+  const breakerState = new Gauge({
+    name: 'lockstep_egress_breaker_open',
+    help: '1 while the platform circuit breaker is open (its consumer paused)',
+    labelNames: ['platform'],
+    registers: [rt.metrics],
+  });
+  let consumer: ReturnType<typeof createBatchConsumer<WriteCommand>> | undefined;
+  const breaker = new CircuitBreaker({
+    failureThreshold: config.egress.breaker.failureThreshold,
+    openMs: config.egress.breaker.openMs,
+    onStateChange: (s) => {
+      breakerState.set({ platform }, s === 'open' ? 1 : 0);
+      logger.warn({ platform, state: s }, `circuit breaker ${s}`);
+      // Open: stop fetching more commands (they wait in Kafka); the batch in hand waits for the probe.
+      if (s === 'open') consumer?.pause(topic);
+      else consumer?.resume(topic);
+    },
+  });
+  const metrics = {
+    commands: new Counter({
+      name: 'lockstep_egress_commands_total',
+      help: 'Commands by result (applied, already_applied, skipped_stale, dead_lettered)',
+      labelNames: ['platform', 'result'] as const,
+      registers: [rt.metrics],
+    }),
+    apiCalls: new Counter({
+      name: 'lockstep_egress_api_calls_total',
+      help: 'Apply attempts against the platform by result category',
+      labelNames: ['platform', 'result'] as const,
+      registers: [rt.metrics],
+    }),
+    applySeconds: new Histogram({
+      name: 'lockstep_egress_apply_seconds',
+      help: 'Time to apply one (coalesced) command',
+      labelNames: ['platform'] as const,
+      registers: [rt.metrics],
+    }),
+  };
+  const publishOutcome = async (o: WriteOutcome) => {
+    await producer.produce(config.kafka.topics.outcomes, o.linkId, o);
+  };
+
+  consumer = createBatchConsumer<WriteCommand>(rt.kafka, rt.serde, {
+    groupId: `lockstep-egress-${platform}`,
+    topics: [topic],
+    fromBeginning: true,
+    async poison(record, error) {
+      await rt.deadLetter({
+        stage: `egress-${platform}`,
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        key: record.key === null ? null : Buffer.from(record.key),
+        value: record.raw,
+        headers: record.headers,
+        error: { category: 'validation', message: `decoding command: ${String(error)}`, retriable: false },
+      });
+    },
+    async eachBatch(records, ctx) {
+      const pending = records.map((r) => ({
+        cmd: r.value,
+        meta: {
+          topic: r.topic,
+          partition: r.partition,
+          offset: r.offset,
+          key: r.key,
+          raw: r.raw,
+          headers: r.headers,
+        } satisfies CommandMeta,
+      }));
+      await processCommands(
+        {
+          platform,
+          applier,
+          classify: (e) => connector.classifyError(e),
+          budget,
+          breaker,
+          applied: createAppliedStore(rt.pool, platform),
+          publishOutcome,
+          async deadLetter(part, error, attempts, firstFailedAtMs) {
+            await rt.deadLetter({
+              stage: `egress-${platform}`,
+              topic: part.meta.topic,
+              partition: part.meta.partition,
+              offset: part.meta.offset,
+              key: part.meta.key === null ? null : Buffer.from(part.meta.key),
+              value: part.meta.raw,
+              headers: part.meta.headers,
+              error,
+              attempts,
+              firstFailedAtMs,
+            });
+          },
+          retry: {
+            maxAttempts: config.egress.maxAttempts,
+            baseMs: config.egress.backoffBaseMs,
+            maxMs: config.egress.backoffMaxMs,
+          },
+          heartbeat: () => ctx.heartbeat(),
+          sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+          now: Date.now,
+          logger,
+          metrics,
+        },
+        pending,
+      );
+      for (const r of records) ctx.done(r.offset);
+    },
+  });
+  consumer.onCrash((err) =>
+    logger.error({ platform, err: String(err) }, 'egress consumer crashed; kafkajs restarts it'),
+  );
+  await consumer.start();
+  rt.onShutdown({ name: 'consumer', run: () => consumer?.stop() });
+  rt.http.addReadinessCheck('breaker', () => {
+    if (!breaker.allows()) throw new Error(`${platform} circuit breaker open`);
+  });
+  const address = await rt.http.listen();
+  logger.info({ platform, topic, ...address }, 'egress running');
+}
