@@ -56,6 +56,9 @@ service:
       level: info
 extensions:
   jaeger_query:
+    # On by default: the query service traces itself to localhost:4317 (the dev stack's OTLP
+    # port, even for the test stack) and then hangs on shutdown flushing to it.
+    enable_tracing: false
     storage:
       traces: memstore
     http:

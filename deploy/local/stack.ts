@@ -164,7 +164,11 @@ export async function stackDown(o: StackOptions): Promise<ComponentName[]> {
   const results = await Promise.allSettled(
     // Kafka last is not needed (nothing of ours depends on it during shutdown); stop all at once.
     COMPONENTS.map(async (c) => {
-      if (await c.stop(o)) stopped.push(c.name);
+      const t0 = Date.now();
+      if (await c.stop(o)) {
+        stopped.push(c.name);
+        o.log(`${c.name}: stopped in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+      }
     }),
   );
   const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
