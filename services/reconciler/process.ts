@@ -1,0 +1,155 @@
+/**
+ * One input through decide() inside one store transaction: load the link(s), decide, record the
+ * new state, the seen event, set-aside events, conflicts and the outbox rows. No Kafka here; the
+ * service consumes, and the outbox relay publishes.
+ */
+import { commandsTopic, type TopicsConfig } from '../core/kafka/index.ts';
+import type { ChangeEvent, WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
+import type { DecideResult, Note } from './decide.ts';
+import { decide, entityAsideKey, linkAsideKey, resolveConflict } from './decide.ts';
+import type { Flow } from './flow.ts';
+import type { IdFn } from './ids.ts';
+import type { StoreTx, OutboxRow } from './store.ts';
+import type { FieldValue } from './values.ts';
+
+export interface ProcessDeps {
+  flows: readonly Flow[];
+  topics: TopicsConfig;
+  ids: IdFn;
+  now(): number;
+}
+
+export interface Processed {
+  commands: WriteCommand[];
+  conflicts: number;
+  notes: Note[];
+}
+
+/** DESIGN.md: commands are keyed by target entity key (as on the changes topic), or by link id for a create. */
+export function commandKey(cmd: WriteCommand): string {
+  return cmd.action === 'create' || cmd.targetId === null
+    ? cmd.linkId
+    : `${cmd.platform}:${cmd.workspace}:${cmd.entityType}:${cmd.targetId}`;
+}
+
+async function record(tx: StoreTx, deps: ProcessDeps, r: DecideResult, into: Processed): Promise<void> {
+  if (r.state) await tx.saveLink(r.state);
+  if (r.aside) await tx.putAside(r.aside.key, r.aside.event);
+  const rows: OutboxRow[] = [
+    ...r.commands.map((c): OutboxRow => ({
+      topic: commandsTopic(deps.topics, c.platform),
+      key: commandKey(c),
+      schema: 'WriteCommand',
+      payload: c,
+    })),
+    ...r.conflicts.map((c): OutboxRow => ({
+      topic: deps.topics.conflicts,
+      key: c.linkId,
+      schema: 'Conflict',
+      payload: c,
+    })),
+  ];
+  await tx.enqueue(rows);
+  await tx.recordConflicts(r.conflicts);
+  into.commands.push(...r.commands);
+  into.conflicts += r.conflicts.length;
+  into.notes.push(...r.notes);
+}
+
+function flowsFor(deps: ProcessDeps, platform: string): Flow[] {
+  return deps.flows.filter((f) => f.sides.some((s) => s.platform === platform));
+}
+
+export async function processChange(
+  tx: StoreTx,
+  deps: ProcessDeps,
+  ev: ChangeEvent,
+  into: Processed = { commands: [], conflicts: 0, notes: [] },
+  asideReplay = false,
+): Promise<Processed> {
+  // A set-aside event was marked seen when it was set aside; deciding it again is the point.
+  if (!asideReplay) {
+    if (await tx.seen(ev.eventId)) {
+      into.notes.push({
+        code: 'duplicate',
+        message: `event ${ev.eventId} was already processed`,
+        linkId: null,
+        platform: ev.source.platform,
+        field: null,
+      });
+      return into;
+    }
+    await tx.markSeen(ev.eventId);
+  }
+  const src = ev.source;
+  for (const flow of flowsFor(deps, src.platform)) {
+    const state = await tx.linkForEntity(flow.id, src.platform, src.entityId);
+    const parent =
+      state === null && src.entityType === 'comment' && src.parentId !== null
+        ? await tx.linkForEntity(flow.id, src.platform, src.parentId)
+        : null;
+    const r = decide(state, ev, flow, { nowMs: deps.now(), ids: deps.ids, parent });
+    await record(tx, deps, r, into);
+  }
+  return into;
+}
+
+export async function processOutcome(
+  tx: StoreTx,
+  deps: ProcessDeps,
+  out: WriteOutcome,
+  into: Processed = { commands: [], conflicts: 0, notes: [] },
+): Promise<Processed> {
+  const state = await tx.link(out.linkId);
+  const flow = state ? deps.flows.find((f) => f.id === state.flowId) : undefined;
+  if (!state || !flow) {
+    into.notes.push({
+      code: 'not_linked',
+      message: state
+        ? `link ${out.linkId} belongs to flow ${state.flowId}, which is no longer configured`
+        : `outcome of command ${out.commandId} for unknown link ${out.linkId}`,
+      linkId: out.linkId,
+      platform: out.platform,
+      field: null,
+    });
+    return into;
+  }
+  const r = decide(state, out, flow, { nowMs: deps.now(), ids: deps.ids });
+  await record(tx, deps, r, into);
+  // The outcome may have named a new record: decide what was waiting for it.
+  const named = r.state?.sides.find((s) => s.platform === out.platform)?.entityId;
+  if (named) {
+    for (const ev of await tx.takeAside(entityAsideKey(out.platform, named))) {
+      await processChange(tx, deps, ev, into, true);
+    }
+  }
+  if (r.state?.status === 'active') await releaseAside(tx, deps, r.state.linkId, into);
+  return into;
+}
+
+/** Comments that waited for their issue's link. */
+async function releaseAside(tx: StoreTx, deps: ProcessDeps, linkId: string, into: Processed): Promise<void> {
+  for (const ev of await tx.takeAside(linkAsideKey(linkId))) await processChange(tx, deps, ev, into, true);
+}
+
+export type ResolveOutcome = { ok: true; processed: Processed } | { ok: false; error: string };
+
+export async function processResolve(
+  tx: StoreTx,
+  deps: ProcessDeps,
+  linkId: string,
+  conflictId: string,
+  value: FieldValue,
+  resolvedBy: string,
+): Promise<ResolveOutcome> {
+  const state = await tx.link(linkId);
+  if (!state) return { ok: false, error: `resolving conflict ${conflictId}: link ${linkId} not found` };
+  const flow = deps.flows.find((f) => f.id === state.flowId);
+  if (!flow)
+    return { ok: false, error: `resolving conflict ${conflictId}: flow ${state.flowId} is not configured` };
+  const r = resolveConflict(state, flow, conflictId, value, { nowMs: deps.now(), ids: deps.ids }, resolvedBy);
+  if (!r.ok) return r;
+  const into: Processed = { commands: [], conflicts: 0, notes: [] };
+  await record(tx, deps, { ...r, aside: null }, into);
+  return { ok: true, processed: into };
+}

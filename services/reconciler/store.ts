@@ -1,0 +1,231 @@
+/**
+ * The reconciler's Postgres state (tables in core/db/migrations/0020_reconciler.ts).
+ * Everything one input changes — link state, seen event ids, set-aside events, conflicts and the
+ * outbox rows to publish — is written through one `StoreTx`, i.e. one transaction. Link rows are
+ * locked (`for update`) while decided, because one link is reached from two topics (changes keyed
+ * by entity, outcomes keyed by link) and so from two partitions at once.
+ */
+import type { Pool, PoolClient } from '../core/db/index.ts';
+import { LockstepError } from '../core/errors/index.ts';
+import type { ChangeEvent, Conflict, WriteCommand } from '../../schemas/generated/types.ts';
+import type { LinkState } from './state.ts';
+
+export type OutboxRow =
+  | { topic: string; key: string; schema: 'WriteCommand'; payload: WriteCommand }
+  | { topic: string; key: string; schema: 'Conflict'; payload: Conflict };
+
+export type StoredOutboxRow = OutboxRow & { id: string };
+
+export interface StoreTx {
+  seen(eventId: string): Promise<boolean>;
+  markSeen(eventId: string): Promise<void>;
+  /** The link this entity belongs to in this flow, locked for this transaction. */
+  linkForEntity(flowId: string, platform: string, entityId: string): Promise<LinkState | null>;
+  /** A link by id, locked for this transaction. */
+  link(linkId: string): Promise<LinkState | null>;
+  /** Upserts the link and indexes every side that has an entity id. */
+  saveLink(state: LinkState): Promise<void>;
+  putAside(key: string, event: ChangeEvent): Promise<void>;
+  /** Removes and returns the events set aside under `key`, oldest first. */
+  takeAside(key: string): Promise<ChangeEvent[]>;
+  enqueue(rows: OutboxRow[]): Promise<void>;
+  recordConflicts(conflicts: Conflict[]): Promise<void>;
+}
+
+export interface ConflictRow {
+  conflictId: string;
+  linkId: string;
+  flowId: string;
+  field: string;
+  status: string;
+  record: Conflict;
+  updatedAt: Date;
+}
+
+export interface ReconcilerStore {
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /**
+   * Publishes unsent outbox rows in id order through `send`, marking each sent once `send`
+   * resolves. Rows are claimed with `skip locked`, so several relays never send one row at once;
+   * a crash between send and mark repeats the send (at-least-once; command ids are deterministic).
+   */
+  relay(send: (row: StoredOutboxRow) => Promise<void>, limit?: number): Promise<number>;
+  conflicts(filter?: { status?: 'open' | 'resolved'; conflictId?: string }): Promise<ConflictRow[]>;
+}
+
+// Class 08 is "connection exception", 53 "insufficient resources", 57 "operator intervention",
+// 40 "transaction rollback" (serialization/deadlock): worth retrying. Anything else with a SQLSTATE is
+// a fault in what we asked for and will fail again.
+const RETRIABLE_SQLSTATE = /^(08|53|57|40)/;
+
+function storeError(action: string, err: unknown): LockstepError {
+  if (err instanceof LockstepError) return err;
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
+  const sqlState = /^[0-9A-Z]{5}$/.test(code) ? code : '';
+  const retriable = sqlState === '' || RETRIABLE_SQLSTATE.test(sqlState);
+  return new LockstepError(action, { category: retriable ? 'network' : 'unknown', retriable, cause: err });
+}
+
+function txOf(client: PoolClient): StoreTx {
+  return {
+    async seen(eventId) {
+      const r = await client.query('select 1 from reconciler_seen_events where event_id = $1', [eventId]);
+      return (r.rowCount ?? 0) > 0;
+    },
+    async markSeen(eventId) {
+      await client.query('insert into reconciler_seen_events (event_id) values ($1) on conflict do nothing', [
+        eventId,
+      ]);
+    },
+    async linkForEntity(flowId, platform, entityId) {
+      const r = await client.query<{ state: LinkState }>(
+        `select l.state from reconciler_link_entities e
+           join reconciler_links l on l.link_id = e.link_id
+          where e.flow_id = $1 and e.platform = $2 and e.entity_id = $3
+          for update of l`,
+        [flowId, platform, entityId],
+      );
+      return r.rows[0]?.state ?? null;
+    },
+    async link(linkId) {
+      const r = await client.query<{ state: LinkState }>(
+        'select state from reconciler_links where link_id = $1 for update',
+        [linkId],
+      );
+      return r.rows[0]?.state ?? null;
+    },
+    async saveLink(state) {
+      await client.query(
+        `insert into reconciler_links (link_id, flow_id, kind, status, state, updated_at)
+         values ($1, $2, $3, $4, $5::jsonb, now())
+         on conflict (link_id) do update
+           set status = excluded.status, state = excluded.state, updated_at = now()`,
+        [state.linkId, state.flowId, state.kind, state.status, JSON.stringify(state)],
+      );
+      for (const side of state.sides) {
+        if (side.entityId === null) continue;
+        await client.query(
+          `insert into reconciler_link_entities (flow_id, platform, entity_id, link_id)
+           values ($1, $2, $3, $4) on conflict do nothing`,
+          [state.flowId, side.platform, side.entityId, state.linkId],
+        );
+      }
+    },
+    async putAside(key, event) {
+      await client.query(
+        `insert into reconciler_aside (aside_key, event_id, event) values ($1, $2, $3::jsonb)
+         on conflict do nothing`,
+        [key, event.eventId, JSON.stringify(event)],
+      );
+    },
+    async takeAside(key) {
+      const r = await client.query<{ event: ChangeEvent }>(
+        `delete from reconciler_aside where aside_key = $1 returning event, created_at`,
+        [key],
+      );
+      return r.rows.map((row) => row.event).sort((a, b) => a.source.tsMs - b.source.tsMs);
+    },
+    async enqueue(rows) {
+      for (const row of rows) {
+        await client.query(
+          'insert into reconciler_outbox (topic, key, schema, payload) values ($1, $2, $3, $4::jsonb)',
+          [row.topic, row.key, row.schema, JSON.stringify(row.payload)],
+        );
+      }
+    },
+    async recordConflicts(conflicts) {
+      for (const c of conflicts) {
+        await client.query(
+          `insert into reconciler_conflicts (conflict_id, link_id, flow_id, field, status, record, updated_at)
+           values ($1, $2, $3, $4, $5, $6::jsonb, now())
+           on conflict (conflict_id) do update
+             set status = excluded.status, record = excluded.record, updated_at = now()`,
+          [c.conflictId, c.linkId, c.flowId, c.field, c.status, JSON.stringify(c)],
+        );
+      }
+    },
+  };
+}
+
+export function createReconcilerStore(pool: Pool): ReconcilerStore {
+  return {
+    async transaction(fn) {
+      let client: PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw storeError('connecting to Postgres', err);
+      }
+      try {
+        await client.query('begin');
+        const out = await fn(txOf(client));
+        await client.query('commit');
+        return out;
+      } catch (err) {
+        await client.query('rollback').catch(() => {});
+        // Errors from the decision itself pass through unchanged: the caller tells them apart.
+        if (err instanceof Error && 'code' in err) throw storeError('recording reconciler state', err);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+
+    async relay(send, limit = 100) {
+      let client: PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw storeError('connecting to Postgres', err);
+      }
+      let sent = 0;
+      try {
+        await client.query('begin');
+        const r = await client.query<StoredOutboxRow>(
+          `select id::text as id, topic, key, schema, payload from reconciler_outbox
+            where sent_at is null order by id limit $1 for update skip locked`,
+          [limit],
+        );
+        for (const row of r.rows) {
+          await send(row);
+          await client.query('update reconciler_outbox set sent_at = now() where id = $1', [row.id]);
+          sent++;
+        }
+        await client.query('commit');
+        return sent;
+      } catch (err) {
+        // Rows already sent but not marked go out again next time: at-least-once.
+        await client.query('rollback').catch(() => {});
+        throw storeError('relaying the reconciler outbox', err);
+      } finally {
+        client.release();
+      }
+    },
+
+    async conflicts(filter = {}) {
+      const r = await pool.query<{
+        conflict_id: string;
+        link_id: string;
+        flow_id: string;
+        field: string;
+        status: string;
+        record: Conflict;
+        updated_at: Date;
+      }>(
+        `select conflict_id, link_id, flow_id, field, status, record, updated_at from reconciler_conflicts
+          where ($1::text is null or status = $1) and ($2::text is null or conflict_id = $2)
+          order by updated_at desc`,
+        [filter.status ?? null, filter.conflictId ?? null],
+      );
+      return r.rows.map((row) => ({
+        conflictId: row.conflict_id,
+        linkId: row.link_id,
+        flowId: row.flow_id,
+        field: row.field,
+        status: row.status,
+        record: row.record,
+        updatedAt: row.updated_at,
+      }));
+    },
+  };
+}
