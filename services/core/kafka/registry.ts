@@ -113,17 +113,15 @@ export function createRegistry(url: string): AvroRegistry {
       return id;
     },
     async checkCompatibility(subject, schema) {
-      try {
-        const r = await call<{ is_compatible: boolean; messages?: string[] }>(
-          'POST',
-          `${base}/compatibility/subjects/${encodeURIComponent(subject)}/versions/latest?verbose=true`,
-          { schema },
-        );
-        return { compatible: r.is_compatible, messages: r.messages ?? [] };
-      } catch (err) {
-        if (err instanceof LockstepError && err.category === 'not_found') return undefined;
-        throw err;
-      }
+      // Apicurio's ccompat API answers is_compatible=true for a subject that does not exist
+      // (Confluent answers 404), so look for a latest version first.
+      if ((await this.latest(subject)) === undefined) return undefined;
+      const r = await call<{ is_compatible: boolean; messages?: string[] }>(
+        'POST',
+        `${base}/compatibility/subjects/${encodeURIComponent(subject)}/versions/latest?verbose=true`,
+        { schema },
+      );
+      return { compatible: r.is_compatible, messages: r.messages ?? [] };
     },
     async latest(subject) {
       try {
