@@ -1,0 +1,334 @@
+/**
+ * WriteCommand → jira.js (Version3Client).
+ * - Status changes ONLY through transitions: GET transitions, pick the one whose `to` status
+ *   matches (by name, else by category), POST it. Jira refuses `fields.status` on edit.
+ * - Descriptions and comment bodies are sent as ADF objects: given a string, jira.js makes an extra
+ *   GET and converts it itself (PLATFORMS.md §1).
+ * - Create markers are the entity property `lockstep.link` = {id: marker}, set in the create call
+ *   itself so there is no window between the entity and its marker.
+ */
+import type { Version3Client } from 'jira.js';
+import { z } from 'zod';
+import type { EntityState, WriteCommand } from '../../../schemas/generated/types.ts';
+import { LockstepError } from '../../core/errors/index.ts';
+import {
+  staleFields,
+  type Applier,
+  type ApplyResult,
+  type ConnectorDeps,
+  type FoundTarget,
+  type MarkerQuery,
+  type SkippedField,
+} from '../types.ts';
+import type { JiraConfig } from './config.ts';
+import { commentState, issueState, jiraComment, jiraIssue, jiraStatus, markdownToAdf } from './normalize.ts';
+import { ISSUE_FIELDS, jiraClient } from './poll.ts';
+
+export const MARKER_PROPERTY = 'lockstep.link';
+const markerProperty = (marker: string) => [{ key: MARKER_PROPERTY, value: { id: marker } }];
+
+const transitions = z.object({
+  transitions: z
+    .array(
+      z.object({
+        id: z.string(),
+        to: z.object({ name: z.string(), statusCategory: z.object({ key: z.string() }).nullish() }),
+      }),
+    )
+    .default([]),
+});
+
+export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
+  const cfg = deps.config;
+  const client: Version3Client = jiraClient(cfg);
+
+  async function readIssue(id: string) {
+    return jiraIssue.parse(await client.issues.getIssue({ issueIdOrKey: id, fields: ISSUE_FIELDS }));
+  }
+
+  async function issueResult(
+    id: string,
+    skipped: SkippedField[],
+    alreadyApplied: boolean,
+  ): Promise<ApplyResult> {
+    const i = await readIssue(id);
+    return {
+      targetId: i.id,
+      targetKey: i.key,
+      written: issueState(cfg, i),
+      platformVersion: i.fields.updated,
+      platformTsMs: Date.parse(i.fields.updated),
+      alreadyApplied,
+      skipped,
+    };
+  }
+
+  async function resolveAccountId(email: string): Promise<string | null> {
+    const users = z
+      .array(z.object({ accountId: z.string(), emailAddress: z.string().nullish() }))
+      .parse(await client.userSearch.findUsers({ query: email }));
+    // Email visibility depends on each user's profile settings: trust an exact match, or a single hit.
+    const exact = users.find((u) => u.emailAddress?.toLowerCase() === email.toLowerCase());
+    return exact?.accountId ?? (users.length === 1 ? users[0]!.accountId : null);
+  }
+
+  /** EntityState fields (except status) → the `fields` body of create/edit. */
+  async function fieldsBody(f: EntityState, write: string[]) {
+    const body: Record<string, unknown> = {};
+    const skipped: SkippedField[] = [];
+    for (const field of write) {
+      switch (field) {
+        case 'title':
+          body.summary = f.title ?? '';
+          break;
+        case 'description':
+          body.description = f.description ? markdownToAdf(f.description) : null;
+          break;
+        case 'priority': {
+          const name = cfg.priorities.toJira[f.priority ?? 'none'];
+          if (name) body.priority = { name };
+          else
+            skipped.push({
+              field,
+              reason: 'unresolvable',
+              detail: `no Jira priority configured for ${f.priority ?? 'none'}`,
+            });
+          break;
+        }
+        case 'labels':
+          // Jira labels cannot contain spaces.
+          body.labels = (f.labels ?? []).map((l) => l.replace(/\s+/g, '_'));
+          break;
+        case 'dueDate':
+          body.duedate = f.dueDate;
+          break;
+        case 'assignee': {
+          if (f.assignee === null) {
+            body.assignee = null;
+            break;
+          }
+          const accountId = f.assignee.email ? await resolveAccountId(f.assignee.email) : null;
+          if (accountId) body.assignee = { accountId };
+          else
+            skipped.push({
+              field,
+              reason: 'unresolvable',
+              detail: `no Jira user with email ${f.assignee.email ?? '(none given)'}`,
+            });
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    return { body, skipped };
+  }
+
+  async function transition(
+    issueId: string,
+    status: NonNullable<EntityState['status']>,
+  ): Promise<SkippedField | null> {
+    const t = transitions.parse(await client.issues.getTransitions({ issueIdOrKey: issueId }));
+    const candidates = t.transitions.filter(
+      (x) => jiraStatus(cfg, x.to.name, x.to.statusCategory?.key ?? null)?.category === status.category,
+    );
+    const pick =
+      candidates.find((x) => x.to.name.toLowerCase() === status.name.toLowerCase()) ?? candidates[0];
+    if (!pick)
+      return {
+        field: 'status',
+        reason: 'unresolvable',
+        detail: `no transition from the current status to a ${status.category} status`,
+      };
+    await client.issues.doTransition({ issueIdOrKey: issueId, transition: { id: pick.id } });
+    return null;
+  }
+
+  async function findByMarker(q: MarkerQuery): Promise<FoundTarget | null> {
+    if (q.entityType === 'issue') {
+      const res = await client.issueSearch.searchForIssuesUsingJqlEnhancedSearchPost({
+        jql: `issue.property[${MARKER_PROPERTY}].id = "${q.marker.replace(/["\\]/g, '\\$&')}"`,
+        fields: ['project'],
+        maxResults: 1,
+      });
+      const hit = z
+        .object({ issues: z.array(z.object({ id: z.string(), key: z.string() })).default([]) })
+        .parse(res).issues[0];
+      return hit ? { targetId: hit.id, targetKey: hit.key } : null;
+    }
+    if (q.entityType === 'comment' && q.parentId) {
+      // Comments have no JQL; read the parent's comments with their properties.
+      for (let startAt = 0; ;) {
+        const page = z
+          .object({
+            comments: z.array(
+              z.object({
+                id: z.string(),
+                properties: z.array(z.object({ key: z.string(), value: z.unknown() })).optional(),
+              }),
+            ),
+            total: z.number().optional(),
+          })
+          .parse(
+            await client.issueComments.getComments({
+              issueIdOrKey: q.parentId,
+              startAt,
+              maxResults: 100,
+              expand: 'properties',
+            }),
+          );
+        const hit = page.comments.find((c) =>
+          c.properties?.some(
+            (p) =>
+              p.key === MARKER_PROPERTY &&
+              z.object({ id: z.string() }).safeParse(p.value).data?.id === q.marker,
+          ),
+        );
+        if (hit) return { targetId: hit.id, targetKey: null };
+        startAt += page.comments.length;
+        if (page.comments.length === 0 || startAt >= (page.total ?? startAt)) return null;
+      }
+    }
+    return null;
+  }
+
+  async function applyIssue(cmd: WriteCommand): Promise<ApplyResult> {
+    if (cmd.action === 'create') {
+      if (!cmd.marker)
+        throw new LockstepError(`applying ${cmd.commandId} to jira`, {
+          category: 'validation',
+          cause: 'a create needs a marker',
+        });
+      const found = await findByMarker({ marker: cmd.marker, entityType: 'issue', parentId: null });
+      if (found) return issueResult(found.targetId, [], true);
+      const { body, skipped } = await fieldsBody(cmd.fields, cmd.fields.known);
+      const created = z.object({ id: z.string() }).parse(
+        await client.issues.createIssue({
+          fields: {
+            ...body,
+            summary: cmd.fields.title ?? '',
+            project: { key: cmd.workspace },
+            issuetype: { name: cfg.issueType },
+          },
+          properties: markerProperty(cmd.marker),
+        }),
+      );
+      if (cmd.fields.known.includes('status') && cmd.fields.status) {
+        const s = await transition(created.id, cmd.fields.status);
+        if (s) skipped.push(s);
+      }
+      return issueResult(created.id, skipped, false);
+    }
+    const targetId = required(cmd);
+    if (cmd.action === 'delete') {
+      await client.issues.deleteIssue({ issueIdOrKey: targetId });
+      return {
+        targetId,
+        targetKey: null,
+        written: null,
+        platformVersion: null,
+        platformTsMs: null,
+        alreadyApplied: false,
+        skipped: [],
+      };
+    }
+    const current = issueState(cfg, await readIssue(targetId));
+    const stale = staleFields(cmd, current);
+    const write = cmd.fields.known.filter((f) => !stale.some((s) => s.field === f));
+    const { body, skipped } = await fieldsBody(cmd.fields, write);
+    if (Object.keys(body).length > 0) await client.issues.editIssue({ issueIdOrKey: targetId, fields: body });
+    if (
+      write.includes('status') &&
+      cmd.fields.status &&
+      current.status?.category !== cmd.fields.status.category
+    ) {
+      const s = await transition(targetId, cmd.fields.status);
+      if (s) skipped.push(s);
+    }
+    return issueResult(targetId, [...stale, ...skipped], false);
+  }
+
+  async function applyComment(cmd: WriteCommand): Promise<ApplyResult> {
+    const parentId = cmd.parentId;
+    if (!parentId)
+      throw new LockstepError(`applying ${cmd.commandId} to jira`, {
+        category: 'validation',
+        cause: 'a comment command needs a parentId',
+      });
+    const result = (raw: unknown, skipped: SkippedField[], alreadyApplied: boolean): ApplyResult => {
+      const c = jiraComment.parse(raw);
+      return {
+        targetId: c.id,
+        targetKey: null,
+        written: commentState(c),
+        platformVersion: c.updated,
+        platformTsMs: Date.parse(c.updated),
+        alreadyApplied,
+        skipped,
+      };
+    };
+    if (cmd.action === 'create') {
+      if (!cmd.marker)
+        throw new LockstepError(`applying ${cmd.commandId} to jira`, {
+          category: 'validation',
+          cause: 'a create needs a marker',
+        });
+      const found = await findByMarker({ marker: cmd.marker, entityType: 'comment', parentId });
+      if (found)
+        return result(
+          await client.issueComments.getComment({ issueIdOrKey: parentId, id: found.targetId }),
+          [],
+          true,
+        );
+      const created = await client.issueComments.addComment({
+        issueIdOrKey: parentId,
+        comment: markdownToAdf(cmd.fields.body ?? ''),
+        properties: markerProperty(cmd.marker),
+      });
+      return result(created, [], false);
+    }
+    const targetId = required(cmd);
+    if (cmd.action === 'delete') {
+      await client.issueComments.deleteComment({ issueIdOrKey: parentId, id: targetId });
+      return {
+        targetId,
+        targetKey: null,
+        written: null,
+        platformVersion: null,
+        platformTsMs: null,
+        alreadyApplied: false,
+        skipped: [],
+      };
+    }
+    const current = await client.issueComments.getComment({ issueIdOrKey: parentId, id: targetId });
+    const stale = staleFields(cmd, commentState(jiraComment.parse(current)));
+    if (stale.length > 0 || !cmd.fields.known.includes('body')) return result(current, stale, false);
+    const updated = await client.issueComments.updateComment({
+      issueIdOrKey: parentId,
+      id: targetId,
+      body: markdownToAdf(cmd.fields.body ?? ''),
+    });
+    return result(updated, [], false);
+  }
+
+  return {
+    findByMarker,
+    async apply(cmd) {
+      if (cmd.entityType === 'issue') return applyIssue(cmd);
+      if (cmd.entityType === 'comment') return applyComment(cmd);
+      throw new LockstepError(`applying ${cmd.commandId} to jira`, {
+        category: 'validation',
+        cause: `Jira has no ${cmd.entityType} entities`,
+      });
+    },
+  };
+}
+
+function required(cmd: WriteCommand): string {
+  if (!cmd.targetId)
+    throw new LockstepError(`applying ${cmd.commandId} to jira`, {
+      category: 'validation',
+      cause: `${cmd.action} needs a targetId`,
+    });
+  return cmd.targetId;
+}

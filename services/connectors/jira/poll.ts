@@ -1,0 +1,186 @@
+/**
+ * Delta reads through `POST /rest/api/3/search/jql` (jira.js `…EnhancedSearchPost`):
+ * `project in (…) AND updated >= "yyyy/MM/dd HH:mm" ORDER BY updated ASC`.
+ *
+ * JQL dates are minute-precise and read in the API user's time zone, so the lower bound is the
+ * newest `updated` seen minus an overlap (≥ 1 minute), formatted in `jqlTimeZone`; whatever the
+ * overlap re-reads is dropped by the seen-set of (id → updated) kept in the cursor. Search is also
+ * eventually consistent ("might not be immediately visible"), another reason for the overlap.
+ * Comments come with their issue (`fields=comment`): adding one bumps the issue's `updated`.
+ * Deleted issues are not visible to search; deletes arrive by webhook only.
+ */
+import { Version3Client } from 'jira.js';
+import { z } from 'zod';
+import type { ChangeEvent } from '../../../schemas/generated/types.ts';
+import { LockstepError } from '../../core/errors/index.ts';
+import type { ConnectorDeps, JsonValue, Poller, PollResult } from '../types.ts';
+import type { JiraConfig } from './config.ts';
+import {
+  commentEvent,
+  issueEvent,
+  jiraComment,
+  jiraIssue,
+  type JiraComment,
+  type JiraSourceExtras,
+} from './normalize.ts';
+
+export const ISSUE_FIELDS = [
+  'summary',
+  'description',
+  'status',
+  'priority',
+  'assignee',
+  'labels',
+  'duedate',
+  'project',
+  'created',
+  'updated',
+];
+const MAX_PAGES = 20;
+
+const cursorSchema = z.object({
+  v: z.literal(1),
+  /** Lower bound of the current walk (epoch ms, before the overlap is subtracted). */
+  sinceMs: z.number(),
+  nextPageToken: z.string().nullable(),
+  highWaterMs: z.number(),
+  /** `<id>` or `c:<id>` → the `updated` already produced. */
+  seen: z.record(z.string(), z.string()),
+});
+export type JiraCursor = z.infer<typeof cursorSchema>;
+
+export function jiraClient(cfg: JiraConfig): Version3Client {
+  return new Version3Client({
+    host: cfg.host,
+    authentication: { basic: { email: cfg.email, apiToken: cfg.apiToken.reveal() } },
+  });
+}
+
+/** "yyyy/MM/dd HH:mm" of `ms` in `timeZone`, rounded down to the minute. */
+export function jqlDate(ms: number, timeZone: string): string {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-CA', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    })
+      .formatToParts(new Date(ms))
+      .map((p) => [p.type, p.value]),
+  );
+  return `${parts.year}/${parts.month}/${parts.day} ${parts.hour}:${parts.minute}`;
+}
+
+export function deltaJql(cfg: JiraConfig, sinceMs: number): string {
+  const from = jqlDate(Math.max(0, sinceMs - cfg.pollOverlapMs), cfg.jqlTimeZone);
+  const projects = cfg.projects.map((p) => `"${p}"`).join(', ');
+  return `project in (${projects}) AND updated >= "${from}" ORDER BY updated ASC`;
+}
+
+const searchPage = z.object({
+  issues: z.array(z.unknown()).default([]),
+  nextPageToken: z.string().nullish(),
+});
+const commentField = z.object({
+  comment: z
+    .object({ comments: z.array(z.unknown()), total: z.number().optional(), startAt: z.number().optional() })
+    .nullish(),
+});
+
+export function createJiraPoller(deps: ConnectorDeps<JiraConfig>): Poller {
+  const cfg = deps.config;
+  const now = deps.now ?? Date.now;
+  const client = jiraClient(cfg);
+
+  async function allComments(issueId: string, first: unknown[], total: number): Promise<JiraComment[]> {
+    const out = first.map((c) => jiraComment.parse(c));
+    while (out.length < total) {
+      const page = await client.issueComments.getComments({
+        issueIdOrKey: issueId,
+        startAt: out.length,
+        maxResults: 100,
+      });
+      const more = z.object({ comments: z.array(z.unknown()) }).parse(page).comments;
+      if (more.length === 0) break;
+      out.push(...more.map((c) => jiraComment.parse(c)));
+    }
+    return out;
+  }
+
+  return {
+    async poll(raw: JsonValue | null): Promise<PollResult> {
+      let c: JiraCursor;
+      if (raw === null) {
+        const since = Date.parse(cfg.pollSince);
+        c = { v: 1, sinceMs: since, nextPageToken: null, highWaterMs: since, seen: {} };
+      } else {
+        const parsed = cursorSchema.safeParse(raw);
+        if (!parsed.success)
+          throw new LockstepError('reading the jira poll cursor', {
+            category: 'validation',
+            cause: parsed.error.message,
+          });
+        c = parsed.data;
+      }
+      const x: JiraSourceExtras = {
+        via: 'poll',
+        deliveryId: null,
+        actor: null,
+        botUserId: cfg.botAccountId ?? deps.botUserId,
+        nowMs: now(),
+      };
+      const jql = deltaJql(cfg, c.sinceMs);
+      const events: ChangeEvent[] = [];
+      const seen = { ...c.seen };
+      let { nextPageToken, highWaterMs } = c;
+      for (let i = 0; i < MAX_PAGES; i++) {
+        const res = await client.issueSearch.searchForIssuesUsingJqlEnhancedSearchPost({
+          jql,
+          fields: [...ISSUE_FIELDS, 'comment'],
+          maxResults: cfg.pageSize,
+          ...(nextPageToken && { nextPageToken }),
+        });
+        const page = searchPage.parse(res);
+        for (const node of page.issues) {
+          const issue = jiraIssue.parse(node);
+          const updatedMs = Date.parse(issue.fields.updated);
+          highWaterMs = Math.max(highWaterMs, updatedMs);
+          if (seen[issue.id] !== issue.fields.updated) {
+            seen[issue.id] = issue.fields.updated;
+            const e = issueEvent(cfg, 'r', issue, null, x);
+            if (e) events.push(e);
+          }
+          const cf = commentField.safeParse(z.object({ fields: z.unknown() }).parse(node).fields);
+          const field = cf.success ? cf.data.comment : null;
+          if (!field) continue;
+          const comments = await allComments(issue.id, field.comments, field.total ?? field.comments.length);
+          for (const cm of comments) {
+            if (Date.parse(cm.updated) < c.sinceMs - cfg.pollOverlapMs || seen[`c:${cm.id}`] === cm.updated)
+              continue;
+            seen[`c:${cm.id}`] = cm.updated;
+            events.push(commentEvent('r', cm, issue, x));
+          }
+        }
+        nextPageToken = page.nextPageToken ?? null;
+        if (!nextPageToken) {
+          // Walk complete: the next one starts at the newest update seen; prune the seen-set to the overlap.
+          const floor = highWaterMs - cfg.pollOverlapMs - 60_000;
+          const kept = Object.fromEntries(Object.entries(seen).filter(([, u]) => Date.parse(u) >= floor));
+          return {
+            events: events.sort((a, b) => a.source.tsMs - b.source.tsMs),
+            cursor: { v: 1, sinceMs: highWaterMs, nextPageToken: null, highWaterMs, seen: kept },
+            caughtUp: true,
+          };
+        }
+      }
+      return {
+        events: events.sort((a, b) => a.source.tsMs - b.source.tsMs),
+        cursor: { v: 1, sinceMs: c.sinceMs, nextPageToken, highWaterMs, seen },
+        caughtUp: false,
+      };
+    },
+  };
+}
