@@ -12,7 +12,13 @@ export const ALICE = { accountId: '712020:test-alice', email: 'alice@example.com
 export function testSeed(): JiraSeed {
   return {
     users: [
-      { accountId: BOT.accountId, displayName: 'Lockstep Bot', email: BOT.email, tokens: [BOT.token], bot: true },
+      {
+        accountId: BOT.accountId,
+        displayName: 'Lockstep Bot',
+        email: BOT.email,
+        tokens: [BOT.token],
+        bot: true,
+      },
       { accountId: ALICE.accountId, displayName: 'Alice Example', email: ALICE.email, tokens: [ALICE.token] },
     ],
     projects: [
@@ -32,7 +38,10 @@ export interface Harness {
 }
 
 export async function harness(opts: { webhookTimeScale?: number; seed?: JiraSeed } = {}): Promise<Harness> {
-  const emu = await startJiraEmulator({ webhookTimeScale: opts.webhookTimeScale ?? 0.0001, seed: opts.seed ?? testSeed() });
+  const emu = await startJiraEmulator({
+    webhookTimeScale: opts.webhookTimeScale ?? 0.0001,
+    seed: opts.seed ?? testSeed(),
+  });
   const client = (email: string, token: string): Version3Client =>
     new Version3Client({ host: emu.url, authentication: { basic: { email, apiToken: token } } });
   return {
@@ -45,7 +54,12 @@ export async function harness(opts: { webhookTimeScale?: number; seed?: JiraSeed
   };
 }
 
-export function adf(text: string): { type: 'doc'; version: 1; content: unknown[] } {
+/** A one-paragraph ADF document, typed so jira.js accepts it as its `Document`. */
+export function adf(text: string): {
+  type: 'doc';
+  version: number;
+  content: { type: string; content: { type: string; text: string }[] }[];
+} {
   return { type: 'doc', version: 1, content: [{ type: 'paragraph', content: [{ type: 'text', text }] }] };
 }
 
@@ -86,7 +100,11 @@ export async function receiver(statuses: number[] = []): Promise<{
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
-      received.push({ headers: req.headers, raw, body: JSON.parse(raw.toString('utf8')) as Record<string, unknown> });
+      received.push({
+        headers: req.headers,
+        raw,
+        body: JSON.parse(raw.toString('utf8')) as Record<string, unknown>,
+      });
       res.writeHead(queue.shift() ?? 200);
       res.end();
     });

@@ -99,15 +99,23 @@ describe('jira emulator: issues, transitions, comments, properties, users', () =
     assert.equal(issue.fields.resolution, null);
 
     await h.bot.issues.doTransition({ issueIdOrKey: key, transition: { id: '31' } });
-    issue = await h.bot.issues.getIssue({ issueIdOrKey: key, fields: ['status', 'resolution', 'resolutiondate'] });
+    issue = await h.bot.issues.getIssue({
+      issueIdOrKey: key,
+      fields: ['status', 'resolution', 'resolutiondate'],
+    });
     assert.equal(issue.fields.status.statusCategory?.key, 'done');
     assert.equal(issue.fields.resolution?.name, 'Done');
     assert.ok(issue.fields.resolutiondate);
 
     // The transition to the current status is not offered and is refused like Jira does.
-    const same = await failure(() => h.bot.issues.doTransition({ issueIdOrKey: key, transition: { id: '31' } }));
+    const same = await failure(() =>
+      h.bot.issues.doTransition({ issueIdOrKey: key, transition: { id: '31' } }),
+    );
     assert.equal(same.status, 400);
-    assert.deepEqual(same.body, { errorMessages: ["Transition id '31' is not valid for this issue."], errors: {} });
+    assert.deepEqual(same.body, {
+      errorMessages: ["Transition id '31' is not valid for this issue."],
+      errors: {},
+    });
 
     // Status is not editable through fields.
     const edit = await failure(() =>
@@ -129,7 +137,11 @@ describe('jira emulator: issues, transitions, comments, properties, users', () =
     const c2 = await h.bot.issueComments.addComment({ issueIdOrKey: key, comment: adf('second') });
     assert.equal(c1.author?.accountId, ALICE.accountId);
     assert.deepEqual(c1.body, adf('first'));
-    const updated = await h.alice.issueComments.updateComment({ issueIdOrKey: key, id: c1.id ?? '', body: adf('first, edited') });
+    const updated = await h.alice.issueComments.updateComment({
+      issueIdOrKey: key,
+      id: c1.id ?? '',
+      body: adf('first, edited'),
+    });
     assert.deepEqual(updated.body, adf('first, edited'));
     assert.ok(Date.parse(updated.updated ?? '') > Date.parse(updated.created ?? ''));
 
@@ -142,8 +154,15 @@ describe('jira emulator: issues, transitions, comments, properties, users', () =
         [c2.id, BOT.accountId],
       ],
     );
-    const newest = await h.bot.issueComments.getComments({ issueIdOrKey: key, orderBy: '-created', maxResults: 1 });
-    assert.deepEqual(newest.comments?.map((c) => c.id), [c2.id]);
+    const newest = await h.bot.issueComments.getComments({
+      issueIdOrKey: key,
+      orderBy: '-created',
+      maxResults: 1,
+    });
+    assert.deepEqual(
+      newest.comments?.map((c) => c.id),
+      [c2.id],
+    );
     const after = await h.bot.issues.getIssue({ issueIdOrKey: key, fields: ['updated'] });
     assert.ok(Date.parse(after.fields.updated) > Date.parse(before.fields.updated));
   });
@@ -157,7 +176,10 @@ describe('jira emulator: issues, transitions, comments, properties, users', () =
       propertyKey: 'lockstep.origin',
       propertyValue: { link: 'lnk-1', source: 'linear' },
     });
-    const prop = await h.bot.issueProperties.getIssueProperty({ issueIdOrKey: key, propertyKey: 'lockstep.origin' });
+    const prop = await h.bot.issueProperties.getIssueProperty({
+      issueIdOrKey: key,
+      propertyKey: 'lockstep.origin',
+    });
     assert.deepEqual(prop, { key: 'lockstep.origin', value: { link: 'lnk-1', source: 'linear' } });
     const missing = await failure(() =>
       h.bot.issueProperties.getIssueProperty({ issueIdOrKey: key, propertyKey: 'nope' }),
@@ -170,12 +192,18 @@ describe('jira emulator: issues, transitions, comments, properties, users', () =
     assert.equal(me.accountId, BOT.accountId);
     assert.equal(me.emailAddress, BOT.email);
     const users = await h.bot.userSearch.findUsers({ query: 'alice@example.com' });
-    assert.deepEqual(users.map((u) => u.accountId), [ALICE.accountId]);
+    assert.deepEqual(
+      users.map((u) => u.accountId),
+      [ALICE.accountId],
+    );
     const project = await h.bot.projects.getProject({ projectIdOrKey: 'LOCK' });
     assert.equal(project.id, '10100');
     assert.ok(project.issueTypes?.some((t) => t.name === 'Task'));
     const priorities = await h.bot.issuePriorities.getPriorities();
-    assert.deepEqual(priorities.map((p) => p.name), ['Highest', 'High', 'Medium', 'Low', 'Lowest']);
+    assert.deepEqual(
+      priorities.map((p) => p.name),
+      ['Highest', 'High', 'Medium', 'Low', 'Lowest'],
+    );
     const statuses = await h.bot.workflowStatuses.getStatuses();
     assert.deepEqual(
       statuses.map((s) => [s.name, s.statusCategory?.key]),
@@ -202,6 +230,9 @@ describe('jira emulator: issues, transitions, comments, properties, users', () =
     assert.equal(summary.total, 4);
     assert.deepEqual(summary.byActor, { [BOT.accountId]: 2, [ALICE.accountId]: 2 });
     assert.equal(summary.byRoute['POST /rest/api/3/issue createIssue'], 1);
-    assert.deepEqual(entries.map((e) => e.status), [201, 200, 200, 404]);
+    assert.deepEqual(
+      entries.map((e) => e.status),
+      [201, 200, 200, 404],
+    );
   });
 });

@@ -37,7 +37,8 @@ describe('jira emulator: search/jql', () => {
       fields: ['summary', 'updated'],
       maxResults: 50,
     });
-    assert.equal(res.isLast, true);
+    // jira.js 5.4 leaves `isLast` out of its type; the swagger's SearchAndReconcileResults has it.
+    assert.equal((res as { isLast?: boolean }).isLast, true);
     assert.equal(res.nextPageToken, undefined);
     assert.deepEqual(
       res.issues?.map((i) => i.key),
@@ -66,7 +67,7 @@ describe('jira emulator: search/jql', () => {
         seen.push(i.id);
       }
       token = page.nextPageToken;
-      assert.equal(page.isLast, token === undefined);
+      assert.equal((page as { isLast?: boolean }).isLast, token === undefined);
     } while (token);
     assert.equal(pages, 3);
     assert.equal(new Set(seen).size, 5);
@@ -77,12 +78,18 @@ describe('jira emulator: search/jql', () => {
       jql: 'issue.property[lockstep].origin = "linear"',
       fields: ['summary'],
     });
-    assert.deepEqual(byProp.issues?.map((i) => i.key), ['LOCK-2']);
+    assert.deepEqual(
+      byProp.issues?.map((i) => i.key),
+      ['LOCK-2'],
+    );
     const byKey = await h.bot.issueSearch.searchForIssuesUsingJqlEnhancedSearch({
       jql: 'key in (LOCK-3, OTHER-1) ORDER BY key DESC',
       fields: ['key'],
     });
-    assert.deepEqual(byKey.issues?.map((i) => i.key), ['OTHER-1', 'LOCK-3']);
+    assert.deepEqual(
+      byKey.issues?.map((i) => i.key),
+      ['OTHER-1', 'LOCK-3'],
+    );
     const recent = await h.bot.issueSearch.searchForIssuesUsingJqlEnhancedSearch({
       jql: 'project = OTHER AND updated >= -15m',
       fields: ['summary'],
@@ -101,7 +108,9 @@ describe('jira emulator: search/jql', () => {
     );
     assert.equal(unbounded.status, 400);
     assert.deepEqual(unbounded.body, {
-      errorMessages: ['Unbounded JQL queries are not allowed here. Please add a search restriction to your query.'],
+      errorMessages: [
+        'Unbounded JQL queries are not allowed here. Please add a search restriction to your query.',
+      ],
       errors: {},
     });
     const badField = await failure(() =>

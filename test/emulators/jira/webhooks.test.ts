@@ -7,7 +7,17 @@ import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { IncomingHttpHeaders } from 'node:http';
-import { ALICE, BOT, adf, failure, harness, receiver, registerWebhook, testSeed, type Harness } from './helpers.ts';
+import {
+  ALICE,
+  BOT,
+  adf,
+  failure,
+  harness,
+  receiver,
+  registerWebhook,
+  testSeed,
+  type Harness,
+} from './helpers.ts';
 
 const SECRET = 'webhook-secret-for-tests';
 
@@ -31,7 +41,10 @@ describe("Jira's signature algorithm", () => {
     assert.ok(header.startsWith('sha256=a4771c39'));
     assert.ok(header.endsWith('263c9'));
     assert.equal(verifyHubSignature("It's a Secret to Everybody", Buffer.from('Hello World!'), header), true);
-    assert.equal(verifyHubSignature("It's a Secret to Everybody", Buffer.from('Hello World?'), header), false);
+    assert.equal(
+      verifyHubSignature("It's a Secret to Everybody", Buffer.from('Hello World?'), header),
+      false,
+    );
   });
 });
 
@@ -63,12 +76,20 @@ describe('jira emulator: admin webhooks', () => {
     });
     assert.match(created.self, /\/rest\/webhooks\/1\.0\/webhook\/1$/);
     assert.deepEqual(created.filters, { 'issue-related-events-section': 'project = LOCK' });
-    const list = await h.bot.sendRequest<{ self: string }[]>({ url: '/rest/webhooks/1.0/webhook', method: 'GET' }, undefined as never);
+    const list = await h.bot.sendRequest<{ self: string }[]>(
+      { url: '/rest/webhooks/1.0/webhook', method: 'GET' },
+      undefined as never,
+    );
     assert.equal(list.length, 1);
     await h.bot.sendRequest({ url: '/rest/webhooks/1.0/webhook/1', method: 'DELETE' }, undefined as never);
-    const empty = await h.bot.sendRequest<unknown[]>({ url: '/rest/webhooks/1.0/webhook', method: 'GET' }, undefined as never);
+    const empty = await h.bot.sendRequest<unknown[]>(
+      { url: '/rest/webhooks/1.0/webhook', method: 'GET' },
+      undefined as never,
+    );
     assert.deepEqual(empty, []);
-    const bad = await failure(() => registerWebhook(h.bot, { name: 'x', url: 'not a url', events: ['issue_exploded'] }));
+    const bad = await failure(() =>
+      registerWebhook(h.bot, { name: 'x', url: 'not a url', events: ['issue_exploded'] }),
+    );
     assert.equal(bad.status, 400);
     assert.deepEqual(Object.keys((bad.body as { errors: object }).errors).sort(), ['events', 'url']);
   });
@@ -116,11 +137,19 @@ describe('jira emulator: admin webhooks', () => {
 
       assert.equal(transitioned?.['webhookEvent'], 'jira:issue_updated');
       assert.equal((transitioned?.['user'] as { accountId: string }).accountId, ALICE.accountId);
-      const items = (transitioned?.['changelog'] as { items: { field: string; fromString: string; toString: string }[] }).items;
-      assert.deepEqual(items.map((i) => [i.field, i.fromString, i.toString]), [['status', 'To Do', 'In Progress']]);
+      const items = (
+        transitioned?.['changelog'] as { items: { field: string; fromString: string; toString: string }[] }
+      ).items;
+      assert.deepEqual(
+        items.map((i) => [i.field, i.fromString, i.toString]),
+        [['status', 'To Do', 'In Progress']],
+      );
 
       const comment = commentEvents.find((b) => b['webhookEvent'] === 'comment_created');
-      assert.equal((comment?.['comment'] as { author: { accountId: string } }).author.accountId, ALICE.accountId);
+      assert.equal(
+        (comment?.['comment'] as { author: { accountId: string } }).author.accountId,
+        ALICE.accountId,
+      );
       assert.deepEqual((comment?.['comment'] as { body: unknown }).body, adf('hi'));
       const commented = commentEvents.find((b) => b['webhookEvent'] === 'jira:issue_updated');
       assert.equal(commented?.['issue_event_type_name'], 'issue_commented');
@@ -132,7 +161,12 @@ describe('jira emulator: admin webhooks', () => {
   it('retries on 5xx, 429 and 409 with the same identifier and X-Atlassian-Webhook-Retry, not on 400', async () => {
     const rx = await receiver([503, 429, 409]);
     try {
-      await registerWebhook(h.bot, { name: 'retry', url: rx.url, events: ['jira:issue_created'], secret: SECRET });
+      await registerWebhook(h.bot, {
+        name: 'retry',
+        url: rx.url,
+        events: ['jira:issue_created'],
+        secret: SECRET,
+      });
       await h.bot.issues.createIssue({
         fields: { project: { key: 'LOCK' }, issuetype: { name: 'Task' }, summary: 'Retry me' },
       });
@@ -141,11 +175,17 @@ describe('jira emulator: admin webhooks', () => {
       assert.equal(got.length, 4);
       const ids = new Set(got.map((r) => r.headers['x-atlassian-webhook-identifier']));
       assert.equal(ids.size, 1);
-      assert.deepEqual(got.map((r) => r.headers['x-atlassian-webhook-retry']), [undefined, '1', '2', '3']);
+      assert.deepEqual(
+        got.map((r) => r.headers['x-atlassian-webhook-retry']),
+        [undefined, '1', '2', '3'],
+      );
       assert.ok(got.every((r) => r.raw.equals(got[0]?.raw ?? Buffer.alloc(0))));
 
       const log = await h.control.deliveries();
-      assert.deepEqual(log.map((d) => d.status), [503, 429, 409, 200]);
+      assert.deepEqual(
+        log.map((d) => d.status),
+        [503, 429, 409, 200],
+      );
     } finally {
       await rx.close();
     }
@@ -176,7 +216,10 @@ describe('jira emulator: admin webhooks', () => {
       await rx.waitFor(6);
       await h.emu.kit.webhooks.idle();
       assert.equal(rx.received.length, 6);
-      assert.deepEqual(rx.received.map((r) => r.headers['x-atlassian-webhook-retry']), [undefined, '1', '2', '3', '4', '5']);
+      assert.deepEqual(
+        rx.received.map((r) => r.headers['x-atlassian-webhook-retry']),
+        [undefined, '1', '2', '3', '4', '5'],
+      );
     } finally {
       await rx.close();
     }
@@ -185,9 +228,16 @@ describe('jira emulator: admin webhooks', () => {
   it('drops, duplicates and reorders deliveries on request', async () => {
     const rx = await receiver();
     try {
-      await registerWebhook(h.bot, { name: 'faulty', url: rx.url, events: ['jira:issue_created'], secret: SECRET });
+      await registerWebhook(h.bot, {
+        name: 'faulty',
+        url: rx.url,
+        events: ['jira:issue_created'],
+        secret: SECRET,
+      });
       const create = (summary: string): Promise<unknown> =>
-        h.bot.issues.createIssue({ fields: { project: { key: 'LOCK' }, issuetype: { name: 'Task' }, summary } });
+        h.bot.issues.createIssue({
+          fields: { project: { key: 'LOCK' }, issuetype: { name: 'Task' }, summary },
+        });
       await h.control.fault({ kind: 'webhook_drop', count: 1 });
       await create('dropped');
       await h.control.fault({ kind: 'webhook_duplicate', count: 1 });
@@ -197,10 +247,15 @@ describe('jira emulator: admin webhooks', () => {
       await create('second');
       await rx.waitFor(4);
       await h.emu.kit.webhooks.idle();
-      const summaries = rx.received.map((r) => (r.body['issue'] as { fields: { summary: string } }).fields.summary);
+      const summaries = rx.received.map(
+        (r) => (r.body['issue'] as { fields: { summary: string } }).fields.summary,
+      );
       assert.deepEqual(summaries, ['twice', 'twice', 'second', 'first']);
       const [a, b] = rx.received;
-      assert.equal(a?.headers['x-atlassian-webhook-identifier'], b?.headers['x-atlassian-webhook-identifier']);
+      assert.equal(
+        a?.headers['x-atlassian-webhook-identifier'],
+        b?.headers['x-atlassian-webhook-identifier'],
+      );
       assert.ok(rx.received.every((r) => verifyHubSignature(SECRET, r.raw, r.headers['x-hub-signature'])));
       const log = await h.control.deliveries();
       assert.equal(log.filter((d) => d.outcome === 'dropped').length, 1);
