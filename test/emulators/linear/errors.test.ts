@@ -38,7 +38,9 @@ beforeEach(async () => {
 
 /** The first GraphQL error's extensions as the server sent them. */
 function ext(e: unknown): Record<string, unknown> {
-  const raw = (e as LinearError).raw as { response?: { errors?: { extensions?: Record<string, unknown> }[] } };
+  const raw = (e as LinearError).raw as {
+    response?: { errors?: { extensions?: Record<string, unknown> }[] };
+  };
   return raw.response?.errors?.[0]?.extensions ?? {};
 }
 
@@ -116,7 +118,11 @@ describe('Linear emulator: requests Linear refuses on their content', () => {
   });
 
   it('a request without Authorization → AuthenticationLinearError', async () => {
-    const anon = new LinearClient({ apiKey: 'x', apiUrl: `${emu.url}/graphql`, headers: { Authorization: '' } });
+    const anon = new LinearClient({
+      apiKey: 'x',
+      apiUrl: `${emu.url}/graphql`,
+      headers: { Authorization: '' },
+    });
     const e = await rejection(anon.viewer);
     assert.ok(e instanceof AuthenticationLinearError);
     const ledger = await control.ledger();
@@ -131,7 +137,12 @@ describe('Linear emulator: requests Linear refuses on their content', () => {
 
 describe('Linear emulator: faults', () => {
   it('rate limit: RatelimitedLinearError with retryAfter and the X-RateLimit headers, one request', async () => {
-    await control.fault({ kind: 'rate_limit', retryAfterSec: 7, count: 1, match: { operation: 'issueUpdate' } });
+    await control.fault({
+      kind: 'rate_limit',
+      retryAfterSec: 7,
+      count: 1,
+      match: { operation: 'issueUpdate' },
+    });
     const e = await rejection(bot.updateIssue('ENG-1', { title: 'blocked' }));
     assert.ok(e instanceof RatelimitedLinearError);
     assert.equal(e.retryAfter, 7);

@@ -40,10 +40,13 @@ describe('Linear emulator with @linear/sdk', () => {
     const team = await bot.team(teamId);
     assert.equal(team.key, 'ENG');
     const st = await team.states();
-    assert.deepEqual(
-      st.nodes.map((s) => `${s.name}/${s.type}`).sort(),
-      ['Backlog/backlog', 'Canceled/canceled', 'Done/completed', 'In Progress/started', 'Todo/unstarted'],
-    );
+    assert.deepEqual(st.nodes.map((s) => `${s.name}/${s.type}`).sort(), [
+      'Backlog/backlog',
+      'Canceled/canceled',
+      'Done/completed',
+      'In Progress/started',
+      'Todo/unstarted',
+    ]);
     assert.deepEqual(Object.keys(labels).sort(), ['bug', 'feature', 'improvement']);
     const bob = await bot.users({ filter: { email: { eq: 'bob@example.com' } } });
     assert.deepEqual(
@@ -69,9 +72,15 @@ describe('Linear emulator with @linear/sdk', () => {
     assert.match(byKey.url, /\/issue\/ENG-1\//);
     assert.equal((await byKey.state)?.name, 'Todo');
     assert.equal((await byKey.assignee)?.email, 'alice@example.com');
-    assert.deepEqual((await byKey.labels()).nodes.map((l) => l.name), ['bug']);
+    assert.deepEqual(
+      (await byKey.labels()).nodes.map((l) => l.name),
+      ['bug'],
+    );
     const comments = await byKey.comments();
-    assert.deepEqual(comments.nodes.map((c) => c.body), ['Reproduced on Chrome with throttling.']);
+    assert.deepEqual(
+      comments.nodes.map((c) => c.body),
+      ['Reproduced on Chrome with throttling.'],
+    );
     assert.equal((await comments.nodes[0]!.user)?.email, 'bob@example.com');
   });
 
@@ -139,9 +148,15 @@ describe('Linear emulator with @linear/sdk', () => {
     assert.equal(comment.editedAt, undefined);
     await alice.updateComment(comment.id, { body: 'First, edited' });
     const onIssue = await issue.comments();
-    assert.deepEqual(onIssue.nodes.map((c) => c.body).sort(), ['First, edited', 'Reproduced on Chrome with throttling.']);
+    assert.deepEqual(onIssue.nodes.map((c) => c.body).sort(), [
+      'First, edited',
+      'Reproduced on Chrome with throttling.',
+    ]);
     const recent = await bot.comments({ filter: { updatedAt: { gt: since } } });
-    assert.deepEqual(recent.nodes.map((c) => c.body), ['First, edited']);
+    assert.deepEqual(
+      recent.nodes.map((c) => c.body),
+      ['First, edited'],
+    );
     assert.ok(recent.nodes[0]!.editedAt);
     const onlyIssue = await bot.comments({ filter: { issue: { id: { eq: issue.id } } } });
     assert.equal(onlyIssue.nodes.length, 2);
@@ -166,12 +181,19 @@ describe('Linear emulator with @linear/sdk', () => {
       page1.nodes.map((n) => n.identifier).sort(),
       ['ENG-1', 'ENG-3', 'ENG-4', 'ENG-5', 'ENG-6', 'ENG-7'].sort(),
     );
-    const none = await bot.issues({ filter: { updatedAt: { gt: new Date(Date.now() + 60_000).toISOString() } } });
+    const none = await bot.issues({
+      filter: { updatedAt: { gt: new Date(Date.now() + 60_000).toISOString() } },
+    });
     assert.deepEqual(none.nodes, []);
 
     // The same read as raw GraphQL, the way a connector's poller may send it.
     const raw = await bot.client.rawRequest<
-      { issues: { nodes: { identifier: string; updatedAt: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string } } },
+      {
+        issues: {
+          nodes: { identifier: string; updatedAt: string }[];
+          pageInfo: { hasNextPage: boolean; endCursor: string };
+        };
+      },
       Record<string, unknown>
     >(
       `query Delta($since: DateTimeOrDuration!, $after: String) {
@@ -184,13 +206,21 @@ describe('Linear emulator with @linear/sdk', () => {
     assert.equal(raw.status, 200);
     assert.equal(raw.data?.issues.nodes.length, 6);
     const times = raw.data!.issues.nodes.map((n) => Date.parse(n.updatedAt));
-    assert.deepEqual(times, [...times].sort((x, y) => y - x));
+    assert.deepEqual(
+      times,
+      [...times].sort((x, y) => y - x),
+    );
     assert.equal(raw.headers.get('x-ratelimit-requests-limit'), '2500');
   });
 
   it('records the create marker as an attachment, idempotent per (issue, url), and finds it by url', async () => {
     const url = 'https://lockstep.example/links/7f1e';
-    const first = await bot.createAttachment({ issueId: 'ENG-1', url, title: 'Lockstep link', metadata: { link: '7f1e' } });
+    const first = await bot.createAttachment({
+      issueId: 'ENG-1',
+      url,
+      title: 'Lockstep link',
+      metadata: { link: '7f1e' },
+    });
     const again = await bot.createAttachment({ issueId: 'ENG-1', url, title: 'Lockstep link (2)' });
     assert.equal((await first.attachment)?.id, (await again.attachment)?.id);
     const found = await bot.attachmentsForURL(url);
@@ -214,8 +244,15 @@ describe('Linear emulator with @linear/sdk', () => {
     assert.equal(hook.enabled, true);
     assert.equal(hook.secret, 's3cret');
     const all = await bot.webhooks();
-    assert.deepEqual(all.nodes.map((w) => w.label), ['Lockstep']);
-    const generated = await bot.createWebhook({ url: 'https://hooks.example/2', allPublicTeams: true, resourceTypes: ['Issue'] });
+    assert.deepEqual(
+      all.nodes.map((w) => w.label),
+      ['Lockstep'],
+    );
+    const generated = await bot.createWebhook({
+      url: 'https://hooks.example/2',
+      allPublicTeams: true,
+      resourceTypes: ['Issue'],
+    });
     assert.match((await generated.webhook)!.secret ?? '', /^lin_wh_/);
     await bot.deleteWebhook(hook.id);
     assert.equal((await bot.webhooks()).nodes.length, 1);
@@ -228,7 +265,10 @@ describe('Linear emulator with @linear/sdk', () => {
     const issue = await bot.issue('ENG-2');
     await bot.deleteIssue(issue.id);
     await assert.rejects(bot.issue('ENG-2'), { type: 'InvalidInput' });
-    assert.deepEqual((await bot.issues()).nodes.map((n) => n.identifier), ['ENG-1']);
+    assert.deepEqual(
+      (await bot.issues()).nodes.map((n) => n.identifier),
+      ['ENG-1'],
+    );
   });
 
   it('treats an unknown token as a new person (attribution by token)', async () => {
