@@ -267,7 +267,8 @@ export class SlackEmulator implements PlatformEmulator {
     switch (method) {
       case 'auth.test':
         return ok({
-          url: `https://${this.team.domain}.slack.com/`,
+          // A reserved .invalid host: the workspace URL must never look like a real Slack workspace.
+          url: `https://${this.team.domain}.emulated-slack.invalid/`,
           team: this.team.name,
           user: me.name,
           team_id: this.team.id,
