@@ -341,7 +341,7 @@ function fieldValue(c: Clause, issue: JqlIssue): string | null {
   }
 }
 
-/** Sorts in place; Jira's default order (no ORDER BY) is by key descending... we use created DESC, id DESC. */
+/** Sorts in place. Without ORDER BY the emulator uses created DESC (Jira's own default is not documented for /search/jql). */
 export function sortIssues<T extends JqlIssue>(issues: T[], q: Query): T[] {
   const order = q.orderBy.length ? q.orderBy : [{ field: 'created', dir: 'DESC' as const }];
   const num = (i: JqlIssue, f: string): number =>
