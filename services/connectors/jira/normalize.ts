@@ -90,9 +90,15 @@ export function adfToMarkdown(adf: unknown): string {
       cause: doc.error.message,
     });
   const simple = simplify(doc.data);
-  return simple
-    ? adfToMd.convert({ type: 'doc', version: 1, content: simple.content ?? [] }).result.trim()
-    : '';
+  if (!simple) return '';
+  const md = adfToMd.convert({ type: 'doc', version: 1, content: simple.content ?? [] }).result;
+  // adf-to-md writes "``` ts" fences and "  * item" / "  1. item" list lines; normalize them to
+  // the markdown marklassian reads, so text survives a Jira → Linear → Jira trip unchanged.
+  return md
+    .replace(/^``` (\S+)$/gm, '```$1')
+    .replace(/^  \* /gm, '- ')
+    .replace(/^  (\d+)\. /gm, '$1. ')
+    .replace(/^\n+|\s+$/g, '');
 }
 
 export function markdownToAdf(markdown: string): AdfDoc {

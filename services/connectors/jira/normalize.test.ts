@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { LockstepError } from '../../core/errors/index.ts';
+import type { NormalizeContext } from '../types.ts';
+import { jiraConfigSchema, type JiraConfig } from './config.ts';
+import { adfToMarkdown, issueEvent, jiraIssue, markdownToAdf, normalizeJira } from './normalize.ts';
+
+const fixture = (name: string): unknown =>
+  JSON.parse(readFileSync(new URL(`fixtures/${name}`, import.meta.url), 'utf8'));
+const config = jiraConfigSchema.parse({
+  host: 'https://acme.atlassian.net',
+  email: 'bot@example.com',
+  apiToken: 't',
+  webhookSecret: 's',
+  projects: ['PROJ'],
+});
+const ctx = (over: Partial<NormalizeContext<JiraConfig>> = {}): NormalizeContext<JiraConfig> => ({
+  config,
+  via: 'webhook',
+  deliveryId: 'wh-1',
+  nowMs: 1_777_700_000_000,
+  botUserId: null,
+  ...over,
+});
+
+test('jira:issue_created → op c with status category, mapped priority, assignee with email, labels', () => {
+  const [e] = normalizeJira(fixture('issue-created.json'), ctx());
+  assert.ok(e);
+  assert.equal(e.op, 'c');
+  assert.equal(e.source.workspace, 'PROJ');
+  assert.equal(e.source.entityKey, 'PROJ-7');
+  assert.equal(e.source.entityId, '10042');
+  assert.equal(e.source.version, '2026-05-01T10:30:00.000+0000');
+  assert.equal(e.source.tsMs, Date.parse('2026-05-01T10:30:00.000Z'));
+  assert.deepEqual(e.after!.status, { category: 'todo', name: 'To Do' });
+  assert.equal(e.after!.priority, 'high');
+  assert.deepEqual(e.after!.assignee, {
+    email: 'ben@example.com',
+    platformUserId: '5b10ac8d82e05b22cc7d4ef6',
+    displayName: 'Ben Okafor',
+  });
+  assert.deepEqual(e.after!.labels, ['bug']);
+  assert.equal(e.after!.url, 'https://acme.atlassian.net/browse/PROJ-7');
+  assert.equal(e.after!.description, 'Steps:\n\ntype `a+b@example.com`, ask @Ana Lopez');
+  assert.deepEqual(e.source.actor, {
+    email: 'ana@example.com',
+    platformUserId: '5b10ac8d82e05b22cc7d4ef5',
+    displayName: 'Ana Lopez',
+  });
+});
+
+test('jira:issue_updated → changelog becomes before; unsynced items are ignored', () => {
+  const [e] = normalizeJira(fixture('issue-updated.json'), ctx());
+  assert.ok(e);
+  assert.equal(e.op, 'u');
+  assert.deepEqual([...e.changedFields].sort(), ['assignee', 'labels', 'priority', 'status', 'title']);
+  const b = e.before!;
+  assert.equal(b.title, 'Login form rejects valid emails');
+  assert.equal(b.priority, 'high');
+  assert.deepEqual(b.assignee, {
+    email: null,
+    platformUserId: '5b10ac8d82e05b22cc7d4ef6',
+    displayName: 'Ben Okafor',
+  });
+  assert.deepEqual(b.labels, ['bug']);
+  assert.equal(
+    b.known.includes('status'),
+    false,
+    '"To Do" has no category in the changelog and is not configured',
+  );
+  assert.deepEqual(e.after!.status, { category: 'in_progress', name: 'In Progress' });
+  assert.equal(e.after!.priority, 'urgent');
+  assert.equal(e.after!.assignee, null);
+  assert.deepEqual(normalizeJira(fixture('issue-updated-rank-only.json'), ctx()), []);
+});
+
+test('configured status names and priority maps apply, in after and in before', () => {
+  const cfg = jiraConfigSchema.parse({
+    host: 'https://acme.atlassian.net',
+    email: 'b',
+    apiToken: 't',
+    webhookSecret: 's',
+    projects: ['PROJ'],
+    statusCategories: { 'To Do': 'backlog' },
+    priorities: { fromJira: { Highest: 'high', High: 'medium' } },
+  });
+  const [e] = normalizeJira(fixture('issue-updated.json'), ctx({ config: cfg }));
+  assert.deepEqual(e!.before!.status, { category: 'backlog', name: 'To Do' });
+  assert.equal(e!.after!.priority, 'high');
+  assert.equal(e!.before!.priority, 'medium');
+});
+
+test('comment_created → comment event with markdown body, parent and author as actor', () => {
+  const [e] = normalizeJira(fixture('comment-created.json'), ctx({ botUserId: '5b10ac8d82e05b22cc7d4ef6' }));
+  assert.ok(e);
+  assert.equal(e.source.entityType, 'comment');
+  assert.equal(e.source.parentId, '10042');
+  assert.equal(e.after!.body, 'Reproduced on **Safari** too.');
+  assert.equal(e.source.actorIsLockstep, true, 'the bot wrote it');
+});
+
+test('issues outside the configured projects and unrelated events yield nothing', () => {
+  const other = structuredClone(fixture('issue-created.json')) as {
+    issue: { key: string; fields: { project: { key: string } } };
+  };
+  other.issue.key = 'OPS-1';
+  other.issue.fields.project.key = 'OPS';
+  assert.deepEqual(normalizeJira(other, ctx()), []);
+  assert.deepEqual(normalizeJira({ webhookEvent: 'worklog_created' }, ctx()), []);
+});
+
+test('a webhook and a poll of the same issue version share the eventId', () => {
+  const hook = normalizeJira(fixture('issue-updated.json'), ctx())[0]!;
+  const raw = fixture('issue-updated.json') as { issue: unknown };
+  const polled = issueEvent(config, 'r', jiraIssue.parse(raw.issue), null, {
+    via: 'poll',
+    deliveryId: null,
+    actor: null,
+    botUserId: null,
+    nowMs: 1,
+  })!;
+  assert.equal(polled.eventId, hook.eventId);
+  assert.deepEqual(polled.after, hook.after);
+  const deleted = normalizeJira({ ...(raw as object), webhookEvent: 'jira:issue_deleted' }, ctx())[0]!;
+  assert.notEqual(deleted.eventId, hook.eventId);
+  assert.equal(deleted.after, null);
+});
+
+test('malformed payloads throw a validation LockstepError', () => {
+  for (const bad of [
+    null,
+    [],
+    { webhookEvent: 'jira:issue_updated' },
+    { webhookEvent: 'comment_created', issue: { id: '1', key: 'PROJ-1', fields: { updated: 'x' } } },
+  ]) {
+    assert.throws(
+      () => normalizeJira(bad, ctx()),
+      (err: unknown) => err instanceof LockstepError && err.category === 'validation',
+    );
+  }
+});
+
+test('markdown → ADF → markdown round trip keeps the common constructs', () => {
+  const md = [
+    '# Heading',
+    'Some **bold**, _emphasis_, `code` and a [link](https://example.com).',
+    '```ts\nconst x = 1;\n```',
+    '> quoted',
+  ].join('\n\n');
+  const adf = markdownToAdf(md);
+  assert.equal(adf.type, 'doc');
+  assert.equal(adf.version, 1);
+  assert.equal(adfToMarkdown(adf), md);
+});
+
+test('bullet and ordered lists round-trip', () => {
+  const adf = markdownToAdf('- one\n- two');
+  assert.equal(adf.content[0]!.type, 'bulletList');
+  assert.equal(adfToMarkdown(adf), '- one\n- two');
+  const ordered = markdownToAdf('1. first\n2. second');
+  assert.equal(ordered.content[0]!.type, 'orderedList');
+  assert.equal(adfToMarkdown(ordered), '1. first\n2. second');
+});
+
+test('ADF conversion does not mutate its input and tolerates unknown nodes', () => {
+  const doc = {
+    type: 'doc',
+    version: 1,
+    content: [
+      {
+        type: 'orderedList',
+        content: [
+          { type: 'listItem', content: [{ type: 'paragraph', content: [{ type: 'text', text: 'a' }] }] },
+        ],
+      },
+      {
+        type: 'panel',
+        attrs: { panelType: 'info' },
+        content: [{ type: 'paragraph', content: [{ type: 'text', text: 'note' }] }],
+      },
+      { type: 'mediaSingle', content: [{ type: 'media', attrs: { id: 'x' } }] },
+    ],
+  };
+  const copy = structuredClone(doc);
+  const md = adfToMarkdown(doc);
+  assert.deepEqual(doc, copy);
+  assert.match(md, /1\. a/);
+  assert.match(md, /note/);
+});
