@@ -96,8 +96,8 @@ export function adfToMarkdown(adf: unknown): string {
   // the markdown marklassian reads, so text survives a Jira → Linear → Jira trip unchanged.
   return md
     .replace(/^``` (\S+)$/gm, '```$1')
-    .replace(/^  \* /gm, '- ')
-    .replace(/^  (\d+)\. /gm, '$1. ')
+    .replace(/^ {2}\* /gm, '- ')
+    .replace(/^ {2}(\d+)\. /gm, '$1. ')
     .replace(/^\n+|\s+$/g, '');
 }
 
