@@ -210,7 +210,7 @@ describe('Linear emulator with @linear/sdk', () => {
       times,
       [...times].sort((x, y) => y - x),
     );
-    assert.equal(raw.headers.get('x-ratelimit-requests-limit'), '2500');
+    assert.equal(raw.headers?.get('x-ratelimit-requests-limit'), '2500');
   });
 
   it('records the create marker as an attachment, idempotent per (issue, url), and finds it by url', async () => {
