@@ -1,0 +1,35 @@
+/**
+ * `lockstep webhooks register --platform <p> --url <u>`: creates the platform's webhook pointing at
+ * ingest, signed with the connector's configured `webhookSecret` (so ingest can verify what arrives).
+ * Needs admin rights on the platform (Linear admin scope, Jira administrator).
+ */
+import type { Command } from 'commander';
+import { boundConnectors, loadAppConfig } from '../../app/config.ts';
+import { isPlatform, PLATFORMS } from '../../connectors/registry.ts';
+
+export function register(program: Command): void {
+  const webhooks = program.command('webhooks').description('Manage platform webhooks that feed ingest');
+  webhooks
+    .command('register')
+    .description('Create a webhook on a platform that posts to Lockstep ingest')
+    .requiredOption('--platform <platform>', `one of: ${PLATFORMS.join(', ')}`)
+    .requiredOption(
+      '--url <url>',
+      'public URL of ingest for this platform, e.g. https://sync.example.com/webhooks/linear',
+    )
+    .option('--config <file>', 'lockstep.yaml (default: $LOCKSTEP_CONFIG or ./lockstep.yaml)')
+    .action(async (opts: { platform: string; url: string; config?: string }) => {
+      if (!isPlatform(opts.platform))
+        throw new Error(
+          `registering webhook: unknown platform ${opts.platform} (known: ${PLATFORMS.join(', ')})`,
+        );
+      const url = new URL(opts.url).toString();
+      const config = loadAppConfig(opts.config);
+      const section = config.connectors[opts.platform];
+      const connector = boundConnectors(config).get(opts.platform);
+      if (!section || !connector)
+        throw new Error(`registering webhook: connectors.${opts.platform} is not configured`);
+      const created = await connector.registerWebhook({ url, secret: section.webhookSecret.reveal() });
+      for (const w of created) process.stdout.write(`${opts.platform} webhook ${w.id} → ${w.url}\n`);
+    });
+}
