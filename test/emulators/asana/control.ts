@@ -8,7 +8,10 @@ export class AsanaControl {
 
   /** Sends Asana's heartbeat (`{"events":[]}`, signed) to every active webhook, or to one. */
   heartbeat(webhook?: string): Promise<{ ok: boolean; webhooks: string[] }> {
-    return this.call('heartbeat', webhook === undefined ? {} : { webhook }) as Promise<{ ok: boolean; webhooks: string[] }>;
+    return this.call('heartbeat', webhook === undefined ? {} : { webhook }) as Promise<{
+      ok: boolean;
+      webhooks: string[];
+    }>;
   }
 
   /** Expires one Events API sync token, or all: the next `GET /events` with it answers 412. */
@@ -26,7 +29,8 @@ export class AsanaControl {
       body: JSON.stringify(body),
     });
     const json: unknown = await res.json();
-    if (!res.ok) throw new Error(`calling asana emulator control ${what}: ${res.status} ${JSON.stringify(json)}`);
+    if (!res.ok)
+      throw new Error(`calling asana emulator control ${what}: ${res.status} ${JSON.stringify(json)}`);
     return json;
   }
 }

@@ -177,7 +177,13 @@ export class AsanaEmulator implements PlatformEmulator {
     const s = (doc ?? {}) as AsanaSeed;
     for (const w of s.workspaces ?? []) this.workspaces.set(w.gid, { gid: w.gid, name: w.name });
     for (const u of s.users ?? [])
-      kit.actors.add({ id: u.gid, name: u.name, email: u.email, isBot: u.bot === true, tokens: u.tokens ?? [] });
+      kit.actors.add({
+        id: u.gid,
+        name: u.name,
+        email: u.email,
+        isBot: u.bot === true,
+        tokens: u.tokens ?? [],
+      });
     const everyone = (s.users ?? []).map((u) => u.gid);
     for (const p of s.projects ?? []) {
       const at = this.clock.now();
@@ -261,7 +267,12 @@ export class AsanaEmulator implements PlatformEmulator {
    *   POST heartbeat            body {webhook?: gid} → an empty `{"events":[]}` delivery, as Asana's 8-hourly heartbeat
    *   POST expire-sync-tokens   body {token?: string} → that token (or all) answers 412 from now on
    */
-  async control(method: string, what: string, body: unknown, kit: EmulatorKit): Promise<EmulatorResponse | null> {
+  async control(
+    method: string,
+    what: string,
+    body: unknown,
+    kit: EmulatorKit,
+  ): Promise<EmulatorResponse | null> {
     const b = isRec(body) ? body : {};
     if (method === 'POST' && what === 'heartbeat') {
       const targets = [...this.webhooks.values()].filter(
@@ -326,26 +337,36 @@ export class AsanaEmulator implements PlatformEmulator {
       case 'createTask':
         return this.createTask(this.need(data), actor, req);
       case 'updateTask':
-        return this.ok(this.renderTask(this.updateTask(this.task(p['task_gid']!), this.need(data), actor), req.query));
+        return this.ok(
+          this.renderTask(this.updateTask(this.task(p['task_gid']!), this.need(data), actor), req.query),
+        );
       case 'deleteTask':
         return this.deleteTask(this.task(p['task_gid']!), actor);
       case 'getTasks':
         return this.getTasks(req);
       case 'getTasksForProject':
-        return this.listTasks(req, (t) => t.memberships.some((m) => m.project === this.project(p['project_gid']!).gid));
+        return this.listTasks(req, (t) =>
+          t.memberships.some((m) => m.project === this.project(p['project_gid']!).gid),
+        );
       case 'getTasksForSection':
-        return this.listTasks(req, (t) => t.memberships.some((m) => m.section === this.section(p['section_gid']!).gid));
+        return this.listTasks(req, (t) =>
+          t.memberships.some((m) => m.section === this.section(p['section_gid']!).gid),
+        );
       case 'getStoriesForTask': {
         const t = this.task(p['task_gid']!);
         const list = [...this.stories.values()].filter((s) => s.task === t.gid);
-        return this.page(req, list, (s, f) => (f ? pick(this.richStory(s), f, false) : pick(this.richStory(s), STORY_COMPACT, true)));
+        return this.page(req, list, (s, f) =>
+          f ? pick(this.richStory(s), f, false) : pick(this.richStory(s), STORY_COMPACT, true),
+        );
       }
       case 'createStoryForTask':
         return this.createStory(this.task(p['task_gid']!), this.need(data), actor, req);
       case 'getStory':
         return this.ok(this.renderStory(this.story(p['story_gid']!), req.query));
       case 'updateStory':
-        return this.ok(this.renderStory(this.updateStory(this.story(p['story_gid']!), this.need(data), actor), req.query));
+        return this.ok(
+          this.renderStory(this.updateStory(this.story(p['story_gid']!), this.need(data), actor), req.query),
+        );
       case 'deleteStory':
         return this.deleteStory(this.story(p['story_gid']!), actor);
       case 'getUser':
@@ -358,9 +379,13 @@ export class AsanaEmulator implements PlatformEmulator {
         return this.page(req, users, (u, f) => pick(this.richUser(u), f ?? NAMED_COMPACT, !f));
       }
       case 'getWorkspaces':
-        return this.page(req, [...this.workspaces.values()], (w, f) => pick(this.richWorkspace(w), f ?? NAMED_COMPACT, !f));
+        return this.page(req, [...this.workspaces.values()], (w, f) =>
+          pick(this.richWorkspace(w), f ?? NAMED_COMPACT, !f),
+        );
       case 'getWorkspace':
-        return this.ok(this.render(this.richWorkspace(this.workspace(p['workspace_gid']!)), WORKSPACE_FULL, req.query));
+        return this.ok(
+          this.render(this.richWorkspace(this.workspace(p['workspace_gid']!)), WORKSPACE_FULL, req.query),
+        );
       case 'getProjects':
       case 'getProjectsForWorkspace': {
         const ws = req.query.get('workspace') ?? p['workspace_gid'] ?? null;
@@ -368,14 +393,18 @@ export class AsanaEmulator implements PlatformEmulator {
         return this.page(req, list, (x, f) => pick(this.richProject(x), f ?? NAMED_COMPACT, !f));
       }
       case 'getProject':
-        return this.ok(this.render(this.richProject(this.project(p['project_gid']!)), PROJECT_FULL, req.query));
+        return this.ok(
+          this.render(this.richProject(this.project(p['project_gid']!)), PROJECT_FULL, req.query),
+        );
       case 'getSectionsForProject': {
         const pr = this.project(p['project_gid']!);
         const list = [...this.sections.values()].filter((s) => s.project === pr.gid);
         return this.page(req, list, (s, f) => pick(this.richSection(s), f ?? NAMED_COMPACT, !f));
       }
       case 'getSection':
-        return this.ok(this.render(this.richSection(this.section(p['section_gid']!)), SECTION_FULL, req.query));
+        return this.ok(
+          this.render(this.richSection(this.section(p['section_gid']!)), SECTION_FULL, req.query),
+        );
       case 'addTaskForSection':
         return this.addTaskToSection(this.section(p['section_gid']!), this.need(data), actor);
       case 'getMemberships':
@@ -396,7 +425,9 @@ export class AsanaEmulator implements PlatformEmulator {
         return this.page(req, list, (w, f) => pick(this.richWebhook(w), f ?? WEBHOOK_COMPACT, !f));
       }
       case 'getWebhook':
-        return this.ok(this.render(this.richWebhook(this.webhook(p['webhook_gid']!, actor)), WEBHOOK_FULL, req.query));
+        return this.ok(
+          this.render(this.richWebhook(this.webhook(p['webhook_gid']!, actor)), WEBHOOK_FULL, req.query),
+        );
       case 'deleteWebhook':
         this.webhooks.delete(this.webhook(p['webhook_gid']!, actor).gid);
         return this.ok({});
@@ -411,7 +442,11 @@ export class AsanaEmulator implements PlatformEmulator {
 
   private problemText(where: string, message: string): string {
     // `body/data/completed` → `completed: must be boolean` (Asana prefixes the field, e.g. "workspace: Missing input").
-    const field = where.replace(/^body\/data\/?/, '').replace(/^body\/?/, '').replace(/^query\//, '').replace(/\//g, '.');
+    const field = where
+      .replace(/^body\/data\/?/, '')
+      .replace(/^body\/?/, '')
+      .replace(/^query\//, '')
+      .replace(/\//g, '.');
     return field ? `${field}: ${message}` : message;
   }
 
@@ -446,7 +481,8 @@ export class AsanaEmulator implements PlatformEmulator {
     let start = 0;
     if (offsetRaw !== null) {
       const decoded = decodeOffset(offsetRaw);
-      if (decoded === null || decoded > items.length) throw new AsanaError(400, 'offset: Your pagination token is invalid');
+      if (decoded === null || decoded > items.length)
+        throw new AsanaError(400, 'offset: Your pagination token is invalid');
       start = decoded;
     }
     if (limitRaw === null) return this.ok(items.slice(start).map((i) => render(i, fields)));
@@ -510,7 +546,8 @@ export class AsanaEmulator implements PlatformEmulator {
   /** A user reference as Asana accepts it: a gid, an email, or "me". */
   private user(ref: string, actor: EmulatedUser): EmulatedUser {
     const actors = this.kit!.actors;
-    const u = ref === 'me' ? actor : (actors.get(ref) ?? (ref.includes('@') ? actors.byEmail(ref) : undefined));
+    const u =
+      ref === 'me' ? actor : (actors.get(ref) ?? (ref.includes('@') ? actors.byEmail(ref) : undefined));
     if (!u) throw new AsanaError(404, `user: Unknown object: ${ref}`);
     return u;
   }
@@ -546,7 +583,13 @@ export class AsanaEmulator implements PlatformEmulator {
     };
   }
   private richWorkspace(w: Workspace): Json {
-    return { gid: w.gid, resource_type: 'workspace', name: w.name, is_organization: true, email_domains: ['example.com'] };
+    return {
+      gid: w.gid,
+      resource_type: 'workspace',
+      name: w.name,
+      is_organization: true,
+      email_domains: ['example.com'],
+    };
   }
   private richProject(p: Project): Json {
     const ws = this.workspaces.get(p.workspace);
@@ -695,7 +738,10 @@ export class AsanaEmulator implements PlatformEmulator {
     // Asana needs a workspace, given or implied by projects/parent: "workspace: Missing input".
     if (workspace === undefined) throw new AsanaError(400, 'workspace: Missing input');
     const ext = data['external'] as { gid?: string; data?: string } | undefined;
-    if (ext?.gid !== undefined && [...this.tasks.values()].some((t) => !t.deleted && t.external?.gid === ext.gid))
+    if (
+      ext?.gid !== undefined &&
+      [...this.tasks.values()].some((t) => !t.deleted && t.external?.gid === ext.gid)
+    )
       throw new AsanaError(400, `external.gid: ${ext.gid} is already in use`);
     const at = this.clock.now();
     const t: Task = {
@@ -731,10 +777,20 @@ export class AsanaEmulator implements PlatformEmulator {
     if (t.memberships.length === 0) this.emit(actor, 'added', ref, null, null, this.taskScopes(t));
     for (const m of t.memberships) {
       this.emit(actor, 'added', ref, { gid: m.project, resource_type: 'project' }, null, this.taskScopes(t));
-      if (m.section) this.emit(actor, 'added', ref, { gid: m.section, resource_type: 'section' }, null, this.taskScopes(t));
+      if (m.section)
+        this.emit(
+          actor,
+          'added',
+          ref,
+          { gid: m.section, resource_type: 'section' },
+          null,
+          this.taskScopes(t),
+        );
     }
     const host = req.headers['host'] ?? '127.0.0.1';
-    return this.ok(this.renderTask(t, req.query), 201, { location: `http://${host}${ASANA_BASE_PATH}/tasks/${t.gid}` });
+    return this.ok(this.renderTask(t, req.query), 201, {
+      location: `http://${host}${ASANA_BASE_PATH}/tasks/${t.gid}`,
+    });
   }
 
   private updateTask(t: Task, data: Json, actor: EmulatedUser): Task {
@@ -790,7 +846,10 @@ export class AsanaEmulator implements PlatformEmulator {
       t.completed_at = t.completed ? this.clock.now() : null;
       t.completed_by = t.completed ? actor.id : null;
       changed.push('completed');
-      sys(t.completed ? 'marked_complete' : 'marked_incomplete', t.completed ? 'marked this task complete' : 'marked incomplete');
+      sys(
+        t.completed ? 'marked_complete' : 'marked_incomplete',
+        t.completed ? 'marked this task complete' : 'marked incomplete',
+      );
     }
     if ('assignee' in data) {
       const ref = data['assignee'] as string | null;
@@ -863,7 +922,8 @@ export class AsanaEmulator implements PlatformEmulator {
       if (workspace !== null && t.workspace !== workspace) return false;
       if (assigneeGid !== null && t.assignee !== assigneeGid) return false;
       if (modifiedSince !== null && Date.parse(t.modified_at) < modifiedSince) return false;
-      if (completedSince !== null && t.completed && Date.parse(t.completed_at ?? '') < completedSince) return false;
+      if (completedSince !== null && t.completed && Date.parse(t.completed_at ?? '') < completedSince)
+        return false;
       return true;
     });
   }
@@ -890,17 +950,53 @@ export class AsanaEmulator implements PlatformEmulator {
       if (existing.section !== section.gid) {
         const from = existing.section;
         existing.section = section.gid;
-        if (from) this.emit(actor, 'removed', ref, { gid: from, resource_type: 'section' }, null, this.taskScopes(t));
-        this.emit(actor, 'added', ref, { gid: section.gid, resource_type: 'section' }, null, this.taskScopes(t));
+        if (from)
+          this.emit(actor, 'removed', ref, { gid: from, resource_type: 'section' }, null, this.taskScopes(t));
+        this.emit(
+          actor,
+          'added',
+          ref,
+          { gid: section.gid, resource_type: 'section' },
+          null,
+          this.taskScopes(t),
+        );
         const fromName = from ? (this.sections.get(from)?.name ?? '') : '';
-        this.addStory(t, 'system', 'section_changed', `moved this task from "${fromName}" to "${section.name}"`, actor, false);
+        this.addStory(
+          t,
+          'system',
+          'section_changed',
+          `moved this task from "${fromName}" to "${section.name}"`,
+          actor,
+          false,
+        );
         t.modified_at = this.clock.now();
       }
     } else {
       t.memberships.push({ project: section.project, section: section.gid });
-      this.emit(actor, 'added', ref, { gid: section.project, resource_type: 'project' }, null, this.taskScopes(t));
-      this.emit(actor, 'added', ref, { gid: section.gid, resource_type: 'section' }, null, this.taskScopes(t));
-      this.addStory(t, 'system', 'added_to_project', `added to ${this.projects.get(section.project)?.name ?? ''}`, actor, false);
+      this.emit(
+        actor,
+        'added',
+        ref,
+        { gid: section.project, resource_type: 'project' },
+        null,
+        this.taskScopes(t),
+      );
+      this.emit(
+        actor,
+        'added',
+        ref,
+        { gid: section.gid, resource_type: 'section' },
+        null,
+        this.taskScopes(t),
+      );
+      this.addStory(
+        t,
+        'system',
+        'added_to_project',
+        `added to ${this.projects.get(section.project)?.name ?? ''}`,
+        actor,
+        false,
+      );
       t.modified_at = this.clock.now();
     }
     return this.ok({});
@@ -925,8 +1021,11 @@ export class AsanaEmulator implements PlatformEmulator {
         });
       }
     }
-    if (parent !== null && !this.projects.has(parent)) throw new AsanaError(404, `parent: Unknown object: ${parent}`);
-    return this.page(req, rows, (r, f) => pick(r, f ?? ['resource_type', 'resource_subtype', 'parent.name', 'member.name', 'access_level'], !f));
+    if (parent !== null && !this.projects.has(parent))
+      throw new AsanaError(404, `parent: Unknown object: ${parent}`);
+    return this.page(req, rows, (r, f) =>
+      pick(r, f ?? ['resource_type', 'resource_subtype', 'parent.name', 'member.name', 'access_level'], !f),
+    );
   }
 
   // ---------------------------------------------------------------- stories
@@ -973,19 +1072,22 @@ export class AsanaEmulator implements PlatformEmulator {
   }
 
   private storyText(data: Json): { text: string; html: boolean } {
-    if ('html_text' in data && 'text' in data) throw new AsanaError(400, 'text: You may only provide one of text or html_text');
+    if ('html_text' in data && 'text' in data)
+      throw new AsanaError(400, 'text: You may only provide one of text or html_text');
     if (typeof data['html_text'] === 'string') {
       if (!isValidRichText(data['html_text'])) throw new AsanaError(400, 'html_text: XML is invalid');
       return { text: data['html_text'], html: true };
     }
-    if (typeof data['text'] === 'string' && data['text'].trim() !== '') return { text: data['text'], html: false };
+    if (typeof data['text'] === 'string' && data['text'].trim() !== '')
+      return { text: data['text'], html: false };
     throw new AsanaError(400, 'text: Missing input');
   }
 
   private updateStory(s: Story, data: Json, actor: EmulatedUser): Story {
     if (s.type !== 'comment') throw new AsanaError(403, 'Forbidden');
     // Only the author may edit a comment's text.
-    if (('text' in data || 'html_text' in data) && s.created_by !== actor.id) throw new AsanaError(403, 'Forbidden');
+    if (('text' in data || 'html_text' in data) && s.created_by !== actor.id)
+      throw new AsanaError(403, 'Forbidden');
     const fields: string[] = [];
     if ('text' in data || 'html_text' in data) {
       const { text, html } = this.storyText(data);
@@ -1072,7 +1174,8 @@ export class AsanaEmulator implements PlatformEmulator {
 
   private getEvents(req: EmulatorRequest): EmulatorResponse {
     const resource = req.query.get('resource')!;
-    if (this.workspaceOf(resource) === null) throw new AsanaError(404, `resource: Unknown object: ${resource}`);
+    if (this.workspaceOf(resource) === null)
+      throw new AsanaError(404, `resource: Unknown object: ${resource}`);
     const token = req.query.get('sync');
     const st = token === null ? undefined : this.syncTokens.get(token);
     if (!st || st.expired || st.resource !== resource) {
@@ -1099,7 +1202,11 @@ export class AsanaEmulator implements PlatformEmulator {
 
   // ---------------------------------------------------------------- webhooks
 
-  private async createWebhook(data: Json, actor: EmulatedUser, req: EmulatorRequest): Promise<EmulatorResponse> {
+  private async createWebhook(
+    data: Json,
+    actor: EmulatedUser,
+    req: EmulatorRequest,
+  ): Promise<EmulatorResponse> {
     const resource = String(data['resource']);
     const target = String(data['target']);
     const filters = (data['filters'] as WebhookFilter[] | undefined) ?? [];
@@ -1125,7 +1232,10 @@ export class AsanaEmulator implements PlatformEmulator {
       detail = e instanceof Error ? e.message : String(e);
     }
     if (!ok)
-      throw new AsanaError(400, `target: The remote server did not respond with the handshake secret (${detail})`);
+      throw new AsanaError(
+        400,
+        `target: The remote server did not respond with the handshake secret (${detail})`,
+      );
     const w: Webhook = {
       gid: this.gids.take(),
       resource,
@@ -1201,4 +1311,3 @@ function decodeOffset(s: string): number | null {
     return null;
   }
 }
-

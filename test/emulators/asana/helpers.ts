@@ -50,7 +50,12 @@ export async function startSeeded(webhookTimeScale = 0.00001) {
 /** What an SDK call rejected with: superagent's error carries status, headers and the body. */
 export interface SdkError {
   status: number;
-  response: { headers: Record<string, string>; body: { errors: { message: string; help?: string; phrase?: string }[]; sync?: string } };
+  /** Set by superagent when the client's own timeout fired. */
+  timeout?: number;
+  response: {
+    headers: Record<string, string>;
+    body: { errors: { message: string; help?: string; phrase?: string }[]; sync?: string };
+  };
 }
 
 export async function rejection(p: Promise<unknown>): Promise<SdkError> {
@@ -60,6 +65,15 @@ export async function rejection(p: Promise<unknown>): Promise<SdkError> {
     return e as SdkError;
   }
   throw new Error('expected the SDK call to reject');
+}
+
+/** The top-level members of a list response beside `data` (the SDK keeps the body on a Collection's `_response`). */
+export function pageMeta(collection: object): {
+  sync: string;
+  has_more: boolean;
+  next_page: { offset: string; path: string; uri: string } | null;
+} {
+  return Reflect.get(collection, '_response') as ReturnType<typeof pageMeta>;
 }
 
 export interface Received {
@@ -97,7 +111,11 @@ export class Receiver {
           return;
         }
         const n = this.deliveries.length;
-        this.deliveries.push({ headers: req.headers, raw, body: JSON.parse(raw.toString('utf8')) as Received['body'] });
+        this.deliveries.push({
+          headers: req.headers,
+          raw,
+          body: JSON.parse(raw.toString('utf8')) as Received['body'],
+        });
         res.writeHead(this.answer(n));
         res.end();
         for (const w of this.waiters.splice(0)) w();
@@ -111,7 +129,8 @@ export class Receiver {
   async waitFor(count: number, timeoutMs = 5000): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (this.deliveries.length < count) {
-      if (Date.now() > until) throw new Error(`waiting for ${count} deliveries: got ${this.deliveries.length}`);
+      if (Date.now() > until)
+        throw new Error(`waiting for ${count} deliveries: got ${this.deliveries.length}`);
       await new Promise<void>((r) => {
         this.waiters.push(r);
         setTimeout(r, 50);
@@ -130,7 +149,11 @@ export class Receiver {
 }
 
 /** Asana's documented algorithm, written here on its own: hex HMAC-SHA256 of the raw body, keyed with the handshake secret. */
-export function verifyAsanaSignature(secret: string, raw: Buffer, header: string | string[] | undefined): boolean {
+export function verifyAsanaSignature(
+  secret: string,
+  raw: Buffer,
+  header: string | string[] | undefined,
+): boolean {
   if (typeof header !== 'string' || !/^[0-9a-f]{64}$/.test(header)) return false;
   const expected = createHmac('sha256', secret).update(raw).digest();
   return timingSafeEqual(expected, Buffer.from(header, 'hex'));

@@ -34,14 +34,31 @@ export const DEMO_TOKENS = {
 } as const;
 
 /** Sandbox demo data: one workspace, a project with status-like sections, the shared people. */
-export function demoSeed(): AsanaSeed & Required<Pick<AsanaSeed, 'workspaces' | 'users' | 'projects' | 'tasks'>> {
+export function demoSeed(): AsanaSeed &
+  Required<Pick<AsanaSeed, 'workspaces' | 'users' | 'projects' | 'tasks'>> {
   return {
     workspaces: [{ gid: '1100000000000001', name: 'Example Workspace (sandbox)' }],
     users: [
-      { gid: '1100000000000010', name: 'Lockstep Bot', email: 'lockstep-bot@example.com', tokens: [DEMO_TOKENS.bot], bot: true },
-      { gid: '1100000000000011', name: 'Alice Example', email: 'alice@example.com', tokens: [DEMO_TOKENS.alice] },
+      {
+        gid: '1100000000000010',
+        name: 'Lockstep Bot',
+        email: 'lockstep-bot@example.com',
+        tokens: [DEMO_TOKENS.bot],
+        bot: true,
+      },
+      {
+        gid: '1100000000000011',
+        name: 'Alice Example',
+        email: 'alice@example.com',
+        tokens: [DEMO_TOKENS.alice],
+      },
       { gid: '1100000000000012', name: 'Bob Example', email: 'bob@example.com', tokens: [DEMO_TOKENS.bob] },
-      { gid: '1100000000000013', name: 'Carol Example', email: 'carol@example.com', tokens: [DEMO_TOKENS.carol] },
+      {
+        gid: '1100000000000013',
+        name: 'Carol Example',
+        email: 'carol@example.com',
+        tokens: [DEMO_TOKENS.carol],
+      },
     ],
     projects: [
       {
@@ -78,7 +95,12 @@ export function demoSeed(): AsanaSeed & Required<Pick<AsanaSeed, 'workspaces' | 
       },
     ],
     stories: [
-      { gid: '1100000000002001', task: '1100000000001002', text: 'I can reproduce it on Safari.', created_by: '1100000000000013' },
+      {
+        gid: '1100000000002001',
+        task: '1100000000001002',
+        text: 'I can reproduce it on Safari.',
+        created_by: '1100000000000013',
+      },
     ],
   };
 }

@@ -16,7 +16,10 @@ describe('asana emulator: webhooks (handshake, signature, attribution, retries, 
     await t.control.seed((await import('./index.ts')).demoSeed());
     await t.control.settings({ webhookTimeScale: 0.00001 });
     rx = await new Receiver().start();
-    const created = (await t.bot.webhooks.createWebhook({ data: { resource: PROJECT, target: rx.url } }, {})) as {
+    const created = (await t.bot.webhooks.createWebhook(
+      { data: { resource: PROJECT, target: rx.url } },
+      {},
+    )) as {
       data: { gid: string; active: boolean; target: string; resource: { gid: string } };
       'X-Hook-Secret': string;
     };
@@ -50,7 +53,9 @@ describe('asana emulator: webhooks (handshake, signature, attribution, retries, 
     const bad = await new Receiver().start();
     bad.echoSecret = false;
     try {
-      const e = await rejection(t.bot.webhooks.createWebhook({ data: { resource: PROJECT, target: bad.url } }, {}));
+      const e = await rejection(
+        t.bot.webhooks.createWebhook({ data: { resource: PROJECT, target: bad.url } }, {}),
+      );
       assert.equal(e.status, 400);
       assert.match(e.response.body.errors[0]!.message, /handshake/);
       assert.equal(bad.handshakes, 1);
@@ -66,7 +71,14 @@ describe('asana emulator: webhooks (handshake, signature, attribution, retries, 
     const d = rx.deliveries[0]!;
     assert.ok(verifyAsanaSignature(hook.secret, d.raw, d.headers['x-hook-signature']));
     assert.equal(verifyAsanaSignature('0'.repeat(64), d.raw, d.headers['x-hook-signature']), false);
-    assert.equal(verifyAsanaSignature(hook.secret, Buffer.concat([d.raw, Buffer.from(' ')]), d.headers['x-hook-signature']), false);
+    assert.equal(
+      verifyAsanaSignature(
+        hook.secret,
+        Buffer.concat([d.raw, Buffer.from(' ')]),
+        d.headers['x-hook-signature'],
+      ),
+      false,
+    );
     assert.match(String(d.headers['content-type']), /^application\/json/);
   });
 
@@ -90,7 +102,10 @@ describe('asana emulator: webhooks (handshake, signature, attribution, retries, 
   });
 
   it('echoes creates and comments made with the bot token (compact events, one batch per request)', async () => {
-    const c = (await t.bot.tasks.createTask({ data: { name: 'new', projects: [PROJECT], external: { gid: 'lk-9' } } }, {})) as {
+    const c = (await t.bot.tasks.createTask(
+      { data: { name: 'new', projects: [PROJECT], external: { gid: 'lk-9' } } },
+      {},
+    )) as {
       data: { gid: string };
     };
     await rx.waitFor(1);
@@ -121,7 +136,9 @@ describe('asana emulator: webhooks (handshake, signature, attribution, retries, 
     await t.emu.kit.webhooks.idle();
     assert.equal(rx.deliveries.length, 3);
     assert.ok(rx.deliveries.every((d) => d.raw.equals(rx.deliveries[0]!.raw)));
-    assert.ok(rx.deliveries.every((d) => verifyAsanaSignature(hook.secret, d.raw, d.headers['x-hook-signature'])));
+    assert.ok(
+      rx.deliveries.every((d) => verifyAsanaSignature(hook.secret, d.raw, d.headers['x-hook-signature'])),
+    );
     const log = await t.control.deliveries();
     assert.deepEqual(
       log.map((l) => [l.attempt, l.outcome, l.status]),
@@ -138,7 +155,9 @@ describe('asana emulator: webhooks (handshake, signature, attribution, retries, 
     assert.deepEqual(r.webhooks, [hook.gid]);
     await rx.waitFor(1);
     assert.deepEqual(rx.deliveries[0]!.body, { events: [] });
-    assert.ok(verifyAsanaSignature(hook.secret, rx.deliveries[0]!.raw, rx.deliveries[0]!.headers['x-hook-signature']));
+    assert.ok(
+      verifyAsanaSignature(hook.secret, rx.deliveries[0]!.raw, rx.deliveries[0]!.headers['x-hook-signature']),
+    );
   });
 
   it('delivery faults: dropped, duplicated and reordered deliveries', async () => {
@@ -169,7 +188,12 @@ describe('asana emulator: webhooks (handshake, signature, attribution, retries, 
 
   it('rate limit: 429 with Retry-After and Asana’s error body; 5xx with a phrase; ledger counts both', async () => {
     await t.control.clearLedger();
-    await t.control.fault({ kind: 'rate_limit', retryAfterSec: 7, count: 2, match: { operation: 'getTask' } });
+    await t.control.fault({
+      kind: 'rate_limit',
+      retryAfterSec: 7,
+      count: 2,
+      match: { operation: 'getTask' },
+    });
     const e1 = await rejection(t.bot.tasks.getTask('1100000000001001', {}));
     const e2 = await rejection(t.bot.tasks.getTask('1100000000001001', {}));
     assert.equal(e1.status, 429);
@@ -203,7 +227,7 @@ describe('asana emulator: webhooks (handshake, signature, attribution, retries, 
     assert.ok(Date.now() - started >= 140);
     await t.control.fault({ kind: 'timeout', count: 1 });
     t.bot.client.timeout = 300;
-    const e = (await rejection(t.bot.users.getUser('me', {}))) as unknown as { timeout?: number; code?: string };
+    const e = await rejection(t.bot.users.getUser('me', {}));
     t.bot.client.timeout = 60000;
     assert.equal(e.timeout, 300);
   });
