@@ -10,9 +10,12 @@ import { register } from 'node:module';
 register('@opentelemetry/instrumentation/hook.mjs', import.meta.url);
 
 try {
-  const { loadConfig } = await import('../config/index.ts');
+  const { loadConfig, coreConfigShape } = await import('../config/index.ts');
+  const { z } = await import('zod');
   const { startTelemetry } = await import('./telemetry.ts');
-  const config = loadConfig();
+  // Only the core sections matter here, and a service's lockstep.yaml also has connectors, flows, …
+  // which the service itself validates: parse leniently (unknown top-level keys are dropped).
+  const config = loadConfig(undefined, process.env, z.object(coreConfigShape));
   const report = (err: unknown) =>
     process.stderr.write(`lockstep telemetry: ${err instanceof Error ? err.message : String(err)}\n`);
   const telemetry = startTelemetry(config.telemetry, { onError: report });
