@@ -1,5 +1,5 @@
 /**
- * The long-running processes: `lockstep ingest`, `lockstep egress --platform <p>`. Each reads
+ * The long-running processes: `lockstep ingest`, `lockstep reconciler`, `lockstep egress --platform <p>`. Each reads
  * lockstep.yaml ($LOCKSTEP_CONFIG) and runs until SIGTERM/SIGINT. Run them with the telemetry
  * preload (`node --import ./services/core/telemetry/preload.ts bin/lockstep.mjs …`, as
  * `lockstep start` does) to get traces.
@@ -13,6 +13,14 @@ export function register(program: Command): void {
     .action(async () => {
       const { runIngest } = await import('../../ingest/service.ts');
       await runIngest();
+    });
+
+  program
+    .command('reconciler')
+    .description('decide what each linked record must become; publish write commands and conflicts')
+    .action(async () => {
+      const { runReconciler } = await import('../../reconciler/service.ts');
+      await runReconciler();
     });
 
   program
