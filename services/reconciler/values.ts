@@ -171,3 +171,48 @@ export function toPlatformState(
   }
   return out;
 }
+
+const statusCategories = ['backlog', 'todo', 'in_progress', 'done', 'canceled'] as const;
+const priorities = ['none', 'low', 'medium', 'high', 'urgent'] as const;
+
+/** Checks a flow-level value given by a person (conflict resolution) for `field`. */
+export function parseFieldValue(
+  field: SyncedField,
+  raw: unknown,
+): { ok: true; value: FieldValue } | { ok: false; error: string } {
+  const bad = (want: string) => ({
+    ok: false as const,
+    error: `${field} must be ${want}, got ${JSON.stringify(raw)}`,
+  });
+  switch (field) {
+    case 'title':
+    case 'description':
+    case 'body':
+      return raw === null || typeof raw === 'string' ? { ok: true, value: raw } : bad('a string or null');
+    case 'dueDate':
+      return raw === null || (typeof raw === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(raw))
+        ? { ok: true, value: raw }
+        : bad('a YYYY-MM-DD date or null');
+    case 'assignee':
+      return raw === null || (typeof raw === 'string' && raw.includes('@'))
+        ? { ok: true, value: raw === null ? null : raw.trim().toLowerCase() }
+        : bad('an email or null');
+    case 'priority':
+      return raw === null || (typeof raw === 'string' && (priorities as readonly string[]).includes(raw))
+        ? { ok: true, value: raw }
+        : bad(`one of ${priorities.join(', ')} or null`);
+    case 'labels':
+      return Array.isArray(raw) && raw.every((l) => typeof l === 'string')
+        ? { ok: true, value: [...new Set(raw as string[])].sort() }
+        : bad('an array of strings');
+    case 'status': {
+      if (raw === null) return { ok: true, value: null };
+      if (typeof raw !== 'object' || Array.isArray(raw)) return bad('{ "category": …, "name": … } or null');
+      const { category, name } = raw as Record<string, unknown>;
+      if (typeof name !== 'string' || !(statusCategories as readonly unknown[]).includes(category)) {
+        return bad(`{ "category": one of ${statusCategories.join(', ')}, "name": string }`);
+      }
+      return { ok: true, value: { category: category as StatusCategory, name } };
+    }
+  }
+}

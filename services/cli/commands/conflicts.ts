@@ -1,0 +1,124 @@
+/**
+ * `lockstep conflicts list | resolve`: the conflicts the reconciler holds for a person to settle.
+ * Resolving records the choice and its write commands in the reconciler's outbox (one
+ * transaction); the running reconciler publishes them.
+ */
+import type { Command } from 'commander';
+import { loadAppConfig } from '../../app/config.ts';
+import { createPool } from '../../core/db/index.ts';
+import type { SyncedField } from '../../reconciler/flow.ts';
+import { SYNCED_FIELDS } from '../../reconciler/flow.ts';
+import { deterministicId } from '../../reconciler/ids.ts';
+import { processResolve } from '../../reconciler/process.ts';
+import { createReconcilerStore } from '../../reconciler/store.ts';
+import { parseFieldValue } from '../../reconciler/values.ts';
+
+function open(configFile: string | undefined) {
+  const config = loadAppConfig(configFile);
+  const pool = createPool(config.postgres.url, { max: 2, applicationName: 'lockstep-cli' });
+  return { config, pool, store: createReconcilerStore(pool) };
+}
+
+function isField(f: string): f is SyncedField {
+  return (SYNCED_FIELDS as readonly string[]).includes(f);
+}
+
+export function register(program: Command): void {
+  const conflicts = program.command('conflicts').description('field conflicts held for a person to resolve');
+
+  conflicts
+    .command('list')
+    .description('open conflicts (newest first), with both sides’ values and platform times')
+    .option('-c, --config <file>', 'lockstep.yaml')
+    .option('--all', 'include resolved conflicts')
+    .option('--json', 'one JSON object per line')
+    .action(async (opts: { config?: string; all?: boolean; json?: boolean }) => {
+      const { pool, store } = open(opts.config);
+      try {
+        const rows = await store.conflicts(opts.all ? {} : { status: 'open' });
+        for (const row of rows) {
+          if (opts.json) {
+            console.log(JSON.stringify(row.record));
+            continue;
+          }
+          const c = row.record;
+          console.log(
+            `${c.conflictId}  ${c.status}  flow=${c.flowId} link=${c.linkId} field=${c.field} policy=${c.policy}`,
+          );
+          console.log(`  base: ${c.baseJson ?? 'null'}`);
+          for (const s of c.sides) {
+            console.log(
+              `  ${s.platform} ${s.entityId}: ${s.valueJson}  at ${new Date(s.tsMs).toISOString()}`,
+            );
+          }
+          if (c.resolutionJson !== null)
+            console.log(`  resolved to ${c.resolutionJson} by ${c.resolvedBy ?? '?'}`);
+        }
+        if (!opts.json && rows.length === 0) console.log(opts.all ? 'no conflicts' : 'no open conflicts');
+      } finally {
+        await pool.end();
+      }
+    });
+
+  conflicts
+    .command('resolve <conflictId>')
+    .description('settle a conflict with a value (JSON, flow-level) or by taking one platform’s value')
+    .option('-c, --config <file>', 'lockstep.yaml')
+    .option(
+      '--value <json>',
+      'the value to keep, as JSON (e.g. "\\"New title\\"", ["bug","ui"], "ada@example.com")',
+    )
+    .option('--take <platform>', "keep that platform's value")
+    .option('--by <who>', 'recorded as resolvedBy', 'cli')
+    .action(
+      async (conflictId: string, opts: { config?: string; value?: string; take?: string; by: string }) => {
+        if ((opts.value === undefined) === (opts.take === undefined)) {
+          program.error('resolving conflict: give exactly one of --value <json> or --take <platform>');
+        }
+        const { config, pool, store } = open(opts.config);
+        try {
+          const [row] = await store.conflicts({ conflictId });
+          if (!row) program.error(`resolving conflict ${conflictId}: no such conflict`);
+          if (row.status !== 'open') program.error(`resolving conflict ${conflictId}: already ${row.status}`);
+          if (!isField(row.field))
+            program.error(`resolving conflict ${conflictId}: unknown field ${row.field}`);
+          let raw: unknown;
+          if (opts.take !== undefined) {
+            const side = row.record.sides.find((s) => s.platform === opts.take);
+            if (!side) {
+              const have = row.record.sides.map((s) => s.platform).join(', ');
+              program.error(`resolving conflict ${conflictId}: no side on ${opts.take} (sides: ${have})`);
+            }
+            raw = JSON.parse(side.valueJson);
+          } else {
+            try {
+              raw = JSON.parse(opts.value!);
+            } catch (err) {
+              program.error(
+                `resolving conflict ${conflictId}: --value is not JSON: ${(err as Error).message}`,
+              );
+            }
+          }
+          const value = parseFieldValue(row.field, raw);
+          if (!value.ok) program.error(`resolving conflict ${conflictId}: ${value.error}`);
+          const deps = {
+            flows: config.flows,
+            topics: config.kafka.topics,
+            ids: deterministicId,
+            now: Date.now,
+          };
+          const r = await store.transaction((tx) =>
+            processResolve(tx, deps, row.linkId, conflictId, value.value, opts.by),
+          );
+          if (!r.ok) program.error(r.error);
+          const targets =
+            r.processed.commands.map((c) => c.platform).join(', ') || 'no side (all hold it already)';
+          console.log(
+            `resolved ${conflictId}: ${row.field} = ${JSON.stringify(value.value)}; writing to ${targets}`,
+          );
+        } finally {
+          await pool.end();
+        }
+      },
+    );
+}
