@@ -157,27 +157,30 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
       return hit ? { targetId: hit.id, targetKey: hit.key } : null;
     }
     if (q.entityType === 'comment' && q.parentId) {
-      // Comments have no JQL; read the parent's comments with their properties.
+      // Comments have no JQL, and GET …/comment expands only renderedBody (swagger): list the
+      // parent's comment ids, then read their properties with POST /comment/list?expand=properties.
+      const withProps = z.object({
+        values: z
+          .array(
+            z.object({
+              id: z.string(),
+              properties: z.array(z.object({ key: z.string(), value: z.unknown() })).optional(),
+            }),
+          )
+          .default([]),
+      });
       for (let startAt = 0; ;) {
         const page = z
-          .object({
-            comments: z.array(
-              z.object({
-                id: z.string(),
-                properties: z.array(z.object({ key: z.string(), value: z.unknown() })).optional(),
-              }),
-            ),
-            total: z.number().optional(),
-          })
+          .object({ comments: z.array(z.object({ id: z.string() })), total: z.number().optional() })
           .parse(
-            await client.issueComments.getComments({
-              issueIdOrKey: q.parentId,
-              startAt,
-              maxResults: 100,
-              expand: 'properties',
-            }),
+            await client.issueComments.getComments({ issueIdOrKey: q.parentId, startAt, maxResults: 100 }),
           );
-        const hit = page.comments.find((c) =>
+        if (page.comments.length === 0) return null;
+        const ids = page.comments.map((c) => Number(c.id));
+        const detailed = withProps.parse(
+          await client.issueComments.getCommentsByIds({ ids, expand: 'properties' }),
+        );
+        const hit = detailed.values.find((c) =>
           c.properties?.some(
             (p) =>
               p.key === MARKER_PROPERTY &&
@@ -186,7 +189,7 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
         );
         if (hit) return { targetId: hit.id, targetKey: null };
         startAt += page.comments.length;
-        if (page.comments.length === 0 || startAt >= (page.total ?? startAt)) return null;
+        if (startAt >= (page.total ?? startAt)) return null;
       }
     }
     return null;

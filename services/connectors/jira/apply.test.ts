@@ -1,0 +1,126 @@
+/**
+ * apply and poll against the Jira emulator (test/emulators/jira, test infrastructure — not Jira),
+ * through jira.js exactly as in production.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { WriteCommand } from '../../../schemas/generated/types.ts';
+import { DEMO_BOT_TOKEN, demoSeed, startJiraEmulator } from '../../../test/emulators/jira/index.ts';
+import type { RunningEmulator } from '../../../test/emulators/common/server.ts';
+import { entityState } from '../types.ts';
+import { createJiraApplier } from './apply.ts';
+import { jiraConfigSchema, type JiraConfig } from './config.ts';
+import { createJiraPoller } from './poll.ts';
+
+let emu: RunningEmulator;
+let config: JiraConfig;
+before(async () => {
+  emu = await startJiraEmulator({ seed: demoSeed(), webhookTimeScale: 0.001 });
+  config = jiraConfigSchema.parse({
+    host: emu.url,
+    email: 'lockstep-bot@example.com',
+    apiToken: DEMO_BOT_TOKEN,
+    webhookSecret: 'unused-here',
+    projects: ['DEMO'],
+  });
+});
+after(() => emu.close());
+
+const cmd = (over: Partial<WriteCommand>): WriteCommand => ({
+  commandId: `cmd-${Math.random().toString(36).slice(2)}`,
+  linkId: 'link-1',
+  flowId: 'flow-1',
+  platform: 'jira',
+  workspace: 'DEMO',
+  action: 'create',
+  entityType: 'issue',
+  targetId: null,
+  parentId: null,
+  fields: entityState({}),
+  base: null,
+  marker: null,
+  causedBy: null,
+  createdAtMs: 0,
+  ...over,
+});
+
+test('create writes ADF, transitions status, sets the marker; a retried create finds it', async () => {
+  const applier = createJiraApplier({ config, botUserId: null });
+  const fields = entityState({
+    title: 'Synced from Linear',
+    description: 'Hello **world**',
+    status: { category: 'in_progress', name: 'In Progress' },
+    priority: 'high',
+    assignee: { email: 'alice@example.com', platformUserId: null, displayName: null },
+    labels: ['sync'],
+  });
+  const first = await applier.apply(cmd({ fields, marker: 'link-create-1' }));
+  assert.equal(first.alreadyApplied, false);
+  assert.match(first.targetKey ?? '', /^DEMO-\d+$/);
+  assert.equal(first.written!.title, 'Synced from Linear');
+  assert.equal(first.written!.description, 'Hello **world**');
+  assert.deepEqual(first.written!.status, { category: 'in_progress', name: 'In Progress' });
+  assert.equal(first.written!.priority, 'high');
+  assert.equal(first.written!.assignee?.email, 'alice@example.com');
+  assert.deepEqual(first.written!.labels, ['sync']);
+  assert.deepEqual(first.skipped, []);
+
+  const found = await applier.findByMarker({ marker: 'link-create-1', entityType: 'issue', parentId: null });
+  assert.deepEqual(found, { targetId: first.targetId, targetKey: first.targetKey });
+  const again = await applier.apply(cmd({ fields, marker: 'link-create-1' }));
+  assert.equal(again.alreadyApplied, true);
+  assert.equal(again.targetId, first.targetId);
+});
+
+test('update skips a field a person changed since the base, writes the rest', async () => {
+  const applier = createJiraApplier({ config, botUserId: null });
+  const created = await applier.apply(
+    cmd({ fields: entityState({ title: 'Base title', priority: 'low' }), marker: 'link-stale-1' }),
+  );
+  const base = entityState({ title: 'Title someone else changed', priority: 'low' });
+  const res = await applier.apply(
+    cmd({
+      action: 'update',
+      targetId: created.targetId,
+      base,
+      fields: entityState({ title: 'Our title', priority: 'urgent' }),
+    }),
+  );
+  assert.deepEqual(
+    res.skipped.map((s) => [s.field, s.reason]),
+    [['title', 'stale_base']],
+  );
+  assert.equal(res.written!.title, 'Base title', 'the newer value on Jira is kept');
+  assert.equal(res.written!.priority, 'urgent');
+});
+
+test('comments: create writes the body as ADF and returns it as markdown', async () => {
+  // The marker lookup for comments (POST /rest/api/3/comment/list?expand=properties) is not served
+  // by the emulator yet, so a retried comment create is not tested here; see the README.
+  const applier = createJiraApplier({ config, botUserId: null });
+  const issue = await applier.apply(
+    cmd({ fields: entityState({ title: 'Has comments' }), marker: 'link-c-parent' }),
+  );
+  const first = await applier.apply(
+    cmd({
+      entityType: 'comment',
+      parentId: issue.targetId,
+      marker: 'link-comment-1',
+      fields: entityState({ body: 'A _comment_' }),
+    }),
+  );
+  assert.equal(first.alreadyApplied, false);
+  assert.equal(first.written!.body, 'A _comment_');
+  assert.match(first.targetId, /^\d+$/);
+});
+
+test('poll reads the project with via=poll, then is caught up with nothing new', async () => {
+  const poller = createJiraPoller({ config, botUserId: null });
+  const r1 = await poller.poll(null);
+  assert.equal(r1.caughtUp, true);
+  assert.ok(r1.events.length >= 3, `expected the seeded issues, got ${r1.events.length}`);
+  assert.ok(r1.events.every((e) => e.source.via === 'poll' && e.op === 'r' && e.source.workspace === 'DEMO'));
+  const r2 = await poller.poll(r1.cursor);
+  assert.deepEqual(r2.events, [], 'the overlap re-reads are dropped by the seen-set');
+  assert.equal(r2.caughtUp, true);
+});
