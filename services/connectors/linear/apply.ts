@@ -131,8 +131,11 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
   }
 
   /** Label names → ids in the team (or workspace-wide), creating missing ones in the team. */
-  async function resolveLabels(teamId: string, names: string[]): Promise<string[]> {
-    if (names.length === 0) return [];
+  async function resolveLabels(
+    teamId: string,
+    names: string[],
+  ): Promise<{ ids: string[]; missing: string[] }> {
+    if (names.length === 0) return { ids: [], missing: [] };
     const r = await gql(
       'listing labels',
       `query LockstepLabels($filter: IssueLabelFilter) { issueLabels(filter: $filter, first: 250) { nodes { id name team { id } } } }`,
@@ -147,6 +150,7 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
     );
     const usable = r.issueLabels.nodes.filter((l) => !l.team || l.team.id === teamId);
     const ids: string[] = [];
+    const missing: string[] = [];
     for (const name of names) {
       const found = usable.find((l) => l.name === name);
       if (found) {
@@ -157,11 +161,18 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
         'creating label',
         `mutation LockstepLabelCreate($input: IssueLabelCreateInput!) { issueLabelCreate(input: $input) { success issueLabel { id } } }`,
         { input: { name, teamId } },
-        z.object({ issueLabelCreate: z.object({ issueLabel: z.object({ id: z.string() }) }) }),
+        z.object({
+          issueLabelCreate: z.object({
+            success: z.boolean(),
+            issueLabel: z.object({ id: z.string() }).nullish(),
+          }),
+        }),
       );
-      ids.push(created.issueLabelCreate.issueLabel.id);
+      const id = created.issueLabelCreate.success ? created.issueLabelCreate.issueLabel?.id : undefined;
+      if (id) ids.push(id);
+      else missing.push(name);
     }
-    return ids;
+    return { ids, missing };
   }
 
   /** EntityState → IssueCreateInput/IssueUpdateInput fields; unresolvable values are reported, not guessed. */
@@ -209,9 +220,18 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
             });
           break;
         }
-        case 'labels':
-          input.labelIds = await resolveLabels(teamId, f.labels ?? []);
+        case 'labels': {
+          const { ids, missing } = await resolveLabels(teamId, f.labels ?? []);
+          input.labelIds = ids;
+          if (missing.length) {
+            skipped.push({
+              field,
+              reason: 'unresolvable',
+              detail: `could not create label(s) ${missing.join(', ')}`,
+            });
+          }
           break;
+        }
         default:
           // url, timestamps, body/author: not writable on an issue.
           break;

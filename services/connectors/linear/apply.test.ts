@@ -1,0 +1,136 @@
+/**
+ * apply and poll against the Linear emulator (test/emulators/linear, test infrastructure — not
+ * Linear), through @linear/sdk exactly as in production.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { LinearClient } from '@linear/sdk';
+import type { WriteCommand } from '../../../schemas/generated/types.ts';
+import { demoSeed, LINEAR_DEMO_TOKENS, startLinearEmulator } from '../../../test/emulators/linear/index.ts';
+import { entityState } from '../types.ts';
+import { createLinearApplier } from './apply.ts';
+import { linearConfigSchema, type LinearConfig } from './config.ts';
+import { createLinearPoller } from './poll.ts';
+
+let emu: Awaited<ReturnType<typeof startLinearEmulator>>;
+let config: LinearConfig;
+let teamId: string;
+before(async () => {
+  emu = await startLinearEmulator({ seed: demoSeed(), webhookTimeScale: 0.001 });
+  config = linearConfigSchema.parse({
+    apiKey: LINEAR_DEMO_TOKENS.bot,
+    webhookSecret: 'unused',
+    apiUrl: `${emu.url}/graphql`,
+    teams: ['ENG'],
+  });
+  const c = new LinearClient({ apiKey: LINEAR_DEMO_TOKENS.bot, apiUrl: `${emu.url}/graphql` });
+  const r = await c.client.rawRequest<
+    { teams: { nodes: { id: string; key: string }[] } },
+    Record<string, never>
+  >('query { teams { nodes { id key } } }');
+  teamId = r.data!.teams.nodes.find((t) => t.key === 'ENG')!.id;
+});
+after(() => emu.close());
+
+const cmd = (over: Partial<WriteCommand>): WriteCommand => ({
+  commandId: `cmd-${Math.random().toString(36).slice(2)}`,
+  linkId: 'link-1',
+  flowId: 'flow-1',
+  platform: 'linear',
+  workspace: teamId,
+  action: 'create',
+  entityType: 'issue',
+  targetId: null,
+  parentId: null,
+  fields: entityState({}),
+  base: null,
+  marker: null,
+  causedBy: null,
+  createdAtMs: 0,
+  ...over,
+});
+
+test('create maps status, priority, assignee and labels, attaches the marker; a retry finds it', async () => {
+  const applier = createLinearApplier({ config, botUserId: null });
+  const fields = entityState({
+    title: 'Synced from Jira',
+    description: 'Hello **world**',
+    status: { category: 'in_progress', name: 'In Progress' },
+    priority: 'urgent',
+    assignee: { email: 'bob@example.com', platformUserId: null, displayName: null },
+    labels: ['bug', 'feature'],
+  });
+  const first = await applier.apply(cmd({ fields, marker: 'lin-link-1' }));
+  assert.equal(first.alreadyApplied, false);
+  assert.match(first.targetKey ?? '', /^ENG-\d+$/);
+  assert.equal(first.written!.title, 'Synced from Jira');
+  assert.equal(first.written!.description, 'Hello **world**');
+  assert.equal(first.written!.status?.category, 'in_progress');
+  assert.equal(first.written!.priority, 'urgent');
+  assert.equal(first.written!.assignee?.email, 'bob@example.com');
+  assert.deepEqual(first.written!.labels, ['bug', 'feature']);
+
+  assert.deepEqual(
+    await applier.findByMarker({ marker: 'lin-link-1', entityType: 'issue', parentId: null }),
+    {
+      targetId: first.targetId,
+      targetKey: first.targetKey,
+    },
+  );
+  const again = await applier.apply(cmd({ fields, marker: 'lin-link-1' }));
+  assert.equal(again.alreadyApplied, true);
+  assert.equal(again.targetId, first.targetId);
+});
+
+test('update skips a stale field and writes the others; an unknown email is reported, not guessed', async () => {
+  const applier = createLinearApplier({ config, botUserId: null });
+  const created = await applier.apply(
+    cmd({ fields: entityState({ title: 'Current', priority: 'low' }), marker: 'lin-link-2' }),
+  );
+  const res = await applier.apply(
+    cmd({
+      action: 'update',
+      targetId: created.targetId,
+      base: entityState({ title: 'What we last agreed', priority: 'low' }),
+      fields: entityState({
+        title: 'Ours',
+        priority: 'high',
+        assignee: { email: 'nobody@example.com', platformUserId: null, displayName: null },
+      }),
+    }),
+  );
+  assert.deepEqual(res.skipped.map((s) => [s.field, s.reason]).sort(), [
+    ['assignee', 'unresolvable'],
+    ['title', 'stale_base'],
+  ]);
+  assert.equal(res.written!.title, 'Current');
+  assert.equal(res.written!.priority, 'high');
+});
+
+test('comment create uses the marker-derived id; a retry finds it', async () => {
+  const applier = createLinearApplier({ config, botUserId: null });
+  const issue = await applier.apply(
+    cmd({ fields: entityState({ title: 'Has comments' }), marker: 'lin-link-3' }),
+  );
+  const c = cmd({
+    entityType: 'comment',
+    parentId: issue.targetId,
+    marker: 'lin-comment-1',
+    fields: entityState({ body: 'A _comment_' }),
+  });
+  const first = await applier.apply(c);
+  assert.equal(first.written!.body, 'A _comment_');
+  const again = await applier.apply(c);
+  assert.equal(again.alreadyApplied, true);
+  assert.equal(again.targetId, first.targetId);
+});
+
+test('poll reads issues and comments with via=poll, then nothing new', async () => {
+  const poller = createLinearPoller({ config, botUserId: null });
+  const r1 = await poller.poll(null);
+  assert.equal(r1.caughtUp, true);
+  assert.ok(r1.events.some((e) => e.source.entityType === 'issue'));
+  assert.ok(r1.events.every((e) => e.source.via === 'poll' && e.op === 'r'));
+  const r2 = await poller.poll(r1.cursor);
+  assert.deepEqual(r2.events, []);
+});
