@@ -7,7 +7,7 @@
  * `go mod download` and `cmd/jaeger` built inside it, which is what `go install` would compile.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { httpOk, isAlive, readPid, run, startDaemon, StackError, stopPidFile, waitUntil } from './process.ts';
@@ -116,13 +116,14 @@ async function install(o: StackOptions): Promise<void> {
     throw new StackError('jaeger', `downloading ${MODULE}@${version}: ${why.trim()}`, log);
   }
   mkdirSync(join(o.cacheDir, 'jaeger', version, 'bin'), { recursive: true });
-  const tmp = `${bin}.tmp`;
+  // A per-process name, renamed into place: a concurrent `up` (dev and test) cannot see half a file.
+  const tmp = `${bin}.${process.pid}.tmp`;
   await run(o.env.go, ['build', '-trimpath', '-o', tmp, './cmd/jaeger'], {
     component: 'jaeger',
     logFile: log,
     cwd: moduleDir,
   });
-  await run('mv', [tmp, bin], { component: 'jaeger', logFile: log });
+  renameSync(tmp, bin);
 }
 
 async function healthy(o: StackOptions): Promise<boolean> {
