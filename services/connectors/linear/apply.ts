@@ -29,7 +29,7 @@ import { commentNodeToData, issueNodeToData, ISSUE_FIELDS } from './poll.ts';
 
 export const markerUrl = (marker: string): string => `lockstep://link/${encodeURIComponent(marker)}`;
 
-const COMMENT_FIELDS = `id body url createdAt updatedAt archivedAt user { id name email } issue { id team { id } }`;
+const COMMENT_FIELDS = `id body url createdAt updatedAt archivedAt user { id name email } issue { id identifier team { id key } }`;
 
 /** Category → WorkflowState types, first preferred. */
 const CATEGORY_TO_TYPES: Record<StatusCategory, string[]> = {
@@ -118,6 +118,22 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
       (a, b) => types.indexOf(a.type) - types.indexOf(b.type) || a.position - b.position,
     );
     return ranked[0]?.id ?? null;
+  }
+
+  /** Flows name a Linear team by its key (ENG); the API wants its id. Ids pass through. */
+  const teamIds = new Map<string, string>();
+  async function resolveTeam(keyOrId: string): Promise<string> {
+    const known = teamIds.get(keyOrId);
+    if (known) return known;
+    const r = await gql(
+      'finding team',
+      `query LockstepTeam($filter: TeamFilter) { teams(filter: $filter, first: 1) { nodes { id } } }`,
+      { filter: { key: { eq: keyOrId } } },
+      z.object({ teams: idNodes }),
+    );
+    const id = r.teams.nodes[0]?.id ?? keyOrId;
+    teamIds.set(keyOrId, id);
+    return id;
   }
 
   async function resolveUser(email: string): Promise<string | null> {
@@ -322,11 +338,12 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
           await attachMarker(found.targetId, cmd.marker);
         return issueResult(await readIssueNode(found.targetId), [], true);
       }
-      const { input, skipped } = await issueInput(cmd.workspace, cmd.fields, cmd.fields.known);
+      const teamId = await resolveTeam(cmd.workspace);
+      const { input, skipped } = await issueInput(teamId, cmd.fields, cmd.fields.known);
       const r = await gql(
         'creating issue',
         `mutation LockstepIssueCreate($input: IssueCreateInput!) { issueCreate(input: $input) { success issue { ${ISSUE_FIELDS} } } }`,
-        { input: { ...input, id: uuidFromMarker(cmd.marker), teamId: cmd.workspace } },
+        { input: { ...input, id: uuidFromMarker(cmd.marker), teamId } },
         issuePayload('issueCreate'),
       );
       const node = r.issueCreate!.issue;

@@ -28,7 +28,7 @@ test('Issue create → op c with every synced field mapped', () => {
   assert.equal(e.before, null);
   assert.deepEqual(e.source, {
     platform: 'linear',
-    workspace: 'team-eng',
+    workspace: 'ENG',
     entityType: 'issue',
     entityId: '6b8e8c52-2b7b-4f3e-9d2a-1f4b5c6d7e8f',
     entityKey: 'ENG-12',
@@ -115,7 +115,7 @@ test('Comment create → comment event with parentId and author', () => {
   assert.ok(e);
   assert.equal(e.source.entityType, 'comment');
   assert.equal(e.source.parentId, '6b8e8c52-2b7b-4f3e-9d2a-1f4b5c6d7e8f');
-  assert.equal(e.source.workspace, 'team-eng');
+  assert.equal(e.source.workspace, 'ENG');
   assert.equal(e.after!.body, 'Reproduced on **Safari** too.');
   assert.deepEqual(e.after!.author, {
     email: 'ben@example.com',

@@ -75,7 +75,12 @@ export const linearCommentData = z.object({
   body: z.string(),
   issueId: z.string(),
   issue: z
-    .object({ id: z.string(), teamId: z.string().nullish(), team: z.object({ id: z.string() }).nullish() })
+    .object({
+      id: z.string(),
+      identifier: z.string().nullish(),
+      teamId: z.string().nullish(),
+      team: z.object({ id: z.string(), key: z.string().nullish() }).nullish(),
+    })
     .nullish(),
   userId: z.string().nullish(),
   user: user.nullish(),
@@ -272,7 +277,9 @@ export function issueEvent(
     before = b.before;
     changed = b.changed;
   }
-  const workspace = d.teamId ?? d.team?.id ?? x.fallbackWorkspace;
+  // Flows name a team by its key (ENG), so the key is the workspace; the identifier (ENG-12)
+  // carries it when the payload has no team object.
+  const workspace = d.team?.key ?? teamKeyOf(d.identifier) ?? d.teamId ?? d.team?.id ?? x.fallbackWorkspace;
   return build(
     op,
     'issue',
@@ -302,8 +309,18 @@ export function commentEvent(
     before = b.before;
     changed = b.changed;
   }
-  const workspace = d.issue?.teamId ?? d.issue?.team?.id ?? x.fallbackWorkspace;
+  const workspace =
+    d.issue?.team?.key ??
+    teamKeyOf(d.issue?.identifier) ??
+    d.issue?.teamId ??
+    d.issue?.team?.id ??
+    x.fallbackWorkspace;
   return build(op, 'comment', d, null, d.issueId, workspace, op === 'd' ? null : after, before, changed, x);
+}
+
+function teamKeyOf(identifier: string | null | undefined): string | null {
+  const m = identifier ? /^([A-Z0-9]+)-\d+$/.exec(identifier) : null;
+  return m?.[1] ?? null;
 }
 
 function invalid(what: string, err: z.ZodError): LockstepError {

@@ -53,9 +53,13 @@ export function issueNodeToData(node: unknown): LinearIssueData {
   return linearIssueData.parse({ ...n, labels: n.labels.nodes, teamId: n.team.id });
 }
 
-const COMMENT_FIELDS = `id body url createdAt updatedAt archivedAt user { id name email } issue { id team { id } }`;
+const COMMENT_FIELDS = `id body url createdAt updatedAt archivedAt user { id name email } issue { id identifier team { id key } }`;
 const commentNode = z.looseObject({
-  issue: z.object({ id: z.string(), team: z.object({ id: z.string() }) }),
+  issue: z.object({
+    id: z.string(),
+    identifier: z.string().nullish(),
+    team: z.object({ id: z.string(), key: z.string().nullish() }),
+  }),
 });
 
 export function commentNodeToData(node: unknown): LinearCommentData {
@@ -63,7 +67,7 @@ export function commentNodeToData(node: unknown): LinearCommentData {
   return linearCommentData.parse({
     ...n,
     issueId: n.issue.id,
-    issue: { id: n.issue.id, teamId: n.issue.team.id },
+    issue: { id: n.issue.id, identifier: n.issue.identifier, teamId: n.issue.team.id, team: n.issue.team },
   });
 }
 
