@@ -71,7 +71,7 @@ export async function runEgress(platform: string): Promise<void> {
   };
 
   consumer = createBatchConsumer<WriteCommand>(rt.kafka, rt.serde, {
-    groupId: `lockstep-egress-${platform}`,
+    groupId: `${config.kafka.clientId}-egress-${platform}`,
     topics: [topic],
     fromBeginning: true,
     async poison(record, error) {

@@ -62,7 +62,7 @@ export async function runReconciler(): Promise<void> {
   let stopping = false;
   let wakeRelay: (() => void) | null = null;
   const consumer = createBatchConsumer<ChangeEvent | WriteOutcome>(rt.kafka, rt.serde, {
-    groupId: 'lockstep-reconciler',
+    groupId: `${config.kafka.clientId}-reconciler`,
     topics: [topics.changes, topics.outcomes],
     fromBeginning: true,
     async poison(record, error) {
