@@ -4,16 +4,29 @@
  * endpoints for `testStackEndpoints()`. At the end the stack is stopped, unless
  * LOCKSTEP_KEEP_TEST_STACK=1 (then the next run finds it up and starts in seconds).
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { localStackEnv } from '../../deploy/local/config.ts';
+import { isAlive } from '../../deploy/local/process.ts';
 import { stackDown, stackEndpoints, stackUp, testStack } from '../../deploy/local/stack.ts';
 import { ENDPOINTS_FILE } from './env.ts';
 
 const log = (line: string) => process.stderr.write(`[test stack] ${line}\n`);
 
+// Several engineers may run tests in one checkout at once; each run holds a lease (its pid) and
+// only the last run to finish stops the shared test stack.
+const LEASES = join(dirname(ENDPOINTS_FILE), 'leases');
+
+function otherLiveLeases(): number[] {
+  return readdirSync(LEASES, { withFileTypes: true })
+    .map((e) => Number(e.name))
+    .filter((pid) => Number.isInteger(pid) && pid !== process.pid && isAlive(pid));
+}
+
 export async function globalSetup(): Promise<void> {
   const o = testStack(log);
+  mkdirSync(LEASES, { recursive: true });
+  writeFileSync(join(LEASES, String(process.pid)), '');
   const t0 = Date.now();
   await stackUp(o);
   mkdirSync(dirname(ENDPOINTS_FILE), { recursive: true });
@@ -23,10 +36,11 @@ export async function globalSetup(): Promise<void> {
 
 export async function globalTeardown(): Promise<void> {
   const o = testStack(log);
-  if (localStackEnv().keepTestStack) {
-    log('left running (LOCKSTEP_KEEP_TEST_STACK=1); stop it with `npx lockstep down --test`');
-    return;
-  }
+  rmSync(join(LEASES, String(process.pid)), { force: true });
+  const others = otherLiveLeases();
+  // Silent: the test runner's summary stays the last thing printed.
+  // LOCKSTEP_KEEP_TEST_STACK=1 leaves it up; `npx lockstep down --test` stops it.
+  if (others.length > 0 || localStackEnv().keepTestStack) return;
   await stackDown(o);
   rmSync(ENDPOINTS_FILE, { force: true });
 }
