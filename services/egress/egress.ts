@@ -97,7 +97,7 @@ async function processOne(deps: EgressDeps, group: Coalesced<CommandMeta>): Prom
       if (c.retryAfterMs !== undefined) deps.budget.observe({ retryAfterMs: c.retryAfterMs });
       // A bad command says nothing about the platform's health; only retriable failures trip the breaker.
       if (c.retriable) deps.breaker.failure();
-      const message = err instanceof Error ? err.message : String(err);
+      const message = describeError(err);
       if (c.retriable && attempt + 1 < deps.retry.maxAttempts) {
         const delay = backoffDelay(attempt, deps.retry, c.retryAfterMs);
         deps.logger.warn(
@@ -183,4 +183,17 @@ function toOutcome(
     coalesced: parts.slice(0, -1).map((p) => p.cmd.commandId),
     tsMs: nowMs,
   };
+}
+
+/** The error's message plus the platform's answer when the SDK kept it (jira.js, superagent, axios). */
+export function describeError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const holder = err as {
+    response?: { data?: unknown; body?: unknown };
+    cause?: { response?: { data?: unknown } };
+  };
+  const body = holder?.response?.data ?? holder?.response?.body ?? holder?.cause?.response?.data;
+  if (body === undefined || body === null || body === '') return message;
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  return `${message}: ${text.slice(0, 500)}`;
 }

@@ -51,6 +51,7 @@ export interface JiraIssueSeed {
   assignee?: string | null;
   reporter?: string;
   labels?: string[];
+  duedate?: string;
   properties?: Record<string, unknown>;
 }
 
@@ -74,8 +75,9 @@ const CREATE_FIELDS = new Set([
   'assignee',
   'reporter',
   'labels',
+  'duedate',
 ]);
-const EDIT_FIELDS = new Set(['summary', 'description', 'priority', 'assignee', 'labels']);
+const EDIT_FIELDS = new Set(['summary', 'description', 'priority', 'assignee', 'labels', 'duedate']);
 /** Every field GET issue returns by default (`*all`); `comment` is not navigable. */
 const ALL_FIELDS = [
   'summary',
@@ -86,6 +88,7 @@ const ALL_FIELDS = [
   'reporter',
   'creator',
   'labels',
+  'duedate',
   'issuetype',
   'project',
   'created',
@@ -227,6 +230,7 @@ export class JiraEmulator implements PlatformEmulator {
         reporterId: reporter,
         creatorId: reporter,
         labels: i.labels ?? [],
+        duedate: i.duedate ?? null,
         at,
       });
       this.setStatus(issue, status);
@@ -456,6 +460,7 @@ export class JiraEmulator implements PlatformEmulator {
       assigneeId: null as string | null,
       reporterId: actor.id,
       labels: [] as string[],
+      duedate: null as string | null,
     };
     this.applyFields(fields, update, draft, errors, CREATE_FIELDS);
     if (Object.keys(errors).length > 0 || !project || !issueType) return jiraError(400, [], errors);
@@ -506,6 +511,7 @@ export class JiraEmulator implements PlatformEmulator {
         assigneeId: issue.assigneeId,
         reporterId: issue.reporterId,
         labels: [...issue.labels],
+        duedate: issue.duedate,
       };
       this.applyFields(fields, update, draft, errors, EDIT_FIELDS);
       const comments = this.commentAdds(update, errors);
@@ -581,6 +587,7 @@ export class JiraEmulator implements PlatformEmulator {
         assigneeId: issue.assigneeId,
         reporterId: issue.reporterId,
         labels: [...issue.labels],
+        duedate: issue.duedate,
       };
       this.applyFields(fields, update, draft, errors, EDIT_FIELDS);
       const comments = this.commentAdds(update, errors);
@@ -1068,6 +1075,7 @@ export class JiraEmulator implements PlatformEmulator {
       reporter: () => this.userRef(i.reporterId),
       creator: () => this.userRef(i.creatorId),
       labels: () => i.labels,
+      duedate: () => i.duedate,
       issuetype: () =>
         type
           ? {
@@ -1147,6 +1155,7 @@ export class JiraEmulator implements PlatformEmulator {
     reporterId: string;
     creatorId: string;
     labels: string[];
+    duedate: string | null;
     at: number;
   }): StoredIssue {
     if (!this.projects.has(d.projectKey)) throw new Error(`creating jira issue: no project ${d.projectKey}`);
@@ -1165,6 +1174,7 @@ export class JiraEmulator implements PlatformEmulator {
       reporterId: d.reporterId,
       creatorId: d.creatorId,
       labels: d.labels,
+      duedate: d.duedate,
       createdMs: d.at,
       updatedMs: d.at,
       statusCategoryChangedMs: d.at,
@@ -1227,6 +1237,7 @@ export class JiraEmulator implements PlatformEmulator {
       assigneeId: string | null;
       reporterId: string;
       labels: string[];
+      duedate: string | null;
     },
   ): ChangeItem[] {
     const items: ChangeItem[] = [];
@@ -1258,6 +1269,7 @@ export class JiraEmulator implements PlatformEmulator {
     if (d.reporterId !== issue.reporterId) item('reporter', issue.reporterId, null, d.reporterId, null);
     if (d.labels.join(' ') !== issue.labels.join(' '))
       item('labels', null, issue.labels.join(' ') || null, null, d.labels.join(' ') || null);
+    if (d.duedate !== issue.duedate) item('duedate', issue.duedate, issue.duedate, d.duedate, d.duedate);
     return items;
   }
 
@@ -1272,6 +1284,7 @@ export class JiraEmulator implements PlatformEmulator {
       assigneeId: string | null;
       reporterId: string;
       labels: string[];
+      duedate: string | null;
     },
     errors: Errors,
     allowed: Set<string>,
@@ -1317,6 +1330,12 @@ export class JiraEmulator implements PlatformEmulator {
             if (bad !== undefined) errors[f] = `The label '${bad}' contains spaces which is invalid.`;
             else draft.labels = [...new Set(v as string[])];
           }
+          return;
+        case 'duedate':
+          if (v === null) draft.duedate = null;
+          else if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(v))
+            errors[f] = `Error parsing date string: ${String(v)}`;
+          else draft.duedate = v;
           return;
         default:
           return;

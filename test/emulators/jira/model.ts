@@ -135,6 +135,8 @@ export interface StoredIssue {
   reporterId: string;
   creatorId: string;
   labels: string[];
+  /** YYYY-MM-DD or null. */
+  duedate: string | null;
   createdMs: number;
   updatedMs: number;
   statusCategoryChangedMs: number;
