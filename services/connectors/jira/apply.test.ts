@@ -21,7 +21,7 @@ before(async () => {
     email: 'lockstep-bot@example.com',
     apiToken: DEMO_BOT_TOKEN,
     webhookSecret: 'unused-here',
-    projects: ['DEMO'],
+    projects: ['ENG'],
   });
 });
 after(() => emu.close());
@@ -31,7 +31,7 @@ const cmd = (over: Partial<WriteCommand>): WriteCommand => ({
   linkId: 'link-1',
   flowId: 'flow-1',
   platform: 'jira',
-  workspace: 'DEMO',
+  workspace: 'ENG',
   action: 'create',
   entityType: 'issue',
   targetId: null,
@@ -56,7 +56,7 @@ test('create writes ADF, transitions status, sets the marker; a retried create f
   });
   const first = await applier.apply(cmd({ fields, marker: 'link-create-1' }));
   assert.equal(first.alreadyApplied, false);
-  assert.match(first.targetKey ?? '', /^DEMO-\d+$/);
+  assert.match(first.targetKey ?? '', /^ENG-\d+$/);
   assert.equal(first.written!.title, 'Synced from Linear');
   assert.equal(first.written!.description, 'Hello **world**');
   assert.deepEqual(first.written!.status, { category: 'in_progress', name: 'In Progress' });
@@ -119,7 +119,7 @@ test('poll reads the project with via=poll, then is caught up with nothing new',
   const r1 = await poller.poll(null);
   assert.equal(r1.caughtUp, true);
   assert.ok(r1.events.length >= 3, `expected the seeded issues, got ${r1.events.length}`);
-  assert.ok(r1.events.every((e) => e.source.via === 'poll' && e.op === 'r' && e.source.workspace === 'DEMO'));
+  assert.ok(r1.events.every((e) => e.source.via === 'poll' && e.op === 'r' && e.source.workspace === 'ENG'));
   const r2 = await poller.poll(r1.cursor);
   assert.deepEqual(r2.events, [], 'the overlap re-reads are dropped by the seen-set');
   assert.equal(r2.caughtUp, true);

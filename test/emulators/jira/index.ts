@@ -32,7 +32,7 @@ export const DEMO_BOT_TOKEN = 'sandbox-jira-token-lockstep-bot';
 
 /**
  * Sandbox demo data: the people shared by email across the four emulators, the Lockstep bot, one
- * project (key DEMO) and a few issues. Every value is made up and labelled as sandbox data.
+ * project (key ENG, the demo flow's Jira side) and a few issues. Every value is made up and labelled as sandbox data.
  */
 export function demoSeed(): JiraSeed {
   return {
@@ -63,10 +63,10 @@ export function demoSeed(): JiraSeed {
         tokens: ['sandbox-jira-token-carol'],
       },
     ],
-    projects: [{ key: 'DEMO', name: 'Demo project (sandbox)', id: '10000', lead: '712020:sandbox-alice' }],
+    projects: [{ key: 'ENG', name: 'Engineering (sandbox)', id: '10000', lead: '712020:sandbox-alice' }],
     issues: [
       {
-        project: 'DEMO',
+        project: 'ENG',
         summary: 'Sandbox: set up the release checklist',
         description: adf('Sandbox data from the Jira emulator.'),
         reporter: '712020:sandbox-alice',
@@ -75,7 +75,7 @@ export function demoSeed(): JiraSeed {
         labels: ['sandbox'],
       },
       {
-        project: 'DEMO',
+        project: 'ENG',
         summary: 'Sandbox: fix the login redirect',
         issuetype: 'Bug',
         status: 'In Progress',
@@ -84,7 +84,7 @@ export function demoSeed(): JiraSeed {
         labels: ['sandbox'],
       },
       {
-        project: 'DEMO',
+        project: 'ENG',
         summary: 'Sandbox: write the onboarding guide',
         status: 'Done',
         reporter: '712020:sandbox-bob',
