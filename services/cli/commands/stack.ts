@@ -52,11 +52,13 @@ export function register(program: Command): void {
 
   program
     .command('down')
-    .description('stop the local stack; data stays in the state dir')
+    .description('stop the pipeline services, the sandbox and the local stack; data stays in the state dir')
     .option(...TEST_FLAG)
     .action(async (opts: { test?: boolean }) => {
       const o = pick(opts, progress);
-      const stopped = await stackDown(o);
+      // Services first (they hold Kafka and Postgres connections), then the stack under them.
+      const services = opts.test ? [] : await (await import('./start.ts')).stopAll();
+      const stopped = [...services, ...(await stackDown(o))];
       console.log(stopped.length ? `stopped: ${stopped.join(', ')}` : 'nothing was running');
     });
 
