@@ -21,7 +21,7 @@ import {
   createKafka,
   createRegistry,
   ensureTopics,
-  SCHEMA_NAMES,
+  type SchemaName,
   schemaText,
   topicSpecs,
   valueSubject,
@@ -85,7 +85,7 @@ export async function preparePipeline(config: AppConfig, log: (line: string) => 
   log('schemas registered (BACKWARD)');
 }
 
-function schemaTopics(config: AppConfig): [string, (typeof SCHEMA_NAMES)[number]][] {
+function schemaTopics(config: AppConfig): [string, SchemaName][] {
   const t = config.kafka.topics;
   return [
     [t.changes, 'ChangeEvent'],

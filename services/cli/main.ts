@@ -22,7 +22,8 @@ const files = readdirSync(dir)
   .sort();
 for (const file of files) {
   const mod = (await import(pathToFileURL(join(dir, file)).href)) as Partial<CommandModule>;
-  if (typeof mod.register !== 'function') throw new Error(`loading CLI command ${file}: no register() export`);
+  if (typeof mod.register !== 'function')
+    throw new Error(`loading CLI command ${file}: no register() export`);
   mod.register(program);
 }
 

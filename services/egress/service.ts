@@ -34,7 +34,7 @@ export async function runEgress(platform: string): Promise<void> {
     labelNames: ['platform'],
     registers: [rt.metrics],
   });
-  let consumer: ReturnType<typeof createBatchConsumer<WriteCommand>> | undefined;
+  let consumer: ReturnType<typeof createBatchConsumer<WriteCommand>> | undefined = undefined;
   const breaker = new CircuitBreaker({
     failureThreshold: config.egress.breaker.failureThreshold,
     openMs: config.egress.breaker.openMs,
