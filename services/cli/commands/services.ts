@@ -8,6 +8,16 @@ import type { Command } from 'commander';
 
 export function register(program: Command): void {
   program
+    .command('prepare')
+    .description('apply database migrations, create missing topics, register schemas (idempotent)')
+    .option('-c, --config <file>', 'lockstep.yaml')
+    .action(async (opts: { config?: string }) => {
+      const { loadAppConfig } = await import('../../app/config.ts');
+      const { preparePipeline } = await import('../../app/launcher.ts');
+      await preparePipeline(loadAppConfig(opts.config), (line) => console.log(line));
+    });
+
+  program
     .command('ingest')
     .description('receive webhooks on /webhooks/<platform> and poll each platform; publish change events')
     .action(async () => {
