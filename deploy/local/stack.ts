@@ -30,9 +30,15 @@ function withOverrides(base: StackPorts, o: PortOverrides): StackPorts {
   return {
     ...base,
     kafka: o.kafka ?? base.kafka,
+    // The secondary ports follow their primary when it is overridden, so one variable moves a
+    // component out of the way entirely (controller = kafka + 1, management = registry + 1000,
+    // query gRPC = query − 1).
+    kafkaController: o.kafka !== undefined ? o.kafka + 1 : base.kafkaController,
     registry: o.registry ?? base.registry,
+    registryManagement: o.registry !== undefined ? o.registry + 1000 : base.registryManagement,
     postgres: o.postgres ?? base.postgres,
     jaegerQuery: o.jaegerQuery ?? base.jaegerQuery,
+    jaegerQueryGrpc: o.jaegerQuery !== undefined ? o.jaegerQuery - 1 : base.jaegerQueryGrpc,
     otlpGrpc: o.otlpGrpc ?? base.otlpGrpc,
     otlpHttp: o.otlpHttp ?? base.otlpHttp,
   };
