@@ -74,30 +74,41 @@ export const appConfigSchema = defineConfigSchema({
     })
     .strict()
     .prefault({}),
-}).superRefine((cfg, ctx) => {
-  cfg.flows.forEach((flow, i) => {
-    flow.sides.forEach((side, j) => {
-      if (!platforms.includes(side.platform as Platform)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['flows', i, 'sides', j, 'platform'],
-          message: `unknown platform ${side.platform} (known: ${platforms.join(', ')})`,
-        });
-      } else if (!(cfg.connectors as Record<string, unknown>)[side.platform]) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['flows', i, 'sides', j, 'platform'],
-          message: `connectors.${side.platform} is not configured`,
-        });
-      }
+}).superRefine(
+  (cfg, ctx) => {
+    // Runs even when other sections are invalid (`when` below), so every problem is reported at
+    // once — hence the defensive reads: any part of `cfg` may be malformed here.
+    const flows: unknown[] = Array.isArray(cfg.flows) ? cfg.flows : [];
+    const connectors = (cfg.connectors ?? {}) as Record<string, unknown>;
+    flows.forEach((flow, i) => {
+      const f = flow as { id?: unknown; sides?: unknown };
+      const sides: unknown[] = Array.isArray(f.sides) ? f.sides : [];
+      sides.forEach((side, j) => {
+        const platform = (side as { platform?: unknown } | null)?.platform;
+        if (typeof platform !== 'string') return;
+        if (!platforms.includes(platform as Platform)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['flows', i, 'sides', j, 'platform'],
+            message: `unknown platform ${platform} (known: ${platforms.join(', ')})`,
+          });
+        } else if (!connectors[platform]) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['flows', i, 'sides', j, 'platform'],
+            message: `connectors.${platform} is not configured`,
+          });
+        }
+      });
     });
-  });
-  const ids = cfg.flows.map((f) => f.id);
-  ids.forEach((id, i) => {
-    if (ids.indexOf(id) !== i)
-      ctx.addIssue({ code: 'custom', path: ['flows', i, 'id'], message: `duplicate flow id ${id}` });
-  });
-});
+    const ids = flows.map((f) => (f as { id?: unknown }).id);
+    ids.forEach((id, i) => {
+      if (typeof id === 'string' && ids.indexOf(id) !== i)
+        ctx.addIssue({ code: 'custom', path: ['flows', i, 'id'], message: `duplicate flow id ${id}` });
+    });
+  },
+  { when: () => true },
+);
 
 export type AppConfig = z.infer<typeof appConfigSchema>;
 

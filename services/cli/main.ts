@@ -27,4 +27,14 @@ for (const file of files) {
   mod.register(program);
 }
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  // Expected failures (bad config, a component that will not start) are reported as one clear
+  // message; LOCKSTEP_DEBUG=1 shows the stack too.
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`lockstep: ${message}\n`);
+  if (process.env['LOCKSTEP_DEBUG'] === '1' && err instanceof Error && err.stack)
+    process.stderr.write(`${err.stack}\n`);
+  process.exitCode = 1;
+}
