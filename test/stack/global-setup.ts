@@ -28,7 +28,14 @@ export async function globalSetup(): Promise<void> {
   mkdirSync(LEASES, { recursive: true });
   writeFileSync(join(LEASES, String(process.pid)), '');
   const t0 = Date.now();
-  await stackUp(o);
+  try {
+    await stackUp(o);
+  } catch (err) {
+    // Don't leave half a stack behind (CI would keep its ports busy); the error names the log.
+    rmSync(join(LEASES, String(process.pid)), { force: true });
+    await stackDown(o).catch(() => undefined);
+    throw err;
+  }
   mkdirSync(dirname(ENDPOINTS_FILE), { recursive: true });
   writeFileSync(ENDPOINTS_FILE, `${JSON.stringify(stackEndpoints(o), null, 2)}\n`);
   log(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s (state ${o.stateDir})`);
