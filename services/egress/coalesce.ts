@@ -1,8 +1,13 @@
 /**
  * The cheapest write is the one not made: consecutive pending updates of one target fold into one
- * call. Later values win field by field; the base of the first command is kept, because that is
- * what the target held before any of them (egress compares it with the target's current values).
- * Creates, deletes and commands for other targets are never folded.
+ * call. Later values win field by field, and so do later bases: a command's base is what the
+ * reconciler had last seen on the target when it computed that command, so the latest command
+ * carrying a field knows best what the target holds (it may have seen a person's edit made after
+ * the earlier command was computed — a conflict settled against that edit). Egress compares the
+ * base with the target's current values and skips a field that moved away from it; an older base
+ * there would wrongly skip the very write that settles the conflict. Fields only an earlier
+ * command carries keep that command's base. Creates, deletes and commands for other targets are
+ * never folded.
  */
 import type { EntityState, WriteCommand } from '../../schemas/generated/types.ts';
 
@@ -39,7 +44,7 @@ function merge(a: WriteCommand, b: WriteCommand): WriteCommand {
   return {
     ...b,
     fields: mergeState(a.fields, b.fields),
-    base: a.base && b.base ? mergeState(b.base, a.base) : (a.base ?? b.base),
+    base: a.base && b.base ? mergeState(a.base, b.base) : (a.base ?? b.base),
   };
 }
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { Counter, Histogram, Registry } from 'prom-client';
 import pino from 'pino';
 import type { ApplyResult, ErrorClass } from '../connectors/types.ts';
-import { entityState } from '../connectors/types.ts';
+import { entityState, staleFields } from '../connectors/types.ts';
 import { CircuitBreaker, RateBudget } from '../core/resilience/index.ts';
 import type { WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
 import type { Pending } from './coalesce.ts';
@@ -107,19 +107,40 @@ const ok = (c: WriteCommand): ApplyResult => ({
 });
 
 describe('coalesce', () => {
-  it('folds consecutive updates of one target, later values winning, base from the first', () => {
-    const a = cmd('a', { title: 'one' });
-    a.cmd.base = entityState({ title: 'zero' });
+  it('folds consecutive updates of one target, later values and later bases winning field by field', () => {
+    const a = cmd('a', { title: 'one', description: 'd1' });
+    a.cmd.base = entityState({ title: 'zero', description: 'd0' });
+    // Computed after the reconciler saw a person set the title to 'person' on the target.
     const b = cmd('b', { title: 'two', priority: 'high' });
-    b.cmd.base = entityState({ title: 'one', priority: 'low' });
+    b.cmd.base = entityState({ title: 'person', priority: 'low' });
     const [g, ...rest] = coalesce([a, b]);
     assert.equal(rest.length, 0);
     assert.equal(g?.cmd.commandId, 'b');
     assert.equal(g?.cmd.fields.title, 'two');
+    assert.equal(g?.cmd.fields.description, 'd1');
     assert.equal(g?.cmd.fields.priority, 'high');
-    assert.deepEqual(g?.cmd.fields.known, ['title', 'priority']);
-    assert.equal(g?.cmd.base?.title, 'zero');
+    assert.deepEqual(g?.cmd.fields.known, ['title', 'description', 'priority']);
+    assert.equal(g?.cmd.base?.title, 'person');
+    assert.equal(g?.cmd.base?.description, 'd0');
     assert.equal(g?.cmd.base?.priority, 'low');
+    assert.deepEqual(new Set(g?.cmd.base?.known), new Set(['title', 'description', 'priority']));
+  });
+
+  it('a write settling a conflict is not skipped as stale when folded after the write it overrides', () => {
+    // Linear set urgent, the reconciler commanded Jira (base medium); a person set Jira to low
+    // meanwhile; the policy kept urgent and commanded Jira again (base low). Jira holds low.
+    const first = cmd('a', { priority: 'urgent' });
+    first.cmd.base = entityState({ priority: 'medium' });
+    const settling = cmd('b', { priority: 'urgent' });
+    settling.cmd.base = entityState({ priority: 'low' });
+    const [g] = coalesce([first, settling]);
+    assert.ok(g);
+    assert.deepEqual(staleFields(g.cmd, entityState({ priority: 'low' })), []);
+    // A later edit of the target (not seen by the reconciler) still makes it stale.
+    assert.deepEqual(
+      staleFields(g.cmd, entityState({ priority: 'high' })).map((f) => f.field),
+      ['priority'],
+    );
   });
 
   it('never folds creates or different targets', () => {
