@@ -349,6 +349,24 @@ export function staleFields(
 }
 
 /**
+ * The fields an update still has to write: neither stale nor already holding the value to write.
+ * An update whose call reached the platform just before egress died (so it never recorded the
+ * command as applied) is delivered again after the restart; the target already holds its values,
+ * and writing them again would be a duplicate write.
+ */
+export function fieldsToWrite(
+  cmd: Pick<WriteCommand, 'fields'>,
+  current: EntityState,
+  stale: SkippedField[],
+): string[] {
+  return cmd.fields.known.filter(
+    (f) =>
+      !stale.some((s) => s.field === f) &&
+      !(current.known.includes(f) && sameFieldValue(f, current, cmd.fields)),
+  );
+}
+
+/**
  * A v4-shaped UUID derived from a marker: Linear accepts client-chosen ids ("in UUID v4 format")
  * on issueCreate/commentCreate, so a retried create after a lost response asks for the same id.
  */

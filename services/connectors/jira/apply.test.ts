@@ -94,6 +94,34 @@ test('update skips a field a person changed since the base, writes the rest', as
   assert.equal(res.written!.priority, 'urgent');
 });
 
+test('an update the issue already holds writes nothing: a repeat after a crash costs no second write', async () => {
+  const applier = createJiraApplier({ config, botUserId: null });
+  const created = await applier.apply(
+    cmd({ fields: entityState({ title: 'Before', priority: 'low' }), marker: 'link-repeat-1' }),
+  );
+  const update = cmd({
+    action: 'update',
+    targetId: created.targetId,
+    base: entityState({ title: 'Before', priority: 'low' }),
+    fields: entityState({ title: 'After', priority: 'high' }),
+  });
+  const since = emu.ledger.list().at(-1)?.seq ?? 0;
+  const first = await applier.apply(update);
+  assert.equal(first.alreadyApplied, false);
+  assert.equal(first.written!.title, 'After');
+  // The same command again, as egress re-delivers it when it died before recording the first apply.
+  const again = await applier.apply(update);
+  assert.equal(again.alreadyApplied, true);
+  assert.deepEqual(again.skipped, []);
+  assert.equal(again.written!.title, 'After');
+  assert.equal(again.written!.priority, 'high');
+  const puts = emu.ledger.list(since).filter((e) => e.method === 'PUT');
+  assert.deepEqual(
+    puts.map((e) => e.path),
+    [`/rest/api/3/issue/${created.targetId}`],
+  );
+});
+
 test('comments: create writes the body as ADF and returns it as markdown', async () => {
   // The marker lookup for comments (POST /rest/api/3/comment/list?expand=properties) is not served
   // by the emulator yet, so a retried comment create is not tested here; see the README.

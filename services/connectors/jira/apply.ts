@@ -12,6 +12,7 @@ import { z } from 'zod';
 import type { EntityState, WriteCommand } from '../../../schemas/generated/types.ts';
 import { LockstepError } from '../../core/errors/index.ts';
 import {
+  fieldsToWrite,
   staleFields,
   type Applier,
   type ApplyResult,
@@ -237,7 +238,7 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
     }
     const current = issueState(cfg, await readIssue(targetId));
     const stale = staleFields(cmd, current);
-    const write = cmd.fields.known.filter((f) => !stale.some((s) => s.field === f));
+    const write = fieldsToWrite(cmd, current, stale);
     const { body, skipped } = await fieldsBody(cmd.fields, write);
     if (Object.keys(body).length > 0) await client.issues.editIssue({ issueIdOrKey: targetId, fields: body });
     if (
@@ -248,7 +249,8 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
       const s = await transition(targetId, cmd.fields.status);
       if (s) skipped.push(s);
     }
-    return issueResult(targetId, [...stale, ...skipped], false);
+    // Nothing left to write and nothing refused: the target already holds every value (a repeat).
+    return issueResult(targetId, [...stale, ...skipped], write.length === 0 && stale.length === 0);
   }
 
   async function applyComment(cmd: WriteCommand): Promise<ApplyResult> {

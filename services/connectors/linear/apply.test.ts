@@ -107,6 +107,31 @@ test('update skips a stale field and writes the others; an unknown email is repo
   assert.equal(res.written!.priority, 'high');
 });
 
+test('an update the issue already holds writes nothing: a repeat after a crash costs no second write', async () => {
+  const applier = createLinearApplier({ config, botUserId: null });
+  const created = await applier.apply(
+    cmd({ fields: entityState({ title: 'Before', priority: 'low' }), marker: 'link-repeat-1' }),
+  );
+  const update = cmd({
+    action: 'update',
+    targetId: created.targetId,
+    base: entityState({ title: 'Before', priority: 'low' }),
+    fields: entityState({ title: 'After', priority: 'high' }),
+  });
+  const since = emu.ledger.list().at(-1)?.seq ?? 0;
+  const first = await applier.apply(update);
+  assert.equal(first.alreadyApplied, false);
+  assert.equal(first.written!.title, 'After');
+  // The same command again, as egress re-delivers it when it died before recording the first apply.
+  const again = await applier.apply(update);
+  assert.equal(again.alreadyApplied, true);
+  assert.deepEqual(again.skipped, []);
+  assert.equal(again.written!.title, 'After');
+  assert.equal(again.written!.priority, 'high');
+  const updates = emu.ledger.list(since).filter((e) => e.operation === 'issueUpdate');
+  assert.equal(updates.length, 1);
+});
+
 test('comment create uses the marker-derived id; a retry finds it', async () => {
   const applier = createLinearApplier({ config, botUserId: null });
   const issue = await applier.apply(

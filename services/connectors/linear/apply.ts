@@ -13,6 +13,7 @@ import { z } from 'zod';
 import type { EntityState, StatusCategory, WriteCommand } from '../../../schemas/generated/types.ts';
 import { LockstepError } from '../../core/errors/index.ts';
 import {
+  fieldsToWrite,
   staleFields,
   uuidFromMarker,
   type Applier,
@@ -370,12 +371,18 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
       };
     }
     const current = await readIssue(targetId);
-    const stale = staleFields(cmd, issueState(current));
-    const write = cmd.fields.known.filter((f) => !stale.some((s) => s.field === f));
+    const currentState = issueState(current);
+    const stale = staleFields(cmd, currentState);
+    const write = fieldsToWrite(cmd, currentState, stale);
     const teamId = current.teamId ?? current.team?.id ?? cmd.workspace;
     const { input, skipped } = await issueInput(teamId, cmd.fields, write);
     if (Object.keys(input).length === 0)
-      return issueResult(await readIssueNode(targetId), [...stale, ...skipped], false);
+      // Nothing left to write and nothing refused: the target already holds every value (a repeat).
+      return issueResult(
+        await readIssueNode(targetId),
+        [...stale, ...skipped],
+        write.length === 0 && stale.length === 0,
+      );
     const r = await gql(
       'updating issue',
       `mutation LockstepIssueUpdate($id: String!, $input: IssueUpdateInput!) { issueUpdate(id: $id, input: $input) { success issue { ${ISSUE_FIELDS} } } }`,
