@@ -36,7 +36,12 @@ interface Route {
   op: Record<string, unknown>;
 }
 
-export const SPECS_DIR = new URL('../../../../shared/specs/', import.meta.url);
+/**
+ * The vendors' specs, vendored in test/emulators/specs (provenance in its SOURCES.md) so the
+ * sandbox and the tests work from any clone. Copies of the project's shared/specs; refresh them
+ * only from the same sources.
+ */
+export const SPECS_DIR = new URL('../specs/', import.meta.url);
 
 export class OpenApiSpec {
   readonly doc: Record<string, unknown>;
@@ -45,7 +50,7 @@ export class OpenApiSpec {
   private readonly cache = new Map<string, ValidateFunction>();
   private readonly basePath: string;
 
-  /** `file` is relative to shared/specs (e.g. `jira/swagger-v3.v3.json`); `basePath` is stripped from request paths. */
+  /** `file` is relative to test/emulators/specs (e.g. `jira/swagger-v3.v3.json`); `basePath` is stripped from request paths. */
   constructor(file: string, basePath = '') {
     const text = readFileSync(new URL(file, SPECS_DIR), 'utf8');
     this.doc = (file.endsWith('.json') ? JSON.parse(text) : parseYaml(text)) as Record<string, unknown>;
