@@ -100,6 +100,18 @@ test('comment_created → comment event with markdown body, parent and author as
   assert.equal(e.source.actorIsLockstep, true, 'the bot wrote it');
 });
 
+test('comment webhooks carry the issue in brief (no updated): still a comment event', () => {
+  const brief = structuredClone(fixture('comment-created.json')) as {
+    issue: { fields: Record<string, unknown> };
+  };
+  delete brief.issue.fields['updated'];
+  const [e] = normalizeJira(brief, ctx());
+  assert.ok(e);
+  assert.equal(e.source.entityType, 'comment');
+  assert.equal(e.source.parentId, '10042');
+  assert.equal(e.source.workspace, 'PROJ');
+});
+
 test('issues outside the configured projects and unrelated events yield nothing', () => {
   const other = structuredClone(fixture('issue-created.json')) as {
     issue: { key: string; fields: { project: { key: string } } };

@@ -146,6 +146,13 @@ export const jiraIssue = z.object({
 });
 export type JiraIssue = z.infer<typeof jiraIssue>;
 
+/** The issue as comment webhooks carry it. */
+const issueBrief = z.object({
+  id: z.string(),
+  key: z.string(),
+  fields: z.object({ project: z.object({ key: z.string() }).nullish() }).nullish(),
+});
+
 export const jiraComment = z.object({
   id: z.string(),
   body: z.unknown(),
@@ -424,9 +431,12 @@ export function normalizeJira(payload: unknown, ctx: NormalizeContext<JiraConfig
   if (!p.success) throw invalid('webhook payload', p.error);
   const op = EVENT_TO_OP[p.data.webhookEvent];
   if (!op) return [];
-  const issue = jiraIssue.safeParse(p.data.issue);
-  if (!issue.success) throw invalid(`${p.data.webhookEvent} issue`, issue.error);
-  const project = issue.data.fields.project?.key ?? issue.data.key.split('-')[0]!;
+  const isComment = p.data.webhookEvent.startsWith('comment_');
+  // Comment webhooks carry the issue in brief (summary, issuetype, project, assignee, priority,
+  // status; no `updated`): a comment event needs only its id, key and project.
+  const brief = issueBrief.safeParse(p.data.issue);
+  if (!brief.success) throw invalid(`${p.data.webhookEvent} issue`, brief.error);
+  const project = brief.data.fields?.project?.key ?? brief.data.key.split('-')[0]!;
   if (!ctx.config.projects.includes(project)) return [];
   const x: JiraSourceExtras = {
     via: ctx.via,
@@ -436,14 +446,16 @@ export function normalizeJira(payload: unknown, ctx: NormalizeContext<JiraConfig
     nowMs: ctx.nowMs,
   };
   const deletedAt = p.data.timestamp ?? undefined;
-  if (p.data.webhookEvent.startsWith('comment_')) {
+  if (isComment) {
     const c = jiraComment.safeParse(p.data.comment);
     if (!c.success) throw invalid(`${p.data.webhookEvent} comment`, c.error);
     // Comment webhooks carry no `user`; the author (or updateAuthor) is the actor.
     const actorRaw = z.object({ updateAuthor: jiraUser.nullish() }).safeParse(p.data.comment);
     const actor = x.actor ?? person((actorRaw.success && actorRaw.data.updateAuthor) || c.data.author);
-    return [commentEvent(op, c.data, issue.data, { ...x, actor }, deletedAt)];
+    return [commentEvent(op, c.data, brief.data, { ...x, actor }, deletedAt)];
   }
+  const issue = jiraIssue.safeParse(p.data.issue);
+  if (!issue.success) throw invalid(`${p.data.webhookEvent} issue`, issue.error);
   const e = issueEvent(
     ctx.config,
     op,
