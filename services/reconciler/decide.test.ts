@@ -483,7 +483,9 @@ describe('hard case: our write lands after a person’s newer edit (drift)', () 
     const first = step(state, event('linear', 'L-1', 3000, { title: 'A1' }), flow);
     const second = step(first.state, event('linear', 'L-1', 3100, { title: 'A2' }), flow);
     assert.equal(only(second.commands).fields.title, 'A2');
-    assert.equal(only(second.commands).base?.title, 'Login fails');
+    // Egress gets to A2 after A1 has landed: Jira then holds A1, and that is the base it checks
+    // (with 'Login fails' as the base, egress would refuse A2 as stale and Jira would stay on A1).
+    assert.equal(only(second.commands).base?.title, 'A1');
     const a1Lands = step(second.state, event('jira', 'J-1', 3200, { title: 'A1' }, { lockstep: true }), flow);
     assert.deepEqual(a1Lands.commands, []);
     const a2Lands = step(
@@ -752,14 +754,18 @@ describe('comments', () => {
     assert.equal(r.state.parentLinkId, issue.linkId);
 
     const linked = step(r.state, outcomeOf(create, { targetId: 'JC-1', platformTsMs: 5100 }), flow);
+    // Once linked, the caller looks the issue link up by parentLinkId.
     const edit = step(
       linked.state,
       event('linear', 'C-1', 6000, { body: 'first! (edited)' }, { entityType: 'comment' }),
       flow,
+      { ...ctx, parent: issue },
     );
     const upd = only(edit.commands);
     assert.equal(upd.action, 'update');
     assert.equal(upd.targetId, 'JC-1');
+    // Jira addresses a comment only under its issue: the update names the issue on the target side.
+    assert.equal(upd.parentId, 'J-1');
     assert.deepEqual(upd.fields.known, ['body']);
     assert.equal(upd.fields.body, 'first! (edited)');
   });

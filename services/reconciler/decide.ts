@@ -68,7 +68,11 @@ export interface Aside {
 export interface DecideContext {
   nowMs: number;
   ids: IdFn;
-  /** For a comment with no link yet: the link of the issue it belongs to (looked up by the caller). */
+  /**
+   * For a comment: the link of the issue it belongs to (looked up by the caller; by the event's
+   * parentId when the comment has no link yet, by `parentLinkId` once it has). Its sides give the
+   * `parentId` of comment commands: Jira addresses a comment only under its issue.
+   */
   parent?: LinkState | null;
 }
 
@@ -104,6 +108,8 @@ class Run {
   readonly notes: Note[] = [];
   // target platform → field → value
   private readonly writes = new Map<string, Map<SyncedField, FieldValue>>();
+  // target platform → field → the value the side is taken to hold (see write())
+  private readonly bases = new Map<string, Map<SyncedField, FieldValue>>();
 
   constructor(state: LinkState, flow: Flow, ctx: DecideContext, cause: string) {
     this.state = state;
@@ -116,10 +122,20 @@ class Run {
     this.notes.push({ code, message, linkId: this.state.linkId, platform, field });
   }
 
-  write(platform: string, field: SyncedField, value: FieldValue): void {
+  /**
+   * Commands `platform` to take `value`. The command's base (what egress expects the side to hold)
+   * is by default what the side will hold once our writes in flight to it land — egress applies one
+   * target's commands in order; `holds` overrides it when a person's edit was seen on that side
+   * after those writes were sent (egress refuses them as stale, so the side keeps the person's value).
+   */
+  write(platform: string, field: SyncedField, value: FieldValue, holds?: FieldValue): void {
     const m = this.writes.get(platform) ?? new Map<SyncedField, FieldValue>();
     m.set(field, value);
     this.writes.set(platform, m);
+    const b = this.bases.get(platform) ?? new Map<SyncedField, FieldValue>();
+    if (holds === undefined) b.delete(field);
+    else b.set(field, holds);
+    this.bases.set(platform, b);
   }
 
   /** Does this decision write `field` to a side other than `except`? */
@@ -142,10 +158,15 @@ class Run {
         );
         continue;
       }
+      // The base is what the side will hold when egress gets to this command (see write()). Its
+      // last seen value would make every command queued behind another of ours look stale.
       const baseValues = new Map<SyncedField, FieldValue>();
       for (const field of values.keys()) {
-        const seen = this.state.fields[field]?.sides[side.platform]?.seen;
-        if (seen !== undefined) baseValues.set(field, seen);
+        const held = this.bases.get(side.platform);
+        const before = held?.has(field)
+          ? held.get(field)
+          : effective(this.state.fields[field]?.sides[side.platform]);
+        if (before !== undefined) baseValues.set(field, before);
       }
       const fields = toPlatformState(this.flow, side.platform, values);
       const base = baseValues.size > 0 ? toPlatformState(this.flow, side.platform, baseValues) : null;
@@ -158,13 +179,25 @@ class Run {
         this.cause,
       );
       this.commands.push(
-        command(this.state, this.flow, side, 'update', fields, base, this.cause, this.ctx, commandId),
+        command(
+          this.state,
+          this.flow,
+          side,
+          'update',
+          fields,
+          base,
+          this.cause,
+          this.ctx,
+          commandId,
+          parentIdOn(this.ctx, side.platform),
+        ),
       );
       for (const [field, value] of values) {
         sideField(this.state.fields[field]!, side.platform).pending.push({ commandId, value });
       }
     }
     this.writes.clear();
+    this.bases.clear();
   }
 }
 
@@ -432,8 +465,9 @@ function settle(run: Run, fs: FieldState, o: Observation, ancestor: FieldValue):
   for (const side of run.state.sides) {
     // The side that moved is compared with what it shows: a write still in flight to it is
     // repaired as drift when it lands (or refused by egress as stale).
-    const holds = side.platform === platform ? o.value : effective(fs.sides[side.platform]);
-    if (!equal(holds, result)) run.write(side.platform, field, result);
+    const moved = side.platform === platform;
+    const holds = moved ? o.value : effective(fs.sides[side.platform]);
+    if (!equal(holds, result)) run.write(side.platform, field, result, moved ? o.value : undefined);
   }
 }
 
@@ -446,6 +480,11 @@ function asText(v: FieldValue): string | null {
 
 function sideOf(state: LinkState, platform: string): LinkSide {
   return state.sides.find((s) => s.platform === platform)!;
+}
+
+/** The parent issue's id on `platform`, for commands on a comment link (null for issues). */
+function parentIdOn(ctx: DecideContext, platform: string): string | null {
+  return ctx.parent?.sides.find((s) => s.platform === platform)?.entityId ?? null;
 }
 
 function result(
@@ -630,7 +669,18 @@ function decideEvent(state: LinkState, ev: ChangeEvent, flow: Flow, ctx: DecideC
         }
         const commandId = ctx.ids('command', state.linkId, other.platform, 'delete');
         run.commands.push(
-          command(state, flow, other, 'delete', emptyFields(), null, run.cause, ctx, commandId),
+          command(
+            state,
+            flow,
+            other,
+            'delete',
+            emptyFields(),
+            null,
+            run.cause,
+            ctx,
+            commandId,
+            parentIdOn(ctx, other.platform),
+          ),
         );
       }
       run.note(

@@ -9,6 +9,7 @@ import type { DecideResult, Note } from './decide.ts';
 import { decide, entityAsideKey, linkAsideKey, resolveConflict } from './decide.ts';
 import type { Flow } from './flow.ts';
 import type { IdFn } from './ids.ts';
+import type { LinkState } from './state.ts';
 import type { StoreTx, OutboxRow } from './store.ts';
 import type { FieldValue } from './values.ts';
 
@@ -85,9 +86,11 @@ export async function processChange(
   for (const flow of flowsFor(deps, src.platform)) {
     const state = await tx.linkForEntity(flow.id, src.platform, src.entityId);
     const parent =
-      state === null && src.entityType === 'comment' && src.parentId !== null
-        ? await tx.linkForEntity(flow.id, src.platform, src.parentId)
-        : null;
+      state === null
+        ? src.entityType === 'comment' && src.parentId !== null
+          ? await tx.linkForEntity(flow.id, src.platform, src.parentId)
+          : null
+        : await parentLink(tx, state);
     const r = decide(state, ev, flow, { nowMs: deps.now(), ids: deps.ids, parent });
     await record(tx, deps, r, into);
   }
@@ -114,7 +117,11 @@ export async function processOutcome(
     });
     return into;
   }
-  const r = decide(state, out, flow, { nowMs: deps.now(), ids: deps.ids });
+  const r = decide(state, out, flow, {
+    nowMs: deps.now(),
+    ids: deps.ids,
+    parent: await parentLink(tx, state),
+  });
   await record(tx, deps, r, into);
   // The outcome may have named a new record: decide what was waiting for it.
   const named = r.state?.sides.find((s) => s.platform === out.platform)?.entityId;
@@ -125,6 +132,11 @@ export async function processOutcome(
   }
   if (r.state?.status === 'active') await releaseAside(tx, deps, r.state.linkId, into);
   return into;
+}
+
+/** A comment link's issue link (commands on a comment name the issue it is under). */
+async function parentLink(tx: StoreTx, state: LinkState): Promise<LinkState | null> {
+  return state.parentLinkId ? tx.link(state.parentLinkId) : null;
 }
 
 /** Comments that waited for their issue's link. */
@@ -147,7 +159,15 @@ export async function processResolve(
   const flow = deps.flows.find((f) => f.id === state.flowId);
   if (!flow)
     return { ok: false, error: `resolving conflict ${conflictId}: flow ${state.flowId} is not configured` };
-  const r = resolveConflict(state, flow, conflictId, value, { nowMs: deps.now(), ids: deps.ids }, resolvedBy);
+  const parent = await parentLink(tx, state);
+  const r = resolveConflict(
+    state,
+    flow,
+    conflictId,
+    value,
+    { nowMs: deps.now(), ids: deps.ids, parent },
+    resolvedBy,
+  );
   if (!r.ok) return r;
   const into: Processed = { commands: [], conflicts: 0, notes: [] };
   await record(tx, deps, { ...r, aside: null }, into);
