@@ -1,15 +1,18 @@
 /**
  * The cheapest write is the one not made: consecutive pending updates of one target fold into one
- * call. Later values win field by field, and so do later bases: a command's base is what the
- * reconciler had last seen on the target when it computed that command, so the latest command
- * carrying a field knows best what the target holds (it may have seen a person's edit made after
- * the earlier command was computed — a conflict settled against that edit). Egress compares the
- * base with the target's current values and skips a field that moved away from it; an older base
- * there would wrongly skip the very write that settles the conflict. Fields only an earlier
- * command carries keep that command's base. Creates, deletes and commands for other targets are
- * never folded.
+ * call. Later values win field by field. A command's base is what the target holds when egress
+ * gets to it: the reconciler computes it as the value of its previous write to that target still
+ * in flight (egress applies one target's commands in order), or — when it saw a person's edit on
+ * the target after those writes were sent, and settled a conflict against it — that edit. So for
+ * each field the folded base is the first command's base while the later commands continue its
+ * chain (their base is the earlier command's value: the whole group lands on what the first one
+ * expected), and the later base where the chain breaks (it knows the target holds something else;
+ * an older base there would wrongly skip the very write that settles the conflict). Egress compares
+ * the base with the target's current values and skips a field that moved away from it. Creates,
+ * deletes and commands for other targets are never folded.
  */
 import type { EntityState, WriteCommand } from '../../schemas/generated/types.ts';
+import { sameFieldValue } from '../connectors/types.ts';
 
 export interface Pending<M> {
   cmd: WriteCommand;
@@ -44,8 +47,18 @@ function merge(a: WriteCommand, b: WriteCommand): WriteCommand {
   return {
     ...b,
     fields: mergeState(a.fields, b.fields),
-    base: a.base && b.base ? mergeState(a.base, b.base) : (a.base ?? b.base),
+    base: a.base && b.base ? mergeBase(a, a.base, b.base) : (a.base ?? b.base),
   };
+}
+
+/** Per field: `a`'s base while `b` continues from `a`'s value, else `b`'s (see the top of the file). */
+function mergeBase(a: WriteCommand, aBase: EntityState, bBase: EntityState): EntityState {
+  const chained = bBase.known.filter(
+    (f) => aBase.known.includes(f) && a.fields.known.includes(f) && sameFieldValue(f, bBase, a.fields),
+  );
+  const fromB = bBase.known.filter((f) => !chained.includes(f));
+  const over = { ...bBase, known: fromB } as EntityState;
+  return mergeState(aBase, over);
 }
 
 /** Fields of `over` win; `known` is the union. */

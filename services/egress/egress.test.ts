@@ -143,6 +143,27 @@ describe('coalesce', () => {
     );
   });
 
+  it('a burst of edits folds onto the base of its first command (each later base is the earlier value)', () => {
+    // Five quick edits: the reconciler commands the target once per edit, each command's base being
+    // the previous command's value (what the target holds once that one has landed).
+    const parts = ['one', 'two', 'three'].map((title, i, all) => {
+      const p = cmd(`c${i}`, { title });
+      p.cmd.base = entityState({ title: i === 0 ? 'zero' : all[i - 1] });
+      return p;
+    });
+    const [g, ...rest] = coalesce(parts);
+    assert.ok(g);
+    assert.equal(rest.length, 0);
+    assert.equal(g.cmd.fields.title, 'three');
+    assert.equal(g.cmd.base?.title, 'zero');
+    // Applied as one write on what the target held before the first: not stale.
+    assert.deepEqual(staleFields(g.cmd, entityState({ title: 'zero' })), []);
+    assert.deepEqual(
+      staleFields(g.cmd, entityState({ title: 'a person' })).map((f) => f.field),
+      ['title'],
+    );
+  });
+
   it('never folds creates or different targets', () => {
     const groups = coalesce([
       cmd('a', { title: 'x' }, { action: 'create', targetId: null }),
