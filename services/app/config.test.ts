@@ -54,4 +54,45 @@ describe('lockstep.yaml', () => {
     assert.deepEqual([...boundConnectors(cfg).keys()], ['linear']);
     assert.doesNotMatch(JSON.stringify(cfg), /lin_api_x|whsec/);
   });
+
+  it('a flow statusMap names Jira statuses for the Jira connector (Canceled is canceled, not done)', () => {
+    const f = file(
+      [
+        'connectors:',
+        '  linear: { apiKey: k, webhookSecret: s, teams: [ENG] }',
+        '  jira: { host: "https://x.atlassian.net", email: b@x.io, apiToken: t, webhookSecret: s, projects: [ENG],',
+        '          statusCategories: { Parked: todo } }',
+        'flows:',
+        '  - id: eng',
+        '    sides: [{ platform: linear, workspace: ENG }, { platform: jira, workspace: ENG }]',
+        '    statusMap:',
+        '      - { name: Done, category: done }',
+        '      - { name: Canceled, category: canceled, jira: "Won\'t Do" }',
+        '      - { name: Backlog, category: backlog, jira: Parked }',
+      ].join('\n'),
+    );
+    const jira = boundConnectors(loadAppConfig(f, {})).get('jira');
+    assert.ok(jira);
+    const status = (name: string) => {
+      const payload = {
+        webhookEvent: 'jira:issue_created',
+        issue: {
+          id: '1',
+          key: 'ENG-1',
+          fields: {
+            summary: 'x',
+            project: { key: 'ENG' },
+            status: { name, statusCategory: { key: name === 'Parked' ? 'indeterminate' : 'done' } },
+            updated: '2026-05-01T12:00:00.000+0000',
+          },
+        },
+      };
+      const ctx = { via: 'webhook' as const, deliveryId: null, botUserId: null, nowMs: 1 };
+      return jira.normalize(payload, ctx)[0]?.after?.status;
+    };
+    assert.deepEqual(status("Won't Do"), { category: 'canceled', name: "Won't Do" });
+    assert.deepEqual(status('Done'), { category: 'done', name: 'Done' });
+    // The connector's own statusCategories win over the flow's.
+    assert.deepEqual(status('Parked'), { category: 'todo', name: 'Parked' });
+  });
 });

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { defineConfigSchema, loadConfig } from '../core/config/index.ts';
 import { CONNECTORS, type Platform } from '../connectors/registry.ts';
 import type { BoundConnector } from '../connectors/types.ts';
-import { flowSchema } from '../reconciler/flow.ts';
+import { flowSchema, statusNameOn } from '../reconciler/flow.ts';
 
 const platforms = Object.keys(CONNECTORS) as Platform[];
 
@@ -121,9 +121,30 @@ export function boundConnectors(config: AppConfig): Map<string, BoundConnector> 
   const out = new Map<string, BoundConnector>();
   for (const p of platforms) {
     const section = (config.connectors as Record<string, unknown>)[p];
-    if (section !== undefined) out.set(p, CONNECTORS[p].bind(section as never));
+    if (section === undefined) continue;
+    out.set(
+      p,
+      CONNECTORS[p].bind((p === 'jira' ? withFlowStatusCategories(config, section) : section) as never),
+    );
   }
   return out;
+}
+
+/**
+ * Jira has three status categories (new/indeterminate/done), so a Canceled or Backlog status reads
+ * as todo/done unless named. A flow's statusMap already names the Jira status of each category
+ * (`{ name: Canceled, category: canceled, jira: Canceled }`): those names count as
+ * `connectors.jira.statusCategories`, under any the section names itself. Without this the egress
+ * finds no transition to a "canceled" status and normalize reports Canceled as done.
+ */
+function withFlowStatusCategories(config: AppConfig, section: unknown): unknown {
+  const jira = section as { statusCategories?: Record<string, string> };
+  const fromFlows: Record<string, string> = {};
+  for (const flow of config.flows) {
+    if (!flow.sides.some((s) => s.platform === 'jira')) continue;
+    for (const entry of flow.statusMap) fromFlows[statusNameOn(entry, 'jira')] ??= entry.category;
+  }
+  return { ...jira, statusCategories: { ...fromFlows, ...jira.statusCategories } };
 }
 
 export function rateLimitFor(config: AppConfig, platform: string): { limit: number; perMs: number } {
