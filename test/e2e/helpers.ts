@@ -1,0 +1,85 @@
+/** Platform look-ups the end-to-end tests share, through the official SDKs (as people, not the bot). */
+import type { LinearClient } from '@linear/sdk';
+import type { Version3Client } from 'jira.js';
+import type { LedgerEntry } from '../emulators/common/ledger.ts';
+import type { E2E } from './harness.ts';
+
+export async function linearIds(client: LinearClient) {
+  const team = (await client.teams({ filter: { key: { eq: 'ENG' } } })).nodes[0];
+  if (!team) throw new Error('looking up team ENG: not in the Linear emulator');
+  const states = (await team.states()).nodes;
+  const state = (name: string) => {
+    const s = states.find((x) => x.name === name);
+    if (!s) throw new Error(`looking up Linear state ${name}`);
+    return s.id;
+  };
+  const labels = (await client.issueLabels()).nodes;
+  const label = (name: string) => {
+    const l = labels.find((x) => x.name === name);
+    if (!l) throw new Error(`looking up Linear label ${name}`);
+    return l.id;
+  };
+  const user = async (email: string) => {
+    const u = (await client.users({ filter: { email: { eq: email } } })).nodes[0];
+    if (!u) throw new Error(`looking up Linear user ${email}`);
+    return u.id;
+  };
+  return { teamId: team.id, state, label, user };
+}
+
+export async function jiraAccountId(client: Version3Client, email: string): Promise<string> {
+  const users = await client.userSearch.findUsers({ query: email });
+  const id = users[0]?.accountId;
+  if (!id) throw new Error(`looking up Jira user ${email}`);
+  return id;
+}
+
+/** Jira issues of project ENG, with the fields Lockstep syncs. */
+export async function jiraIssues(client: Version3Client) {
+  const r = await client.issueSearch.searchForIssuesUsingJqlEnhancedSearch({
+    jql: 'project = ENG ORDER BY created ASC',
+    fields: ['summary', 'description', 'status', 'priority', 'assignee', 'labels', 'updated'],
+    maxResults: 100,
+  });
+  return r.issues ?? [];
+}
+
+export type RawIssue = {
+  id: string;
+  identifier: string;
+  title: string;
+  description: string | null;
+  priority: number;
+  state: { name: string };
+  assignee: { email: string } | null;
+  labels: { nodes: { name: string }[] };
+};
+
+/** Linear issues of team ENG with their synced fields, in one query. */
+export async function linearIssues(client: LinearClient): Promise<RawIssue[]> {
+  const r = await client.client.rawRequest<{ issues: { nodes: RawIssue[] } }, Record<string, unknown>>(
+    `query E2EIssues { issues(first: 100) { nodes { id identifier title description priority state { name } assignee { email } labels { nodes { name } } } } }`,
+    {},
+  );
+  return r.data?.issues.nodes ?? [];
+}
+
+/** Writes in the ledger: Jira POST/PUT/DELETE (searches excluded); Linear mutations. */
+export function writes(entries: LedgerEntry[], platform: 'linear' | 'jira'): LedgerEntry[] {
+  if (platform === 'jira') {
+    return entries.filter((e) => e.method !== 'GET' && !e.path.endsWith('/search/jql'));
+  }
+  return entries.filter((e) => e.operation !== null && /(Create|Update|Delete|Archive)$/.test(e.operation));
+}
+
+/** Ledger entries made by Lockstep's bot since `since` (a ledger seq). */
+export function botCalls(e: E2E, platform: 'linear' | 'jira', since = 0): LedgerEntry[] {
+  const emu = platform === 'linear' ? e.linearEmu : e.jiraEmu;
+  const bot = emu.kit.actors.all().find((u) => u.isBot);
+  return emu.ledger.list(since).filter((x) => x.actor === bot?.id);
+}
+
+export function lastSeq(e: E2E, platform: 'linear' | 'jira'): number {
+  const emu = platform === 'linear' ? e.linearEmu : e.jiraEmu;
+  return emu.ledger.list().at(-1)?.seq ?? 0;
+}
