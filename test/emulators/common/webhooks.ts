@@ -61,7 +61,12 @@ export class WebhookDispatcher {
       if (!this.faults.pendingReorder()) {
         const batch = this.held.reverse();
         this.held = [];
-        for (const h of batch) this.track(this.send(h, 0));
+        // One after the other: sent concurrently, they could still arrive in the original order.
+        this.track(
+          (async () => {
+            for (const h of batch) await this.send(h, 0);
+          })(),
+        );
       }
       return;
     }
