@@ -271,3 +271,80 @@ export async function topicOffsets(
     await admin.disconnect();
   }
 }
+
+/** A consumer group's committed offset per partition of one topic (null: nothing committed). */
+export async function groupOffsets(
+  handle: KafkaHandle,
+  groupId: string,
+  topic: string,
+): Promise<{ partition: number; offset: string | null }[]> {
+  const admin = handle.kafka.admin();
+  await admin.connect();
+  try {
+    const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return (t?.partitions ?? [])
+      .map((p) => ({ partition: p.partition, offset: p.offset === '-1' ? null : p.offset }))
+      .sort((a, b) => a.partition - b.partition);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export interface OffsetReset {
+  partition: number;
+  /** The committed offset before the reset (null: nothing committed). */
+  from: string | null;
+  to: string;
+}
+
+/**
+ * Moves a consumer group's committed offsets on one topic to the earliest retained records, so the
+ * group's next member reads the topic again from there (`lockstep replay`). Kafka refuses to move
+ * a group that has members: this waits up to `waitEmptyMs` for the group to become empty (a
+ * crashed member leaves when its session times out) and fails naming the group's state otherwise.
+ */
+export async function resetGroupOffsets(
+  handle: KafkaHandle,
+  opts: { groupId: string; topic: string; waitEmptyMs?: number; sleep?: (ms: number) => Promise<void> },
+): Promise<OffsetReset[]> {
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const admin = handle.kafka.admin();
+  await admin.connect();
+  try {
+    const deadline = Date.now() + (opts.waitEmptyMs ?? 0);
+    for (;;) {
+      const [g] = (await admin.describeGroups([opts.groupId])).groups;
+      const state = g?.state ?? 'Dead';
+      if (state === 'Empty' || state === 'Dead') break;
+      if (Date.now() >= deadline)
+        throw new LockstepError(
+          `resetting offsets of consumer group ${opts.groupId}: the group is ${state} with ${g?.members.length ?? 0} member(s); stop its consumers first`,
+          { category: 'conflict' },
+        );
+      await sleep(1000);
+    }
+    const [committed] = await admin.fetchOffsets({ groupId: opts.groupId, topics: [opts.topic] });
+    const before = new Map((committed?.partitions ?? []).map((p) => [p.partition, p.offset]));
+    const low = await admin.fetchTopicOffsets(opts.topic);
+    const resets: OffsetReset[] = low
+      .map((o) => {
+        const from = before.get(o.partition);
+        return { partition: o.partition, from: from === undefined || from === '-1' ? null : from, to: o.low };
+      })
+      .sort((a, b) => a.partition - b.partition);
+    await admin.setOffsets({
+      groupId: opts.groupId,
+      topic: opts.topic,
+      partitions: resets.map((r) => ({ partition: r.partition, offset: r.to })),
+    });
+    return resets;
+  } catch (err) {
+    if (err instanceof LockstepError) throw err;
+    throw new LockstepError(`resetting offsets of consumer group ${opts.groupId} on ${opts.topic}`, {
+      category: 'network',
+      cause: err,
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -4,6 +4,8 @@ export {
   createProducer,
   describeTopics,
   ensureTopics,
+  groupOffsets,
+  resetGroupOffsets,
   topicOffsets,
   topicSpecs,
   type ConsumedRecord,
@@ -13,6 +15,7 @@ export {
   type KafkaHandle,
   type LockstepConsumer,
   type LockstepProducer,
+  type OffsetReset,
   type TopicInfo,
   type TopicSpec,
 } from './client.ts';
