@@ -140,7 +140,9 @@ describe('Linear emulator with @linear/sdk', () => {
   });
 
   it('creates, edits and lists comments, on the issue and through comments(filter: updatedAt)', async () => {
-    const since = new Date().toISOString();
+    // The emulator's clock, not the wall clock: it runs ahead of Date.now() when many changes land
+    // in one millisecond (seeding), and a cursor must be later than every change made so far.
+    const since = emu.workspace.now();
     const issue = await bot.issue('ENG-1');
     const made = await alice.createComment({ issueId: 'ENG-1', body: 'First!' });
     const comment = (await made.comment)!;
@@ -163,7 +165,7 @@ describe('Linear emulator with @linear/sdk', () => {
   });
 
   it('polls a delta: issues(filter updatedAt gt, team) ordered by updatedAt with cursor pages', async () => {
-    const cursor = new Date().toISOString();
+    const cursor = emu.workspace.now();
     for (let i = 0; i < 5; i++) await bot.createIssue({ teamId, title: `bulk ${i}` });
     await bot.updateIssue('ENG-1', { title: 'touched' });
     const page1 = await bot.issues({
