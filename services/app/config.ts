@@ -122,6 +122,8 @@ export function boundConnectors(config: AppConfig): Map<string, BoundConnector> 
   for (const p of platforms) {
     const section = (config.connectors as Record<string, unknown>)[p];
     if (section === undefined) continue;
+    // `section` was parsed by CONNECTORS[p].configSchema above; TypeScript cannot tie the loop's
+    // platform to its schema's output type, hence the one cast.
     out.set(
       p,
       CONNECTORS[p].bind((p === 'jira' ? withFlowStatusCategories(config, section) : section) as never),
