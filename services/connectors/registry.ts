@@ -34,3 +34,13 @@ export function bindConnector<P extends Platform>(
   const connector: Connector<P, SchemaOf<P>> = typed[platform];
   return connector.bind(config);
 }
+
+/**
+ * `label` as `platform` holds it (the connector's `canonicalLabel`; unchanged for platforms that
+ * hold any label, and for names that are not a platform). The reconciler compares through it.
+ */
+export function canonicalLabelOn(platform: string, label: string): string {
+  if (!isPlatform(platform)) return label;
+  const connector: { canonicalLabel?(label: string): string } = CONNECTORS[platform];
+  return connector.canonicalLabel ? connector.canonicalLabel(label) : label;
+}

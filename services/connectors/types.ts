@@ -201,6 +201,14 @@ export interface ConnectorDefinition<P extends string, S extends z.ZodType> {
   ): Promise<RegisteredWebhook[]>;
   /** Lockstep's own user id on the platform (Linear `viewer`, Jira `myself`), for `actorIsLockstep`. */
   resolveBotUserId(deps: ConnectorDeps<z.output<S>>): Promise<string>;
+  /**
+   * How the platform spells a label it is asked to hold, for a platform that cannot hold every
+   * label as given (Jira: no spaces, so `needs review` is held as `needs_review`). Pure and
+   * idempotent. The applier writes and compares labels in this spelling; the reconciler reads the
+   * platform's labels back through it against the labels the link already knows, so the label
+   * coming back is the same label, not a change. Absent: labels are held exactly as given.
+   */
+  canonicalLabel?(label: string): string;
 }
 
 /** A connector with its configuration closed over: what services hold, whatever the platform. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ChangeEvent, WriteOutcome } from '../../schemas/generated/types.ts';
+import type { DecideContext } from './decide.ts';
 import { decide, entityAsideKey, linkAsideKey, resolveConflict } from './decide.ts';
 import type { LinkState } from './state.ts';
 import {
@@ -898,5 +899,94 @@ describe('outcomes', () => {
     const r = decide(null, outcomeOf(create), flow, ctx);
     assert.equal(r.state, null);
     assert.equal(only(r.notes).code, 'not_linked');
+  });
+});
+
+describe('labels a platform holds in its own spelling (Jira: no spaces)', () => {
+  const jiraSpelling: DecideContext = {
+    ...ctx,
+    canonicalLabel: (platform, label) => (platform === 'jira' ? label.replace(/\s+/g, '_') : label),
+  };
+  const labelsOn = (r: { commands: { platform: string; fields: { labels: string[] | null } }[] }) =>
+    Object.fromEntries(r.commands.map((c) => [c.platform, c.fields.labels]));
+
+  it('our write landing as needs_review, and its echo, are the base’s "needs review": nothing more is written', () => {
+    const flow = makeFlow();
+    const { state } = linkedPair(flow);
+    const add = step(
+      state,
+      event('linear', 'L-1', 3000, { labels: ['bug', 'needs review'] }),
+      flow,
+      jiraSpelling,
+    );
+    const cmd = only(add.commands);
+    assert.equal(cmd.platform, 'jira');
+    assert.deepEqual(cmd.fields.labels, ['bug', 'needs review'], 'the command carries the flow’s label');
+    // Jira's webhook of our edit arrives before the outcome.
+    const echo = step(
+      add.state,
+      event(
+        'jira',
+        'J-1',
+        4000,
+        { labels: ['bug', 'needs_review'] },
+        { lockstep: true, before: { labels: ['bug'] } },
+      ),
+      flow,
+      jiraSpelling,
+    );
+    assert.deepEqual(echo.commands, []);
+    assert.deepEqual(echo.conflicts, []);
+    const landed = step(
+      echo.state,
+      outcomeOf(cmd, { written: entity({ labels: ['bug', 'needs_review'] }), platformTsMs: 4000 }),
+      flow,
+      jiraSpelling,
+    );
+    assert.deepEqual(landed.commands, []);
+    assert.deepEqual(
+      landed.notes.map((n) => n.code),
+      [],
+      'not a drift, not a value Jira refused',
+    );
+    const fs = landed.state.fields.labels!;
+    assert.deepEqual(fs.base, ['bug', 'needs review']);
+    assert.deepEqual(fs.sides.jira!.seen, ['bug', 'needs review']);
+    assert.deepEqual(fs.sides.jira!.pending, []);
+  });
+
+  it('a person’s edits in Jira sync in the link’s spelling: adding keeps "needs review", removing needs_review removes it', () => {
+    const flow = makeFlow();
+    const { state } = linkedPair(flow, { ...ISSUE, labels: ['bug', 'needs review'] });
+    const add = step(
+      state,
+      event('jira', 'J-1', 3000, { labels: ['bug', 'needs_review', 'ui'] }),
+      flow,
+      jiraSpelling,
+    );
+    assert.deepEqual(labelsOn(add), { linear: ['bug', 'needs review', 'ui'] });
+    assert.deepEqual(add.state.fields.labels!.base, ['bug', 'needs review', 'ui']);
+    const added = step(add.state, outcomeOf(add.commands[0]!, { platformTsMs: 3500 }), flow, jiraSpelling);
+    assert.deepEqual(added.commands, []);
+
+    const remove = step(
+      added.state,
+      event('jira', 'J-1', 4000, { labels: ['bug', 'ui'] }),
+      flow,
+      jiraSpelling,
+    );
+    assert.deepEqual(labelsOn(remove), { linear: ['bug', 'ui'] });
+  });
+
+  it('a needs_review a person adds in Jira, when the link knows no "needs review", is needs_review', () => {
+    const flow = makeFlow();
+    const { state } = linkedPair(flow);
+    const r = step(
+      state,
+      event('jira', 'J-1', 3000, { labels: ['bug', 'needs_review'] }),
+      flow,
+      jiraSpelling,
+    );
+    assert.deepEqual(labelsOn(r), { linear: ['bug', 'needs_review'] });
   });
 });

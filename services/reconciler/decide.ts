@@ -28,8 +28,8 @@ import type { IdFn } from './ids.ts';
 import { mergeLabels, mergeText } from './merge.ts';
 import type { FieldState, LinkSide, LinkState, SideFieldState } from './state.ts';
 import { RECENT_IDS } from './state.ts';
-import type { FieldValue } from './values.ts';
-import { emptyEntityState, equal, fieldsFor, toFlowValue, toPlatformState } from './values.ts';
+import type { CanonicalLabel, FieldValue, Translated } from './values.ts';
+import { emptyEntityState, equal, fieldsFor, flowLabels, toFlowValue, toPlatformState } from './values.ts';
 
 export type NoteCode =
   | 'duplicate'
@@ -74,6 +74,12 @@ export interface DecideContext {
    * `parentId` of comment commands: Jira addresses a comment only under its issue.
    */
   parent?: LinkState | null;
+  /**
+   * How each platform holds a label (the connectors' `canonicalLabel`); labels read from a
+   * platform are mapped back to the link's spelling through it (values.ts `flowLabels`).
+   * Absent: every platform holds labels as given.
+   */
+  canonicalLabel?: CanonicalLabel;
 }
 
 export interface DecideResult {
@@ -238,6 +244,37 @@ function sideField(fs: FieldState, platform: string): SideFieldState {
     fs.sides[platform] = sf;
   }
   return sf;
+}
+
+/**
+ * `platform`'s value of `field` in flow terms. Labels are read in the link's spelling: a label the
+ * platform holds in its own spelling (Jira `needs_review` for `needs review`) is the link's label
+ * when the base, a write in flight to that side or a value seen on a side has it (flowLabels).
+ */
+function observed(
+  ctx: DecideContext,
+  flow: Flow,
+  platform: string,
+  field: SyncedField,
+  state: EntityState,
+  fs: FieldState | undefined,
+): Translated | undefined {
+  const t = toFlowValue(flow, platform, field, state);
+  const canonicalLabel = ctx.canonicalLabel;
+  if (t === undefined || field !== 'labels' || !canonicalLabel || !fs || !Array.isArray(t.value)) return t;
+  const here = fs.sides[platform];
+  const known = [
+    fs.base,
+    ...(here ? [...here.pending].reverse().map((p) => p.value) : []),
+    here?.seen,
+    ...Object.entries(fs.sides)
+      .filter(([p]) => p !== platform)
+      .map(([, sf]) => sf.seen),
+  ].filter((v): v is string[] => Array.isArray(v));
+  return {
+    value: flowLabels(t.value, (label) => canonicalLabel(platform, label), known),
+    note: t.note,
+  };
 }
 
 /** What a side will hold once our writes in flight land. */
@@ -701,10 +738,10 @@ function decideEvent(state: LinkState, ev: ChangeEvent, flow: Flow, ctx: DecideC
   if (ev.after === null) return result(state, run);
 
   for (const field of fieldsFor(state.kind)) {
-    const t = toFlowValue(flow, src.platform, field, ev.after);
-    if (t === undefined) continue;
-    const before = ev.before ? toFlowValue(flow, src.platform, field, ev.before)?.value : undefined;
     let fs = state.fields[field];
+    const t = observed(ctx, flow, src.platform, field, ev.after, fs);
+    if (t === undefined) continue;
+    const before = ev.before ? observed(ctx, flow, src.platform, field, ev.before, fs)?.value : undefined;
     if (!fs) {
       // First time this field is known for the link: nothing to agree with yet.
       fs = { base: t.value, baseTsMs: src.tsMs, basePlatform: src.platform, sides: {}, held: null };
@@ -786,7 +823,7 @@ function decideOutcome(state: LinkState, out: WriteOutcome, flow: Flow, ctx: Dec
     const sf = fs?.sides[out.platform];
     const entry = sf?.pending.find((p) => commandIds.has(p.commandId));
     if (!fs || !sf || !entry) continue;
-    const written = out.written ? toFlowValue(flow, out.platform, field, out.written) : undefined;
+    const written = out.written ? observed(ctx, flow, out.platform, field, out.written, fs) : undefined;
     observe(run, fs, {
       platform: out.platform,
       field,

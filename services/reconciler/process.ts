@@ -11,13 +11,15 @@ import type { Flow } from './flow.ts';
 import type { IdFn } from './ids.ts';
 import type { LinkState } from './state.ts';
 import type { StoreTx, OutboxRow } from './store.ts';
-import type { FieldValue } from './values.ts';
+import type { CanonicalLabel, FieldValue } from './values.ts';
 
 export interface ProcessDeps {
   flows: readonly Flow[];
   topics: TopicsConfig;
   ids: IdFn;
   now(): number;
+  /** How each platform holds a label (the connectors' `canonicalLabel`); see DecideContext. */
+  canonicalLabel?: CanonicalLabel;
 }
 
 export interface Processed {
@@ -91,7 +93,12 @@ export async function processChange(
           ? await tx.linkForEntity(flow.id, src.platform, src.parentId)
           : null
         : await parentLink(tx, state);
-    const r = decide(state, ev, flow, { nowMs: deps.now(), ids: deps.ids, parent });
+    const r = decide(state, ev, flow, {
+      nowMs: deps.now(),
+      ids: deps.ids,
+      parent,
+      canonicalLabel: deps.canonicalLabel,
+    });
     await record(tx, deps, r, into);
   }
   return into;
@@ -121,6 +128,7 @@ export async function processOutcome(
     nowMs: deps.now(),
     ids: deps.ids,
     parent: await parentLink(tx, state),
+    canonicalLabel: deps.canonicalLabel,
   });
   await record(tx, deps, r, into);
   // The outcome may have named a new record: decide what was waiting for it.

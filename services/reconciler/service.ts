@@ -10,6 +10,7 @@ import { Counter } from 'prom-client';
 import { startRuntime, type Runtime } from '../app/runtime.ts';
 import { categoryOf, isRetriable } from '../core/errors/index.ts';
 import { createBatchConsumer, type ConsumedRecord } from '../core/kafka/index.ts';
+import { canonicalLabelOn } from '../connectors/registry.ts';
 import { backoffDelay } from '../core/resilience/index.ts';
 import type { ChangeEvent, WriteOutcome } from '../../schemas/generated/types.ts';
 import { isChangeEvent } from './decide.ts';
@@ -29,6 +30,7 @@ export async function runReconciler(): Promise<void> {
     topics: config.kafka.topics,
     ids: deterministicId,
     now: Date.now,
+    canonicalLabel: canonicalLabelOn,
   };
   const metrics = {
     inputs: new Counter({

@@ -104,6 +104,39 @@ export function toFlowValue(
   }
 }
 
+/**
+ * How `platform` holds `label`: the connector's `canonicalLabel` (connectors/types.ts), e.g. Jira
+ * holds `needs review` as `needs_review`. The identity for platforms that hold any label.
+ */
+export type CanonicalLabel = (platform: string, label: string) => string;
+
+/**
+ * A platform's labels in the flow's spelling. A platform that cannot hold a label as given holds
+ * its canonical spelling, so a label read from it is taken as the label(s) of the link that it is
+ * the spelling of, looked up in `known` in order (the base first; the first list with a match
+ * wins, and every match in it is taken: the platform cannot tell them apart). A label the link
+ * does not know is itself. So `needs_review` coming back from Jira is the base's `needs review`,
+ * not a change, while a `needs_review` a person adds in Jira stays `needs_review`.
+ */
+export function flowLabels(
+  labels: readonly string[],
+  canonical: (label: string) => string,
+  known: readonly (readonly string[])[],
+): string[] {
+  const out = new Set<string>();
+  for (const label of labels) {
+    const held = canonical(label);
+    let matches: string[] = [];
+    for (const list of known) {
+      matches = list.filter((k) => canonical(k) === held);
+      if (matches.length > 0) break;
+    }
+    if (matches.length === 0) out.add(label);
+    for (const m of matches) out.add(m);
+  }
+  return [...out].sort();
+}
+
 export function emptyEntityState(): EntityState {
   return {
     known: [],

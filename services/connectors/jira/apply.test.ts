@@ -122,6 +122,42 @@ test('an update the issue already holds writes nothing: a repeat after a crash c
   );
 });
 
+test('labels with spaces are held as Jira spells them, and compared in that spelling', async () => {
+  const applier = createJiraApplier({ config, botUserId: null });
+  const created = await applier.apply(
+    cmd({
+      fields: entityState({ title: 'Labels', labels: ['bug', 'needs review'] }),
+      marker: 'link-labels-1',
+    }),
+  );
+  assert.deepEqual(created.written!.labels, ['bug', 'needs_review'], 'Jira holds needs_review');
+  const since = emu.ledger.list().at(-1)?.seq ?? 0;
+  // The issue holds needs_review: the command's `needs review` is already there, nothing to write.
+  const repeat = await applier.apply(
+    cmd({
+      action: 'update',
+      targetId: created.targetId,
+      base: entityState({ labels: ['bug'] }),
+      fields: entityState({ labels: ['bug', 'needs review'] }),
+    }),
+  );
+  assert.equal(repeat.alreadyApplied, true);
+  assert.deepEqual(repeat.skipped, []);
+  // A base in Linear's spelling is not stale against the issue's needs_review: the new label is written.
+  const next = await applier.apply(
+    cmd({
+      action: 'update',
+      targetId: created.targetId,
+      base: entityState({ labels: ['bug', 'needs review'] }),
+      fields: entityState({ labels: ['bug', 'needs review', 'ui'] }),
+    }),
+  );
+  assert.deepEqual(next.skipped, []);
+  assert.deepEqual(next.written!.labels, ['bug', 'needs_review', 'ui']);
+  const puts = emu.ledger.list(since).filter((e) => e.method === 'PUT');
+  assert.equal(puts.length, 1, 'one edit: the repeat wrote nothing');
+});
+
 test('comments: create writes the body as ADF and returns it as markdown', async () => {
   // The marker lookup for comments (POST /rest/api/3/comment/list?expand=properties) is not served
   // by the emulator yet, so a retried comment create is not tested here; see the README.

@@ -23,6 +23,7 @@ import {
 } from '../types.ts';
 import type { JiraConfig } from './config.ts';
 import { commentState, issueState, jiraComment, jiraIssue, jiraStatus, markdownToAdf } from './normalize.ts';
+import { jiraLabels } from './labels.ts';
 import { ISSUE_FIELDS, jiraClient } from './poll.ts';
 
 export const MARKER_PROPERTY = 'lockstep.link';
@@ -97,8 +98,8 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
           break;
         }
         case 'labels':
-          // Jira labels cannot contain spaces.
-          body.labels = (f.labels ?? []).map((l) => l.replace(/\s+/g, '_'));
+          // Jira labels cannot contain spaces: `needs review` is written as `needs_review` (labels.ts).
+          body.labels = jiraLabels(f.labels ?? []);
           break;
         case 'dueDate':
           body.duedate = f.dueDate;
@@ -237,8 +238,10 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
       };
     }
     const current = issueState(cfg, await readIssue(targetId));
-    const stale = staleFields(cmd, current);
-    const write = fieldsToWrite(cmd, current, stale);
+    // Compared in Jira's spelling: an issue holding `needs_review` holds the command's `needs review`.
+    const asHeld = inJiraSpelling(cmd);
+    const stale = staleFields(asHeld, current);
+    const write = fieldsToWrite(asHeld, current, stale);
     const { body, skipped } = await fieldsBody(cmd.fields, write);
     if (Object.keys(body).length > 0) await client.issues.editIssue({ issueIdOrKey: targetId, fields: body });
     if (
@@ -327,6 +330,13 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
       });
     },
   };
+}
+
+/** The command's labels (values and base) as Jira would hold them, for comparing with the issue. */
+export function inJiraSpelling(cmd: WriteCommand): Pick<WriteCommand, 'fields' | 'base'> {
+  const spell = (f: EntityState): EntityState =>
+    f.known.includes('labels') && f.labels !== null ? { ...f, labels: jiraLabels(f.labels) } : f;
+  return { fields: spell(cmd.fields), base: cmd.base ? spell(cmd.base) : null };
 }
 
 function required(cmd: WriteCommand): string {

@@ -4,6 +4,7 @@ import { defineConnector } from '../types.ts';
 import { createJiraApplier } from './apply.ts';
 import { jiraConfigSchema } from './config.ts';
 import { classifyJiraError } from './errors.ts';
+import { jiraLabel } from './labels.ts';
 import { normalizeJira } from './normalize.ts';
 import { createJiraPoller, jiraClient } from './poll.ts';
 import { verifyJira } from './verify.ts';
@@ -25,6 +26,7 @@ export const jiraConnector = defineConnector({
   createPoller: createJiraPoller,
   createApplier: createJiraApplier,
   classifyError: classifyJiraError,
+  canonicalLabel: jiraLabel,
 
   /** An admin webhook (`POST /rest/webhooks/1.0/webhook`), the kind that supports `secret`. Needs Jira admin. */
   async registerWebhook({ config }, { url, secret }) {
