@@ -7,6 +7,7 @@ import type { Counter, Histogram } from 'prom-client';
 import type { Applier, ApplyResult, ErrorClass } from '../connectors/types.ts';
 import type { Logger } from '../core/logging/index.ts';
 import { backoffDelay, type CircuitBreaker, type RateBudget } from '../core/resilience/index.ts';
+import { withSpan, withTraceHeaders } from '../core/telemetry/index.ts';
 import type { ErrorInfo, WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
 import { coalesce, type Coalesced, type Pending } from './coalesce.ts';
 
@@ -56,7 +57,20 @@ export interface EgressDeps {
 
 /** Processes one fetched batch of commands (one partition, in order). */
 export async function processCommands(deps: EgressDeps, batch: Pending<CommandMeta>[]): Promise<void> {
-  for (const group of coalesce(batch)) await processOne(deps, group);
+  for (const group of coalesce(batch)) {
+    // kafkajs' batch instrumentation puts its per-record spans in a new trace (only linked to the
+    // producer's), so the apply runs in a span parented by the trace context in the record's headers:
+    // the command's, and for a coalesced group the last (newest) command's.
+    const last = group.parts.at(-1);
+    await withTraceHeaders(last?.meta.headers, () =>
+      withSpan(`apply ${deps.platform}`, () => processOne(deps, group), {
+        'messaging.destination.name': last?.meta.topic ?? '',
+        'messaging.kafka.offset': last?.meta.offset ?? '',
+        'lockstep.command_id': last?.cmd.commandId ?? '',
+        'lockstep.coalesced': group.parts.length,
+      }),
+    );
+  }
 }
 
 async function processOne(deps: EgressDeps, group: Coalesced<CommandMeta>): Promise<void> {

@@ -16,7 +16,8 @@ import type { ChangeEvent, WriteOutcome } from '../../schemas/generated/types.ts
 import { isChangeEvent } from './decide.ts';
 import { deterministicId } from './ids.ts';
 import { processChange, processOutcome, type ProcessDeps, type Processed } from './process.ts';
-import { createReconcilerStore, type ReconcilerStore, type StoredOutboxRow } from './store.ts';
+import { traceHeadersOf, withSpan, withTraceHeaders } from '../core/telemetry/index.ts';
+import { createReconcilerStore, type ReconcilerStore, type StoreTx, type StoredOutboxRow } from './store.ts';
 
 const RELAY_IDLE_MS = 200;
 const MAX_INFRA_ATTEMPTS = 8;
@@ -55,11 +56,33 @@ export async function runReconciler(): Promise<void> {
   if (config.flows.length === 0) logger.warn('no flows configured: every change will be ignored');
 
   const topics = config.kafka.topics;
+  // kafkajs' batch instrumentation starts each record's span in a new trace (linked, not parented,
+  // to the producer's). So each decision runs in a span parented by the trace context in the
+  // record's own headers, and the outbox rows it writes carry that context on to the relay.
   const handle = async (record: ConsumedRecord<ChangeEvent | WriteOutcome>): Promise<Processed> =>
-    store.transaction((tx) => {
-      const value = record.value;
-      return isChangeEvent(value) ? processChange(tx, deps, value) : processOutcome(tx, deps, value);
-    });
+    withTraceHeaders(record.headers, () =>
+      withSpan(
+        `reconcile ${record.topic}`,
+        () => {
+          const traceHeaders = traceHeadersOf();
+          return store.transaction((tx) => {
+            const traced: StoreTx = {
+              ...tx,
+              enqueue: (rows) => tx.enqueue(rows.map((row) => ({ ...row, traceHeaders }))),
+            };
+            const value = record.value;
+            return isChangeEvent(value)
+              ? processChange(traced, deps, value)
+              : processOutcome(traced, deps, value);
+          });
+        },
+        {
+          'messaging.destination.name': record.topic,
+          'messaging.destination.partition.id': String(record.partition),
+          'messaging.kafka.offset': record.offset,
+        },
+      ),
+    );
 
   let stopping = false;
   let wakeRelay: (() => void) | null = null;
@@ -167,10 +190,14 @@ async function runRelay(
   stopping: () => boolean,
   setWake: (wake: () => void) => void,
 ): Promise<void> {
+  // Published inside the trace of the decision that wrote the row: kafkajs' producer span (and the
+  // context it puts in the record's headers) continues that trace.
   const send = async (row: StoredOutboxRow) => {
-    if (row.schema === 'WriteCommand')
-      await rt.producer.produce<'WriteCommand'>(row.topic, row.key, row.payload);
-    else await rt.producer.produce<'Conflict'>(row.topic, row.key, row.payload);
+    await withTraceHeaders(row.traceHeaders, async () => {
+      if (row.schema === 'WriteCommand')
+        await rt.producer.produce<'WriteCommand'>(row.topic, row.key, row.payload);
+      else await rt.producer.produce<'Conflict'>(row.topic, row.key, row.payload);
+    });
     published.inc({ schema: row.schema });
   };
   let failures = 0;

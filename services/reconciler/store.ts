@@ -8,11 +8,16 @@
 import type { Pool, PoolClient } from '../core/db/index.ts';
 import { LockstepError } from '../core/errors/index.ts';
 import type { ChangeEvent, Conflict, WriteCommand } from '../../schemas/generated/types.ts';
+import type { TraceHeaders } from '../core/telemetry/index.ts';
 import type { LinkState } from './state.ts';
 
-export type OutboxRow =
+export type OutboxRow = (
   | { topic: string; key: string; schema: 'WriteCommand'; payload: WriteCommand }
-  | { topic: string; key: string; schema: 'Conflict'; payload: Conflict };
+  | { topic: string; key: string; schema: 'Conflict'; payload: Conflict }
+) & {
+  /** Trace context of the decision that produced the row; the relay publishes inside it. */
+  traceHeaders?: TraceHeaders | null;
+};
 
 export type StoredOutboxRow = OutboxRow & { id: string };
 
@@ -128,8 +133,15 @@ function txOf(client: PoolClient): StoreTx {
     async enqueue(rows) {
       for (const row of rows) {
         await client.query(
-          'insert into reconciler_outbox (topic, key, schema, payload) values ($1, $2, $3, $4::jsonb)',
-          [row.topic, row.key, row.schema, JSON.stringify(row.payload)],
+          `insert into reconciler_outbox (topic, key, schema, payload, trace_headers)
+           values ($1, $2, $3, $4::jsonb, $5::jsonb)`,
+          [
+            row.topic,
+            row.key,
+            row.schema,
+            JSON.stringify(row.payload),
+            row.traceHeaders ? JSON.stringify(row.traceHeaders) : null,
+          ],
         );
       }
     },
@@ -182,7 +194,8 @@ export function createReconcilerStore(pool: Pool): ReconcilerStore {
       try {
         await client.query('begin');
         const r = await client.query<StoredOutboxRow>(
-          `select id::text as id, topic, key, schema, payload from reconciler_outbox
+          `select id::text as id, topic, key, schema, payload, trace_headers as "traceHeaders"
+             from reconciler_outbox
             where sent_at is null order by id limit $1 for update skip locked`,
           [limit],
         );

@@ -5,3 +5,4 @@ export {
   type Telemetry,
   type TelemetryConfig,
 } from './telemetry.ts';
+export { traceHeadersOf, withTraceHeaders, type TraceHeaders } from './propagation.ts';

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { trace } from '@opentelemetry/api';
 import { tracing } from '@opentelemetry/sdk-node';
 import { createLogger } from '../logging/index.ts';
-import { activeTraceId, startTelemetry, withSpan } from './index.ts';
+import { activeTraceId, startTelemetry, traceHeadersOf, withSpan, withTraceHeaders } from './index.ts';
 
 const exporter = new tracing.InMemorySpanExporter();
 const telemetry = startTelemetry(
@@ -46,6 +46,27 @@ test('log lines carry the active trace id', async () => {
   assert.equal(JSON.parse(lines[0]!).traceId, traceId);
   assert.equal(JSON.parse(lines[1]!).traceId, undefined);
   assert.equal(trace.getActiveSpan(), undefined);
+});
+
+test('trace headers carry a parent across a hop; bad or missing headers just mean no parent', async () => {
+  let headers: Record<string, string> | null = null;
+  await withSpan('decide change', () => {
+    headers = traceHeadersOf();
+  });
+  assert.match(headers!['traceparent'] ?? '', /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  assert.deepEqual(traceHeadersOf({ ...headers!, other: 'x' }), headers);
+  await withTraceHeaders(headers, () => withSpan('publish command', () => {}));
+  for (const bad of [null, undefined, {}, { traceparent: 'garbage' }, { traceparent: 42 }]) {
+    assert.equal(traceHeadersOf(bad as never), null);
+    assert.equal(await withTraceHeaders(bad as never, () => withSpan('orphan op', () => 7)), 7);
+  }
+  const spans = exporter.getFinishedSpans();
+  const parent = spans.find((s) => s.name === 'decide change')!;
+  const child = spans.find((s) => s.name === 'publish command')!;
+  assert.equal(child.spanContext().traceId, parent.spanContext().traceId);
+  assert.equal(child.parentSpanContext?.spanId, parent.spanContext().spanId);
+  for (const orphan of spans.filter((s) => s.name === 'orphan op'))
+    assert.equal(orphan.parentSpanContext, undefined);
 });
 
 test('an unreachable OTLP endpoint does not throw into the caller', () => {
