@@ -26,7 +26,7 @@ import {
   type OperationDefinitionNode,
 } from 'graphql';
 import { SPECS_DIR } from '../common/openapi.ts';
-import { LinearApiError } from './errors.ts';
+import { LinearApiError, unsupported } from './errors.ts';
 import { rootValue, type Ctx } from './resolvers.ts';
 
 let cachedSchema: GraphQLSchema | null = null;
@@ -169,6 +169,9 @@ const fieldResolver: GraphQLFieldResolver<unknown, Ctx> = (source, args, ctx, in
     if (typeof v === 'function') return (v as (a: unknown, c: Ctx) => unknown).call(source, args, ctx);
     if (v !== undefined) return v;
   }
+  // An empty payload for a mutation would read as `success: false` with an empty entity id: a write
+  // that silently did nothing. A mutation the emulator does not model fails loudly instead.
+  if (info.parentType === info.schema.getMutationType()) throw unsupported(`the mutation ${info.fieldName}`);
   return defaultFor(info.returnType);
 };
 

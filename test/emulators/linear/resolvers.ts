@@ -244,9 +244,11 @@ function labelView(ctx: Ctx, l: IssueLabel): unknown {
     id: l.id,
     name: l.name,
     color: l.color,
+    description: l.description,
     isGroup: false,
     createdAt: l.createdAt,
     updatedAt: l.updatedAt,
+    creator: () => userById(ctx, l.creatorId),
     team: () => (l.teamId ? teamView(ctx, ctx.st.teams.get(l.teamId)!) : null),
     organization: () => orgView(ctx),
   };
@@ -505,6 +507,46 @@ function resolveLabelIds(ctx: Ctx, ids: string[], teamId: string): string[] {
       );
   }
   return [...new Set(ids)];
+}
+
+/**
+ * Linear refuses a label whose name another label already has where both would be usable: the same
+ * team, or a workspace label (usable in every team). Third-party reports: the check ignores case
+ * and label groups; the error is "Duplicate label name" / "Label with this name already exists in
+ * the team" (linear/linear#159, #428). A workspace label clashing with a team label is our reading
+ * of `replaceTeamLabels`; see README.md.
+ */
+function checkLabelName(ctx: Ctx, name: unknown, teamId: string | null, self: string | null): string {
+  if (typeof name !== 'string' || name.trim() === '') throw argumentValidation('name should not be empty.');
+  const key = name.toLowerCase();
+  const clash = [...ctx.st.labels.values()].find(
+    (l) =>
+      l.id !== self &&
+      l.name.toLowerCase() === key &&
+      (teamId === null || l.teamId === null || l.teamId === teamId),
+  );
+  if (clash)
+    throw inputError(
+      'Duplicate label name',
+      teamId === null || clash.teamId === null
+        ? 'Label with this name already exists in the workspace'
+        : 'Label with this name already exists in the team',
+    );
+  return name;
+}
+
+function checkColor(c: unknown): string {
+  if (typeof c !== 'string' || !/^#[0-9a-fA-F]{6}$/.test(c))
+    throw argumentValidation('color must be a hexadecimal color.');
+  return c;
+}
+
+/** Label groups, nesting and retiring are not modelled; `isGroup: false` is the default, so it passes. */
+function refuseLabelExtras(op: string, input: Args, args: Args): void {
+  if (input.isGroup === true) throw unsupported(`${op} with isGroup: true (label groups)`);
+  if (input.parentId != null) throw unsupported(`${op} with parentId (label groups)`);
+  if (input.retiredAt !== undefined) throw unsupported(`${op} with retiredAt (retired labels)`);
+  if (args.replaceTeamLabels === true) throw unsupported(`${op}(replaceTeamLabels: true)`);
 }
 
 function requireAdmin(ctx: Ctx, what: string): void {
@@ -927,6 +969,70 @@ export function rootValue(): Record<string, (args: Args, ctx: Ctx) => unknown> {
       st.attachments.set(att.id, att);
       st.syncId++;
       return payload(ctx, { attachment: attachmentView(ctx, att) });
+    },
+    issueLabelCreate: (a, ctx) => {
+      const { st } = ctx;
+      const input = a.input as Args;
+      onlyFields('issueLabelCreate', input, [
+        'id',
+        'name',
+        'color',
+        'description',
+        'teamId',
+        'isGroup',
+        'parentId',
+        'retiredAt',
+      ]);
+      refuseLabelExtras('issueLabelCreate', input, a);
+      let teamId: string | null = null;
+      if (input.teamId != null) {
+        const t = st.teams.get(input.teamId as string);
+        if (!t) throw notFound('Team');
+        teamId = t.id;
+      }
+      if (input.id != null && st.labels.has(input.id as string))
+        throw argumentValidation('A label with this id already exists.');
+      const name = checkLabelName(ctx, input.name, teamId, null);
+      const now = st.now();
+      const label: IssueLabel = {
+        id: (input.id as string | undefined) ?? randomUUID(),
+        name,
+        // Linear picks a colour when none is given; which one is not documented.
+        color: input.color == null ? '#bec2c8' : checkColor(input.color),
+        description: (input.description as string | null | undefined) ?? null,
+        teamId,
+        creatorId: ctx.actor.id,
+        createdAt: now,
+        updatedAt: now,
+      };
+      st.labels.set(label.id, label);
+      st.syncId++;
+      return payload(ctx, { issueLabel: labelView(ctx, label) });
+    },
+    issueLabelUpdate: (a, ctx) => {
+      const { st } = ctx;
+      const input = a.input as Args;
+      onlyFields('issueLabelUpdate', input, [
+        'name',
+        'color',
+        'description',
+        'isGroup',
+        'parentId',
+        'retiredAt',
+      ]);
+      refuseLabelExtras('issueLabelUpdate', input, a);
+      const label = st.labels.get(a.id as string);
+      if (!label) throw notFound('IssueLabel');
+      const next = { ...label };
+      if (input.name !== undefined) next.name = checkLabelName(ctx, input.name, label.teamId, label.id);
+      if (input.color !== undefined) next.color = checkColor(input.color);
+      if (input.description !== undefined) next.description = input.description as string | null;
+      if (Object.keys(diff(label, next, ['name', 'color', 'description'])).length > 0) {
+        next.updatedAt = st.now();
+        Object.assign(label, next);
+        st.syncId++;
+      }
+      return payload(ctx, { issueLabel: labelView(ctx, label) });
     },
     webhookCreate: (a, ctx) => {
       const { st } = ctx;

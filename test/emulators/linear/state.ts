@@ -37,7 +37,10 @@ export interface IssueLabel {
   id: string;
   name: string;
   color: string;
+  description: string | null;
+  /** null: a workspace label, usable in every team. */
   teamId: string | null;
+  creatorId: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -301,7 +304,9 @@ export class LinearState {
         id: l.id ?? randomUUID(),
         name: l.name,
         color: l.color ?? '#5e6ad2',
+        description: null,
         teamId: team?.id ?? null,
+        creatorId: null,
         createdAt: now,
         updatedAt: now,
       };
