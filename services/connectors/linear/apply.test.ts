@@ -159,3 +159,38 @@ test('poll reads issues and comments with via=poll, then nothing new', async () 
   const r2 = await poller.poll(r1.cursor);
   assert.deepEqual(r2.events, []);
 });
+
+test('a label the team lacks is created in the team (one issueLabelCreate) and attached', async () => {
+  const applier = createLinearApplier({ config, botUserId: null });
+  const since = emu.ledger.list().at(-1)?.seq ?? 0;
+  const res = await applier.apply(
+    cmd({
+      fields: entityState({ title: 'Needs a new label', labels: ['bug', 'from-jira'] }),
+      marker: 'lin-link-label-1',
+    }),
+  );
+  assert.deepEqual(res.skipped, []);
+  assert.deepEqual([...res.written!.labels!].sort(), ['bug', 'from-jira']);
+  const creates = emu.ledger.list(since).filter((e) => e.operation === 'issueLabelCreate');
+  assert.equal(creates.length, 1);
+
+  const c = new LinearClient({ apiKey: LINEAR_DEMO_TOKENS.bot, apiUrl: `${emu.url}/graphql` });
+  const made = (await c.issueLabels({ filter: { name: { eq: 'from-jira' } } })).nodes;
+  assert.equal(made.length, 1);
+  assert.equal((await made[0]!.team)?.id, teamId);
+  const issue = await c.issue(res.targetId);
+  assert.deepEqual((await issue.labels()).nodes.map((l) => l.name).sort(), ['bug', 'from-jira']);
+
+  // The next command with that label reuses it, whatever its case: Linear refuses a second
+  // "from-jira" in the team, so a case-sensitive lookup would fail the write.
+  const since2 = emu.ledger.list().at(-1)?.seq ?? 0;
+  const next = await applier.apply(
+    cmd({
+      fields: entityState({ title: 'Reuses it', labels: ['From-Jira', 'BUG'] }),
+      marker: 'lin-link-label-2',
+    }),
+  );
+  assert.deepEqual(next.skipped, []);
+  assert.deepEqual([...next.written!.labels!].sort(), ['bug', 'from-jira']);
+  assert.equal(emu.ledger.list(since2).filter((e) => e.operation === 'issueLabelCreate').length, 0);
+});

@@ -156,7 +156,8 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
     const r = await gql(
       'listing labels',
       `query LockstepLabels($filter: IssueLabelFilter) { issueLabels(filter: $filter, first: 250) { nodes { id name team { id } } } }`,
-      { filter: { name: { in: names } } },
+      // Linear's name check ignores case (it refuses "Bug" where "bug" exists), so the lookup must too.
+      { filter: { or: names.map((name) => ({ name: { eqIgnoreCase: name } })) } },
       z.object({
         issueLabels: z.object({
           nodes: z.array(
@@ -169,7 +170,9 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
     const ids: string[] = [];
     const missing: string[] = [];
     for (const name of names) {
-      const found = usable.find((l) => l.name === name);
+      const found =
+        usable.find((l) => l.name === name) ??
+        usable.find((l) => l.name.toLowerCase() === name.toLowerCase());
       if (found) {
         ids.push(found.id);
         continue;
