@@ -120,8 +120,18 @@ describe('asana emulator: tasks, users, projects through the official SDK', () =
   });
 
   it('polls GET /tasks?project=&modified_since=&limit= page by page with next_page.offset', async () => {
-    const since = new Date().toISOString();
-    await new Promise((r) => setTimeout(r, 30));
+    // Later than every change so far by the emulator's own clock, which runs ahead of the wall
+    // clock after a burst of changes (a wall-clock `since` flaked under load in CI).
+    const before = (await t.bot.tasks.getTasks({
+      project: PROJECT,
+      limit: 100,
+      opt_fields: 'modified_at',
+    })) as {
+      data: { modified_at: string }[];
+    };
+    const since = new Date(
+      Math.max(Date.now(), ...before.data.map((x) => Date.parse(x.modified_at))) + 1,
+    ).toISOString();
     const made: string[] = [];
     for (let i = 0; i < 5; i++) {
       const c = (await t.bot.tasks.createTask({ data: { name: `poll ${i}`, projects: [PROJECT] } }, {})) as {
