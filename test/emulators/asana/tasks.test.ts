@@ -129,8 +129,10 @@ describe('asana emulator: tasks, users, projects through the official SDK', () =
     })) as {
       data: { modified_at: string }[];
     };
+    // Inclusive filter: `since` must be after every existing change and no later than the next
+    // one; the emulator stamps the next change at max(wall clock, last stamp + 1).
     const since = new Date(
-      Math.max(Date.now(), ...before.data.map((x) => Date.parse(x.modified_at))) + 1,
+      Math.max(Date.now(), ...before.data.map((x) => Date.parse(x.modified_at) + 1)),
     ).toISOString();
     const made: string[] = [];
     for (let i = 0; i < 5; i++) {
