@@ -7,6 +7,7 @@
 import type { EntityState, Person, Priority, Status, StatusCategory } from '../../schemas/generated/types.ts';
 import type { Flow, SyncedField } from './flow.ts';
 import { statusNameOn } from './flow.ts';
+import { entityState } from '../connectors/types.ts';
 
 export interface StatusValue {
   category: StatusCategory;
@@ -137,22 +138,9 @@ export function flowLabels(
   return [...out].sort();
 }
 
+/** An EntityState that knows nothing (connectors/types.ts `entityState` builds the shape). */
 export function emptyEntityState(): EntityState {
-  return {
-    known: [],
-    title: null,
-    description: null,
-    status: null,
-    priority: null,
-    assignee: null,
-    labels: null,
-    dueDate: null,
-    url: null,
-    body: null,
-    author: null,
-    createdAtMs: null,
-    updatedAtMs: null,
-  };
+  return entityState({});
 }
 
 function asString(v: FieldValue): string | null {

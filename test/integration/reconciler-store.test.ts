@@ -15,6 +15,7 @@ import {
   ensureTopics,
   topicSpecs,
 } from '../../services/core/kafka/index.ts';
+import { entityState } from '../../services/connectors/types.ts';
 import { flowSchema } from '../../services/reconciler/flow.ts';
 import { deterministicId } from '../../services/reconciler/ids.ts';
 import {
@@ -48,21 +49,7 @@ function event(
     eventId: `${platform}:${entityId}:${tsMs}:${op}`,
     op,
     before: null,
-    after: {
-      known: ['title'],
-      title,
-      description: null,
-      status: null,
-      priority: null,
-      assignee: null,
-      labels: null,
-      dueDate: null,
-      url: null,
-      body: null,
-      author: null,
-      createdAtMs: null,
-      updatedAtMs: null,
-    },
+    after: entityState({ title }),
     source: {
       platform,
       workspace: 'ENG',
