@@ -81,6 +81,23 @@ async function freePort(): Promise<number> {
   });
 }
 
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** A free port whose successor is free too: egress takes base + platform index (linear 0, jira 1). */
+async function freePortPair(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const p = await freePort();
+    if (p < 65535 && (await portFree(p + 1))) return p;
+  }
+  throw new Error('finding two adjacent free ports for egress: none in 50 tries');
+}
+
 /** Emulator seeds for tests: the demo people and team/project ENG, and no items. */
 function seeds() {
   const linear = { ...linearDemoSeed(), issues: [], comments: [] };
@@ -100,6 +117,37 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
   const s = seeds();
   const linearEmu = await startLinearEmulator({ webhookTimeScale: scale, seed: s.linear });
   const jiraEmu = await startJiraEmulator({ webhookTimeScale: scale, seed: s.jira });
+  const pipeline: PipelineOptions = {
+    stateDir: join(dir, 'pipeline'),
+    configFile: join(dir, 'lockstep.yaml'),
+    env: {},
+    log: () => undefined,
+  };
+  try {
+    return await startWorld(opts, { stack, id, dir, linearEmu, jiraEmu, pipeline });
+  } catch (err) {
+    // A world that failed to start must not keep the test file alive (open emulator servers) or
+    // leave its services running.
+    await stopPipeline(pipeline).catch(() => undefined);
+    await linearEmu.close().catch(() => undefined);
+    await jiraEmu.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function startWorld(
+  opts: E2EOptions,
+  w: {
+    stack: ReturnType<typeof testStackEndpoints>;
+    id: string;
+    dir: string;
+    linearEmu: RunningEmulator;
+    jiraEmu: RunningEmulator;
+    pipeline: PipelineOptions;
+  },
+): Promise<E2E> {
+  const { stack, id, dir, linearEmu, jiraEmu, pipeline } = w;
 
   // A private database per world: reconciler links and egress idempotency must not leak between tests.
   const database = `lockstep_e2e_${id}`;
@@ -110,7 +158,7 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
   const pgUrl = new URL(stack.postgres.url);
   pgUrl.pathname = `/${database}`;
 
-  const [ingestPort, reconcilerPort, egressBase] = [await freePort(), await freePort(), await freePort()];
+  const [ingestPort, reconcilerPort, egressBase] = [await freePort(), await freePort(), await freePortPair()];
   const prefix = `e2e-${id}`;
   const doc = {
     kafka: {
@@ -163,15 +211,9 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
     egress: { port: egressBase, maxAttempts: 6, backoffBaseMs: 100, backoffMaxMs: 2000, ...opts.egress },
   };
   // Egress ports are base + platform index (linear 0, jira 1): take a second free port's worth of room.
-  const configFile = join(dir, 'lockstep.yaml');
+  const configFile = pipeline.configFile;
   writeFileSync(configFile, stringify(doc));
   const config = loadAppConfig(configFile, {});
-  const pipeline: PipelineOptions = {
-    stateDir: join(dir, 'pipeline'),
-    configFile,
-    env: {},
-    log: () => undefined,
-  };
   await preparePipeline(config, () => undefined);
   await startPipeline(pipeline, config);
 
