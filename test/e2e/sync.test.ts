@@ -26,9 +26,13 @@ describe('two-way sync Linear ↔ Jira (end to end)', { timeout: 600_000 }, () =
     });
     const jira = e.jiraAs('carol');
     const aliceJira = await jiraAccountId(jira, 'alice@example.com');
-    const issue = await eventually('the issue in Jira', async () =>
+    await eventually('the issue in Jira', async () =>
       (await jiraIssues(jira)).find((i) => i.fields.summary === 'Checkout fails on Safari'),
     );
+    // A Jira create is two calls (create, then the transition to its status): read it once settled.
+    await settled(e);
+    const issue = (await jiraIssues(jira)).find((i) => i.fields.summary === 'Checkout fails on Safari');
+    assert.ok(issue);
     assert.equal(issue.fields.status?.name, 'In Progress');
     assert.equal(issue.fields.priority?.name, 'High');
     assert.equal(issue.fields.assignee?.accountId, aliceJira);
