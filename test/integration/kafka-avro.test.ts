@@ -43,10 +43,30 @@ test('ensureTopics creates every DESIGN.md topic with its partitions, and a seco
       .map((s) => s.name)
       .sort(),
   );
-  assert.equal((await topicOffsets(kafka, topic)).length, 3);
+  // Every partition of every topic is served as soon as ensureTopics returns (no retry here).
+  for (const s of topicSpecs(config.kafka)) assert.equal((await topicOffsets(kafka, s.name)).length, 3);
   const again = await ensureTopics(kafka);
   assert.deepEqual(again.created, []);
   assert.equal(again.existing.length, 8);
+});
+
+test('ensureTopics returns only once every new partition has a leader that serves it (five sets back to back)', async () => {
+  // Right after CreateTopics the broker can answer NOT_LEADER_FOR_PARTITION / UNKNOWN_TOPIC_OR_PARTITION
+  // to a ListOffsets (a fresh clone's CI run failed on it); `prepare` must not return before that.
+  for (let round = 0; round < 5; round++) {
+    const c = testConfig();
+    const k = createKafka(c.kafka);
+    const r = await ensureTopics(k);
+    assert.equal(r.created.length, 8);
+    for (const s of topicSpecs(c.kafka)) {
+      const offsets = await topicOffsets(k, s.name);
+      assert.deepEqual(
+        offsets.map((o) => [o.partition, o.low, o.high]).sort(),
+        [0, 1, 2].map((p) => [p, '0', '0']),
+        s.name,
+      );
+    }
+  }
 });
 
 test('a ChangeEvent goes through the broker and registry in Confluent wire format', async () => {

@@ -192,22 +192,36 @@ export function topicSpecs(
   ];
 }
 
+export interface EnsureTopicsOptions {
+  /** How long to wait for every partition to have a leader that serves it (default 60 s). */
+  leaderWaitMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
 /**
- * Create missing topics. Existing topics are left as they are (kafkajs' alterConfigs replaces a
- * topic's whole dynamic config, which would wipe an operator's settings); they are reported.
+ * Create missing topics, then wait until every partition of every topic in `specs` (created or
+ * found) has a leader that answers for it. Existing topics are left as they are (kafkajs'
+ * alterConfigs replaces a topic's whole dynamic config, which would wipe an operator's settings);
+ * they are reported.
  */
 export async function ensureTopics(
   handle: KafkaHandle,
   specs: TopicSpec[] = topicSpecs(handle.config),
+  opts: EnsureTopicsOptions = {},
 ): Promise<{ created: string[]; existing: string[] }> {
   const admin = handle.kafka.admin();
+  let missing: TopicSpec[];
+  let present: Set<string>;
   await admin.connect();
   try {
-    const present = new Set(await admin.listTopics());
-    const missing = specs.filter((s) => !present.has(s.name));
+    present = new Set(await admin.listTopics());
+    missing = specs.filter((s) => !present.has(s.name));
     if (missing.length) {
       await admin.createTopics({
-        waitForLeaders: true,
+        // kafkajs' own wait gives up after `timeout` and only retries LEADER_NOT_AVAILABLE;
+        // waitForLeaders below is the wait.
+        waitForLeaders: false,
+        timeout: 30_000,
         topics: missing.map((s) => ({
           topic: s.name,
           numPartitions: s.partitions,
@@ -216,15 +230,81 @@ export async function ensureTopics(
         })),
       });
     }
-    return {
-      created: missing.map((s) => s.name),
-      existing: specs.filter((s) => present.has(s.name)).map((s) => s.name),
-    };
   } catch (err) {
     throw new LockstepError('ensuring Kafka topics', { category: 'network', cause: err });
   } finally {
     await admin.disconnect();
   }
+  await waitForLeaders(
+    handle,
+    specs.map((s) => s.name),
+    opts,
+  );
+  return {
+    created: missing.map((s) => s.name),
+    existing: specs.filter((s) => present.has(s.name)).map((s) => s.name),
+  };
+}
+
+/**
+ * Right after a topic is created, its partitions can have no leader yet, and — on KRaft — the
+ * metadata can already name a leader whose broker has not yet taken the partition over (it
+ * answers NOT_LEADER_FOR_PARTITION to a ListOffsets). A producer retries that; an admin call such
+ * as `fetchTopicOffsets` does not. So this polls, each round with a fresh admin client (kafkajs
+ * caches metadata for minutes), until the metadata names a leader for every partition *and* a
+ * ListOffsets for every partition is answered, and fails naming the topic that is not served.
+ */
+async function waitForLeaders(
+  handle: KafkaHandle,
+  topics: string[],
+  opts: EnsureTopicsOptions,
+): Promise<void> {
+  const waitMs = opts.leaderWaitMs ?? 60_000;
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const deadline = Date.now() + waitMs;
+  for (let round = 0; ; round++) {
+    const problem = await leaderProblem(handle, topics);
+    if (problem === null) return;
+    if (Date.now() >= deadline)
+      throw new LockstepError(`waiting for partition leaders: ${problem} after ${waitMs / 1000} s`, {
+        category: 'network',
+      });
+    await sleep(Math.min(100 * 2 ** round, 1000));
+  }
+}
+
+async function leaderProblem(handle: KafkaHandle, topics: string[]): Promise<string | null> {
+  const admin = handle.kafka.admin();
+  try {
+    await admin.connect();
+    const { topics: meta } = await admin.fetchTopicMetadata({ topics });
+    for (const name of topics) {
+      const t = meta.find((m) => m.name === name);
+      if (!t || t.partitions.length === 0) return `topic ${name} is not in the cluster metadata yet`;
+      const leaderless = t.partitions
+        .filter((p) => p.leader < 0 || p.partitionErrorCode !== 0)
+        .map((p) => p.partitionId)
+        .sort((a, b) => a - b);
+      if (leaderless.length)
+        return `topic ${name} has no leader for partition${leaderless.length > 1 ? 's' : ''} ${leaderless.join(', ')}`;
+    }
+    for (const name of topics) {
+      try {
+        await admin.fetchTopicOffsets(name);
+      } catch (err) {
+        return `the leader of a partition of topic ${name} does not serve it yet (${errorText(err)})`;
+      }
+    }
+    return null;
+  } catch (err) {
+    return `reading the metadata of ${topics.join(', ')} failed (${errorText(err)})`;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 export interface TopicInfo {

@@ -10,6 +10,7 @@ export {
   topicSpecs,
   type ConsumedRecord,
   type ConsumeOptions,
+  type EnsureTopicsOptions,
   type Headers,
   type KafkaConfig,
   type KafkaHandle,
