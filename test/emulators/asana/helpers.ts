@@ -9,6 +9,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EmulatorControl } from '../common/control-client.ts';
 import { AsanaControl, DEMO_TOKENS, demoSeed, startAsanaEmulator } from './index.ts';
+import { clientClosesIdleConnections } from '../common/keep-alive.ts';
 
 export const seed = demoSeed();
 export const WS = seed.workspaces[0]!.gid;
@@ -121,6 +122,7 @@ export class Receiver {
         for (const w of this.waiters.splice(0)) w();
       });
     });
+    clientClosesIdleConnections(this.server);
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks/asana`;
     return this;

@@ -19,6 +19,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { ActorDirectory, type EmulatedUser } from './actors.ts';
 import { FaultBook, type Fault } from './faults.ts';
+import { clientClosesIdleConnections } from './keep-alive.ts';
 import { Ledger } from './ledger.ts';
 import { WebhookDispatcher, type RetryPolicy } from './webhooks.ts';
 
@@ -98,12 +99,16 @@ export async function startEmulator(
   };
   platform.reset(kit);
 
-  const server: Server = createServer((req, res) => {
-    void serve(req, res).catch((err: unknown) => {
-      if (!res.headersSent) send(res, { status: 500, body: { error: String(err) } });
-      else res.destroy();
-    });
-  });
+  // Idle keep-alive sockets are the SDK client's to close (see keep-alive.ts): with Node's default
+  // 5 s the emulator closed them under clients that were about to reuse them (ECONNRESET).
+  const server: Server = clientClosesIdleConnections(
+    createServer((req, res) => {
+      void serve(req, res).catch((err: unknown) => {
+        if (!res.headersSent) send(res, { status: 500, body: { error: String(err) } });
+        else res.destroy();
+      });
+    }),
+  );
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');

@@ -5,6 +5,7 @@ import { HttpException, Version3Client } from 'jira.js';
 import { EmulatorControl } from '../common/control-client.ts';
 import type { RunningEmulator } from '../common/server.ts';
 import { startJiraEmulator, type JiraSeed } from './index.ts';
+import { clientClosesIdleConnections } from '../common/keep-alive.ts';
 
 export const BOT = { accountId: '712020:test-bot', email: 'bot@example.com', token: 'bot-api-token' };
 export const ALICE = { accountId: '712020:test-alice', email: 'alice@example.com', token: 'alice-api-token' };
@@ -109,6 +110,7 @@ export async function receiver(statuses: number[] = []): Promise<{
       res.end();
     });
   });
+  clientClosesIdleConnections(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/jira`;
   return {

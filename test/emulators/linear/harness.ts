@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { LinearClient } from '@linear/sdk';
 import { EmulatorControl } from '../common/control-client.ts';
 import { demoSeed, LINEAR_DEMO_TOKENS, startLinearEmulator } from './index.ts';
+import { clientClosesIdleConnections } from '../common/keep-alive.ts';
 
 export type Emu = Awaited<ReturnType<typeof startLinearEmulator>>;
 
@@ -56,6 +57,7 @@ export async function startReceiver(respond: (n: number) => number = () => 200):
       for (const w of waiters) w();
     });
   });
+  clientClosesIdleConnections(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   return {

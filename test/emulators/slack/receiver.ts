@@ -5,6 +5,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { clientClosesIdleConnections } from '../common/keep-alive.ts';
 
 export interface Received {
   headers: IncomingHttpHeaders;
@@ -63,6 +64,7 @@ export async function startReceiver(): Promise<Receiver> {
       else reply();
     });
   });
+  clientClosesIdleConnections(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   const events = (): Received[] => received.filter((r) => r.json['type'] === 'event_callback');
