@@ -13,6 +13,7 @@ import type { Component, StackOptions } from './types.ts';
 // Kafka 4 logs through slf4j 1.7 (its pom's slf4j-api); the binding is log4j2's slf4j-impl.
 const LOG4J_VERSION = '2.24.3';
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
+const START_WAIT_MS = 300_000;
 
 function libDir(o: StackOptions): string {
   return join(o.cacheDir, 'kafka', o.env.versions.kafka, 'lib');
@@ -151,7 +152,12 @@ async function start(o: StackOptions): Promise<void> {
   const running = readPid(pidFile(o));
   const log = logFile(o);
   if (running !== undefined && isAlive(running)) {
-    await waitUntil(() => healthy(o), { component: 'kafka', logFile: log, timeoutMs: 60_000, pid: running });
+    await waitUntil(() => healthy(o), {
+      component: 'kafka',
+      logFile: log,
+      timeoutMs: START_WAIT_MS,
+      pid: running,
+    });
     return;
   }
   mkdirSync(join(dir(o), 'data'), { recursive: true });
@@ -185,7 +191,9 @@ async function start(o: StackOptions): Promise<void> {
     ],
     { component: 'kafka', logFile: log, pidFile: pidFile(o) },
   );
-  await waitUntil(() => healthy(o), { component: 'kafka', logFile: log, timeoutMs: 90_000, pid });
+  // Generous: after an unclean stop the broker first recovers every partition log the tests left
+  // (minutes on a loaded 2-core machine); the wait ends early if the JVM exits.
+  await waitUntil(() => healthy(o), { component: 'kafka', logFile: log, timeoutMs: START_WAIT_MS, pid });
 }
 
 export const kafkaComponent: Component = {
@@ -193,7 +201,9 @@ export const kafkaComponent: Component = {
   install,
   start,
   healthy,
-  stop: (o) => stopPidFile(pidFile(o), 30_000),
+  // A broker killed before its controlled shutdown ends must recover its logs on the next start;
+  // give the clean shutdown time to finish under load.
+  stop: (o) => stopPidFile(pidFile(o), 120_000),
   pid: (o) => readPid(pidFile(o)),
   logFile,
 };
