@@ -23,6 +23,7 @@ export {
 export {
   createRegistry,
   createSerde,
+  isUndecodable,
   type AvroRegistry,
   type AvroSerde,
   type Compatibility,
@@ -52,4 +53,5 @@ export {
   type BatchConsumeOptions,
   type BatchConsumer,
   type BatchContext,
+  type DecodeRetry,
 } from './batch-consumer.ts';

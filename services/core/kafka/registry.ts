@@ -72,37 +72,97 @@ export interface AvroRegistry {
   decode(buf: Buffer, readerSchema?: string): Promise<unknown>;
 }
 
+/**
+ * A record that can never be decoded, whatever is retried: not the Confluent wire format, a schema
+ * id the registry answers 404 for, a schema that is not Avro, a body that does not match its
+ * schema. Dead-letter it. Any other decode failure (registry unreachable, 5xx, timeout, auth) is a
+ * dependency problem and is retriable.
+ */
+export function isUndecodable(err: unknown): boolean {
+  return err instanceof LockstepError && err.category === 'validation' && !err.retriable;
+}
+
+function parseSchema(text: string): avro.Type {
+  return avro.Type.forSchema(JSON.parse(text) as avro.Schema);
+}
+
+function undecodable(action: string, cause: unknown): LockstepError {
+  return new LockstepError(action, { category: 'validation', retriable: false, cause });
+}
+
 export function createRegistry(url: string): AvroRegistry {
   const base = url.replace(/\/+$/, '');
   const lib = new SchemaRegistry({ host: base });
+  // Writer schemas by id, fetched with our own `call` rather than the library's getSchema: its
+  // HTTP layer turns a refused connection into a response with status 400, indistinguishable from
+  // a real 400, and we must tell "the registry is down" (wait) from "no such id" (poison).
+  const writers = new Map<number, Promise<avro.Type>>();
+  function writerSchema(id: number): Promise<avro.Type> {
+    let w = writers.get(id);
+    if (!w) {
+      w = (async () => {
+        let text: string;
+        let schemaType: string | undefined;
+        try {
+          ({ schema: text, schemaType } = await call<{ schema: string; schemaType?: string }>(
+            'GET',
+            `${base}/schemas/ids/${id}`,
+          ));
+        } catch (err) {
+          if (err instanceof LockstepError && err.category === 'not_found')
+            throw undecodable(
+              `decoding Avro record with schema ${id}`,
+              'the registry has no schema with this id',
+            );
+          // Unreachable, 5xx, auth: the record is fine, the registry is not (yet).
+          throw new LockstepError(`decoding Avro record with schema ${id}`, {
+            category: 'network',
+            retriable: true,
+            cause: err,
+          });
+        }
+        if (schemaType !== undefined && schemaType !== 'AVRO')
+          throw undecodable(`decoding Avro record with schema ${id}`, `a ${schemaType} schema, not Avro`);
+        try {
+          return avro.Type.forSchema(JSON.parse(text) as avro.Schema);
+        } catch (err) {
+          throw undecodable(`decoding Avro record with schema ${id}`, err);
+        }
+      })();
+      writers.set(id, w);
+      w.catch(() => writers.delete(id)); // a failed fetch is retried on the next record
+    }
+    return w;
+  }
   // The library's decode() re-parses the reader schema and rebuilds the resolver per message;
   // cache both per (writer id, reader schema) instead.
   const readers = new Map<string, avro.Type>();
   const resolvers = new Map<string, { reader: avro.Type; resolver: avro.Resolver | undefined }>();
   async function decode(buf: Buffer, readerSchema?: string): Promise<unknown> {
     if (buf.length < 5 || buf[0] !== 0)
-      throw new LockstepError('decoding Avro record', {
-        category: 'validation',
-        cause: `not Confluent wire format (magic byte ${buf[0]})`,
-      });
+      throw undecodable('decoding Avro record', `not Confluent wire format (magic byte ${buf[0]})`);
     const id = buf.readInt32BE(1);
-    const writer = await lib.getSchema(id); // cached by id inside the library
-    if (!(writer instanceof avro.Type))
-      throw new LockstepError(`decoding Avro record with schema ${id}`, {
-        category: 'validation',
-        cause: 'not an Avro schema',
-      });
-    if (!readerSchema) return writer.fromBuffer(buf.subarray(5));
+    const writer = await writerSchema(id);
+    const body = buf.subarray(5);
+    try {
+      if (!readerSchema) return writer.fromBuffer(body);
+      const r = resolverFor(id, writer, readerSchema);
+      return r.reader.fromBuffer(body, r.resolver);
+    } catch (err) {
+      // Truncated or trailing bytes, a bad union index, a writer the reader cannot resolve.
+      throw undecodable(`decoding Avro record with schema ${id}`, err);
+    }
+  }
+  function resolverFor(id: number, writer: avro.Type, readerSchema: string) {
     const key = `${id}\0${readerSchema}`;
     let r = resolvers.get(key);
     if (!r) {
       let reader = readers.get(readerSchema);
-      if (!reader)
-        readers.set(readerSchema, (reader = avro.Type.forSchema(JSON.parse(readerSchema) as avro.Schema)));
+      if (!reader) readers.set(readerSchema, (reader = parseSchema(readerSchema)));
       r = { reader, resolver: reader.equals(writer) ? undefined : reader.createResolver(writer) };
       resolvers.set(key, r);
     }
-    return r.reader.fromBuffer(buf.subarray(5), r.resolver);
+    return r;
   }
   const sub = (s: string) => `${base}/subjects/${encodeURIComponent(s)}`;
   return {
