@@ -1,15 +1,19 @@
 /**
  * Runs the pipeline's processes — ingest, reconciler, one egress per platform in a flow — as
  * detached children with pid files and logs under a state dir, so `lockstep start` can return,
- * `lockstep status` can report them and `lockstep down` can stop them. End-to-end tests use the
- * same launcher on their own state dir and ports, and kill single services to test recovery.
+ * `lockstep status` can report them and `lockstep down` can stop them. Each service runs under a
+ * supervisor (./supervisor.ts) that restarts it with backoff when it dies, as Kubernetes would;
+ * the pid file holds the supervisor's pid, the supervisor's state file the service's.
+ * End-to-end tests use the same launcher on their own state dir and ports, and kill single
+ * services (or the service under its supervisor) to test recovery.
  */
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   httpOk,
   isAlive,
   readPid,
+  StackError,
   startDaemon,
   stopPidFile,
   stopProcess,
@@ -27,6 +31,12 @@ import {
   valueSubject,
 } from '../core/kafka/index.ts';
 import { egressPort, type AppConfig } from './config.ts';
+import {
+  DEFAULT_RESTART_POLICY,
+  type ExitInfo,
+  type RestartPolicy,
+  type SupervisorState,
+} from './supervisor.ts';
 
 export interface PipelineOptions {
   /** Holds pid files and logs: <stateDir>/<service>.pid, <stateDir>/logs/<service>.log. */
@@ -35,6 +45,8 @@ export interface PipelineOptions {
   /** Extra environment for the services (credentials the config names by reference). */
   env: NodeJS.ProcessEnv;
   log(line: string): void;
+  /** How the supervisor restarts a service that dies (default: DEFAULT_RESTART_POLICY). */
+  restart?: Partial<RestartPolicy>;
 }
 
 export interface ServiceSpec {
@@ -50,11 +62,21 @@ export interface ServiceStatus {
   healthy: boolean;
   url: string;
   log: string;
+  /** The supervisor's pid (null for a service started without one, or not running). */
+  supervisorPid: number | null;
+  /** running, backoff (dead, restart due at nextStartAtMs), stopping, stopped. */
+  state: SupervisorState['state'] | null;
+  restarts: number;
+  lastExit: ExitInfo | null;
+  /** At least `crashLoopRestarts` restarts within the window: shown as CrashLoopBackOff. */
+  crashLoop: boolean;
+  nextStartAtMs: number | null;
 }
 
 const NODE = process.execPath;
 const BIN = join(CHECKOUT_ROOT, 'bin', 'lockstep.mjs');
 const PRELOAD = join(CHECKOUT_ROOT, 'services', 'core', 'telemetry', 'preload.ts');
+const SUPERVISOR = join(CHECKOUT_ROOT, 'services', 'app', 'supervisor.ts');
 
 export function flowPlatforms(config: AppConfig): string[] {
   return [...new Set(config.flows.flatMap((f) => f.sides.map((s) => s.platform)))].sort();
@@ -101,12 +123,28 @@ function schemaTopics(config: AppConfig): [string, SchemaName][] {
 
 const pidFile = (o: PipelineOptions, name: string) => join(o.stateDir, `${name}.pid`);
 const logFile = (o: PipelineOptions, name: string) => join(o.stateDir, 'logs', `${name}.log`);
+const stateFile = (o: PipelineOptions, name: string) => join(o.stateDir, `${name}.supervisor.json`);
+
+function policyOf(o: PipelineOptions): RestartPolicy {
+  return { ...DEFAULT_RESTART_POLICY, ...o.restart };
+}
+
+/** The supervisor's state file of a service, if its supervisor wrote one. */
+export function supervisorState(o: PipelineOptions, name: string): SupervisorState | null {
+  try {
+    return JSON.parse(readFileSync(stateFile(o, name), 'utf8')) as SupervisorState;
+  } catch {
+    return null;
+  }
+}
 
 export async function startService(o: PipelineOptions, config: AppConfig, s: ServiceSpec): Promise<number> {
   mkdirSync(join(o.stateDir, 'logs'), { recursive: true });
   const existing = readPid(pidFile(o, s.name));
   if (existing !== undefined && isAlive(existing)) return existing;
-  const pid = await startDaemon(NODE, ['--import', PRELOAD, BIN, ...s.args], {
+  const state = stateFile(o, s.name);
+  const service = [NODE, '--import', PRELOAD, BIN, ...s.args];
+  const pid = await startDaemon(NODE, [SUPERVISOR, state, JSON.stringify(policyOf(o)), ...service], {
     component: s.name,
     logFile: logFile(o, s.name),
     pidFile: pidFile(o, s.name),
@@ -118,13 +156,26 @@ export async function startService(o: PipelineOptions, config: AppConfig, s: Ser
       LOCKSTEP_SERVICE_NAME: `lockstep-${s.name}`,
     },
   });
-  // waitUntil names the service and its log when it exits or never gets ready.
-  await waitUntil(() => httpOk(`http://${config.http.host}:${s.port}/readyz`).catch(() => false), {
-    component: s.name,
-    logFile: logFile(o, s.name),
-    timeoutMs: 90_000,
-    pid,
-  });
+  // A service that dies before it was ever ready (a bad config, a port taken) is a failed start,
+  // not a crash to restart: it is stopped, and the error names its log. waitUntil names the
+  // service and its log when it never gets ready.
+  await waitUntil(
+    async () => {
+      const st = supervisorState(o, s.name);
+      if (st?.supervisorPid === pid) {
+        if (st.restarts > 0) {
+          await stopProcess(pid, 30_000);
+          throw new StackError(
+            s.name,
+            `exited before it was ready (${st.lastExit?.signal ?? `exit ${st.lastExit?.code}`})`,
+            logFile(o, s.name),
+          );
+        }
+      }
+      return httpOk(`http://${config.http.host}:${s.port}/readyz`).catch(() => false);
+    },
+    { component: s.name, logFile: logFile(o, s.name), timeoutMs: 90_000, pid },
+  );
   return pid;
 }
 
@@ -160,6 +211,28 @@ export async function killService(
   } else await stopProcess(pid, 30_000);
 }
 
+/**
+ * Kills the service process itself, not its supervisor (SIGKILL by default: a crash, an OOM
+ * kill); the supervisor starts it again after its backoff. Resolves with the killed pid.
+ */
+export async function killServiceProcess(
+  o: PipelineOptions,
+  name: string,
+  signal: NodeJS.Signals = 'SIGKILL',
+): Promise<number> {
+  const st = supervisorState(o, name);
+  const pid = st?.pid ?? null;
+  if (st === null || pid === null || !isAlive(st.supervisorPid) || !isAlive(pid))
+    throw new Error(`killing ${name}: no supervised ${name} process is running`);
+  process.kill(pid, signal);
+  await waitUntil(async () => !isAlive(pid), {
+    component: name,
+    logFile: logFile(o, name),
+    timeoutMs: 10_000,
+  });
+  return pid;
+}
+
 /** Stops every service of this state dir (SIGTERM, then SIGKILL after 30 s). */
 export async function stopPipeline(o: PipelineOptions): Promise<string[]> {
   if (!existsSync(o.stateDir)) return [];
@@ -173,9 +246,18 @@ export async function stopPipeline(o: PipelineOptions): Promise<string[]> {
 export async function pipelineStatus(o: PipelineOptions, config: AppConfig): Promise<ServiceStatus[]> {
   return Promise.all(
     pipelineServices(config).map(async (s) => {
-      const pid = readPid(pidFile(o, s.name)) ?? null;
+      const top = readPid(pidFile(o, s.name)) ?? null;
+      const alive = top !== null && isAlive(top);
+      const st = alive ? supervisorState(o, s.name) : null;
+      // Started by this launcher: the pid file is the supervisor's, the service's pid is in its
+      // state. Otherwise (started before supervisors existed) the pid file is the service's.
+      const supervised = st !== null && st.supervisorPid === top;
+      const pid = supervised ? st.pid : alive ? top : null;
       const running = pid !== null && isAlive(pid);
       const url = `http://${config.http.host}:${s.port}`;
+      const policy = st?.policy ?? policyOf(o);
+      const now = Date.now();
+      const recent = supervised ? st.recentRestartsMs.filter((t) => now - t < policy.crashLoopWindowMs) : [];
       return {
         name: s.name,
         pid: running ? pid : null,
@@ -183,6 +265,12 @@ export async function pipelineStatus(o: PipelineOptions, config: AppConfig): Pro
         healthy: running && (await httpOk(`${url}/readyz`)),
         url,
         log: logFile(o, s.name),
+        supervisorPid: supervised ? top : null,
+        state: supervised ? st.state : null,
+        restarts: supervised ? st.restarts : 0,
+        lastExit: supervised ? st.lastExit : null,
+        crashLoop: recent.length >= policy.crashLoopRestarts,
+        nextStartAtMs: supervised ? st.nextStartAtMs : null,
       };
     }),
   );

@@ -51,7 +51,7 @@ export async function startRuntime(service: string, httpPort: (c: AppConfig) => 
   const serde = createSerde(createRegistry(config.registry.url), config.kafka.topics);
   const producer = createProducer(kafka, serde);
   await producer.connect();
-  const pool = createPool(config.postgres.url, { applicationName: `lockstep-${service}` });
+  const pool = createPool(config.postgres.url, { applicationName: `lockstep-${service}`, logger });
   const deadLetters = new Counter({
     name: 'lockstep_dead_letters_total',
     help: 'Messages sent to the dead-letter topic, by stage and error category',

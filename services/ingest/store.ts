@@ -1,21 +1,32 @@
 import type { JsonValue } from '../connectors/types.ts';
-import type { Pool } from '../core/db/index.ts';
+import { pgError, type Pool } from '../core/db/index.ts';
 import type { CursorStore } from './poller.ts';
 import type { WebhookDeps } from './webhooks.ts';
+
+/** Classified (core/db): a dropped connection is a retriable `network` error, not bad input. */
+function guarded<T>(action: string, p: Promise<T>): Promise<T> {
+  return p.catch((err: unknown) => {
+    throw pgError(action, err);
+  });
+}
 
 export function createCursorStore(pool: Pool): CursorStore {
   return {
     async load(source) {
-      const r = await pool.query<{ cursor: JsonValue }>('select cursor from poll_cursors where source = $1', [
-        source,
-      ]);
+      const r = await guarded(
+        `loading the poll cursor of ${source}`,
+        pool.query<{ cursor: JsonValue }>('select cursor from poll_cursors where source = $1', [source]),
+      );
       return r.rows[0]?.cursor ?? null;
     },
     async save(source, cursor) {
-      await pool.query(
-        `insert into poll_cursors (source, cursor, updated_at) values ($1, $2::jsonb, now())
-         on conflict (source) do update set cursor = excluded.cursor, updated_at = now()`,
-        [source, JSON.stringify(cursor)],
+      await guarded(
+        `saving the poll cursor of ${source}`,
+        pool.query(
+          `insert into poll_cursors (source, cursor, updated_at) values ($1, $2::jsonb, now())
+           on conflict (source) do update set cursor = excluded.cursor, updated_at = now()`,
+          [source, JSON.stringify(cursor)],
+        ),
       );
     },
   };
@@ -24,16 +35,19 @@ export function createCursorStore(pool: Pool): CursorStore {
 export function createDeliveryStore(pool: Pool): WebhookDeps['deliveries'] {
   return {
     async seen(platform, id) {
-      const r = await pool.query('select 1 from ingest_seen where platform = $1 and delivery_id = $2', [
-        platform,
-        id,
-      ]);
+      const r = await guarded(
+        `checking ${platform} delivery ${id}`,
+        pool.query('select 1 from ingest_seen where platform = $1 and delivery_id = $2', [platform, id]),
+      );
       return (r.rowCount ?? 0) > 0;
     },
     async remember(platform, id) {
-      await pool.query(
-        'insert into ingest_seen (platform, delivery_id) values ($1, $2) on conflict do nothing',
-        [platform, id],
+      await guarded(
+        `remembering ${platform} delivery ${id}`,
+        pool.query('insert into ingest_seen (platform, delivery_id) values ($1, $2) on conflict do nothing', [
+          platform,
+          id,
+        ]),
       );
     },
   };

@@ -5,8 +5,8 @@
  * locked (`for update`) while decided, because one link is reached from two topics (changes keyed
  * by entity, outcomes keyed by link) and so from two partitions at once.
  */
-import type { Pool, PoolClient } from '../core/db/index.ts';
-import { LockstepError } from '../core/errors/index.ts';
+import type { QueryResultRow } from 'pg';
+import { pgError, type Pool, type PoolClient } from '../core/db/index.ts';
 import type { ChangeEvent, Conflict, WriteCommand } from '../../schemas/generated/types.ts';
 import type { TraceHeaders } from '../core/telemetry/index.ts';
 import type { LinkState } from './state.ts';
@@ -58,32 +58,26 @@ export interface ReconcilerStore {
   conflicts(filter?: { status?: 'open' | 'resolved'; conflictId?: string }): Promise<ConflictRow[]>;
 }
 
-// Class 08 is "connection exception", 53 "insufficient resources", 57 "operator intervention",
-// 40 "transaction rollback" (serialization/deadlock): worth retrying. Anything else with a SQLSTATE is
-// a fault in what we asked for and will fail again.
-const RETRIABLE_SQLSTATE = /^(08|53|57|40)/;
-
-function storeError(action: string, err: unknown): LockstepError {
-  if (err instanceof LockstepError) return err;
-  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
-  const sqlState = /^[0-9A-Z]{5}$/.test(code) ? code : '';
-  const retriable = sqlState === '' || RETRIABLE_SQLSTATE.test(sqlState);
-  return new LockstepError(action, { category: retriable ? 'network' : 'unknown', retriable, cause: err });
-}
-
+/**
+ * Every statement's failure becomes a LockstepError (retriable unless a permanent SQLSTATE), so
+ * the caller can tell a Postgres failure — wait and retry — from a failure of the decision itself,
+ * which passes through unchanged and dead-letters its input.
+ */
 function txOf(client: PoolClient): StoreTx {
+  const q = <R extends QueryResultRow>(sql: string, params: unknown[]) =>
+    client.query<R>(sql, params).catch((err: unknown) => {
+      throw pgError('recording reconciler state', err);
+    });
   return {
     async seen(eventId) {
-      const r = await client.query('select 1 from reconciler_seen_events where event_id = $1', [eventId]);
+      const r = await q('select 1 from reconciler_seen_events where event_id = $1', [eventId]);
       return (r.rowCount ?? 0) > 0;
     },
     async markSeen(eventId) {
-      await client.query('insert into reconciler_seen_events (event_id) values ($1) on conflict do nothing', [
-        eventId,
-      ]);
+      await q('insert into reconciler_seen_events (event_id) values ($1) on conflict do nothing', [eventId]);
     },
     async linkForEntity(flowId, platform, entityId) {
-      const r = await client.query<{ state: LinkState }>(
+      const r = await q<{ state: LinkState }>(
         `select l.state from reconciler_link_entities e
            join reconciler_links l on l.link_id = e.link_id
           where e.flow_id = $1 and e.platform = $2 and e.entity_id = $3
@@ -93,14 +87,14 @@ function txOf(client: PoolClient): StoreTx {
       return r.rows[0]?.state ?? null;
     },
     async link(linkId) {
-      const r = await client.query<{ state: LinkState }>(
+      const r = await q<{ state: LinkState }>(
         'select state from reconciler_links where link_id = $1 for update',
         [linkId],
       );
       return r.rows[0]?.state ?? null;
     },
     async saveLink(state) {
-      await client.query(
+      await q(
         `insert into reconciler_links (link_id, flow_id, kind, status, state, updated_at)
          values ($1, $2, $3, $4, $5::jsonb, now())
          on conflict (link_id) do update
@@ -109,7 +103,7 @@ function txOf(client: PoolClient): StoreTx {
       );
       for (const side of state.sides) {
         if (side.entityId === null) continue;
-        await client.query(
+        await q(
           `insert into reconciler_link_entities (flow_id, platform, entity_id, link_id)
            values ($1, $2, $3, $4) on conflict do nothing`,
           [state.flowId, side.platform, side.entityId, state.linkId],
@@ -117,14 +111,14 @@ function txOf(client: PoolClient): StoreTx {
       }
     },
     async putAside(key, event) {
-      await client.query(
+      await q(
         `insert into reconciler_aside (aside_key, event_id, event) values ($1, $2, $3::jsonb)
          on conflict do nothing`,
         [key, event.eventId, JSON.stringify(event)],
       );
     },
     async takeAside(key) {
-      const r = await client.query<{ event: ChangeEvent }>(
+      const r = await q<{ event: ChangeEvent }>(
         `delete from reconciler_aside where aside_key = $1 returning event, created_at`,
         [key],
       );
@@ -132,7 +126,7 @@ function txOf(client: PoolClient): StoreTx {
     },
     async enqueue(rows) {
       for (const row of rows) {
-        await client.query(
+        await q(
           `insert into reconciler_outbox (topic, key, schema, payload, trace_headers)
            values ($1, $2, $3, $4::jsonb, $5::jsonb)`,
           [
@@ -147,7 +141,7 @@ function txOf(client: PoolClient): StoreTx {
     },
     async recordConflicts(conflicts) {
       for (const c of conflicts) {
-        await client.query(
+        await q(
           `insert into reconciler_conflicts (conflict_id, link_id, flow_id, field, status, record, updated_at)
            values ($1, $2, $3, $4, $5, $6::jsonb, now())
            on conflict (conflict_id) do update
@@ -166,20 +160,26 @@ export function createReconcilerStore(pool: Pool): ReconcilerStore {
       try {
         client = await pool.connect();
       } catch (err) {
-        throw storeError('connecting to Postgres', err);
+        throw pgError('connecting to Postgres', err);
       }
+      let broken: Error | undefined;
       try {
-        await client.query('begin');
+        await client.query('begin').catch((err: unknown) => {
+          throw pgError('recording reconciler state', err);
+        });
         const out = await fn(txOf(client));
-        await client.query('commit');
+        await client.query('commit').catch((err: unknown) => {
+          throw pgError('recording reconciler state', err);
+        });
         return out;
       } catch (err) {
-        await client.query('rollback').catch(() => {});
-        // Errors from the decision itself pass through unchanged: the caller tells them apart.
-        if (err instanceof Error && 'code' in err) throw storeError('recording reconciler state', err);
+        await client.query('rollback').catch((e: unknown) => (broken = e as Error));
+        // Statement failures were classified by txOf; errors of the decision itself pass through
+        // unchanged, and the caller dead-letters their input.
         throw err;
       } finally {
-        client.release();
+        // A client whose rollback failed has a broken connection: the pool must drop it.
+        client.release(broken);
       }
     },
 
@@ -188,7 +188,7 @@ export function createReconcilerStore(pool: Pool): ReconcilerStore {
       try {
         client = await pool.connect();
       } catch (err) {
-        throw storeError('connecting to Postgres', err);
+        throw pgError('connecting to Postgres', err);
       }
       let sent = 0;
       try {
@@ -205,13 +205,14 @@ export function createReconcilerStore(pool: Pool): ReconcilerStore {
           sent++;
         }
         await client.query('commit');
+        client.release();
         return sent;
       } catch (err) {
         // Rows already sent but not marked go out again next time: at-least-once.
-        await client.query('rollback').catch(() => {});
-        throw storeError('relaying the reconciler outbox', err);
-      } finally {
-        client.release();
+        let broken: Error | undefined;
+        await client.query('rollback').catch((e: unknown) => (broken = e as Error));
+        client.release(broken);
+        throw pgError('relaying the reconciler outbox', err);
       }
     },
 

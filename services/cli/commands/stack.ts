@@ -23,8 +23,47 @@ function printHuman(s: FullStatus): void {
       `  ${name.padEnd(9)} ${c.healthy ? 'ok' : (c.detail ?? 'unhealthy')}${c.pid ? ` (pid ${c.pid})` : ''}  log ${c.log}`,
     );
   }
+  lines.push(...serviceLines(s.services));
   lines.push('', `  state ${s.stateDir}`, `  cache ${s.cacheDir}`);
   console.log(lines.join('\n'));
+}
+
+interface ServiceLine {
+  healthy?: boolean;
+  pid?: number | null;
+  state?: string | null;
+  restarts?: number;
+  crashLoop?: boolean;
+  lastExit?: { code: number | null; signal: string | null; atMs: number } | null;
+  nextStartAtMs?: number | null;
+}
+
+/** The pipeline services (the `services` status section of start.ts), with their restarts. */
+function serviceLines(section: unknown): string[] {
+  if (typeof section !== 'object' || section === null || !('running' in section) || !section.running)
+    return [];
+  const lines = ['', '  services'];
+  for (const [name, v] of Object.entries(section as Record<string, ServiceLine>)) {
+    if (typeof v !== 'object' || v === null) continue;
+    const what = v.crashLoop
+      ? 'CrashLoopBackOff'
+      : v.state === 'backoff'
+        ? 'restarting'
+        : v.healthy
+          ? 'ok'
+          : 'NOT ready';
+    const exit = v.lastExit
+      ? `, last exit ${v.lastExit.signal ?? `code ${v.lastExit.code}`} ${new Date(v.lastExit.atMs).toISOString()}`
+      : '';
+    const next =
+      v.state === 'backoff' && v.nextStartAtMs
+        ? `, next start in ${Math.max(0, Math.round((v.nextStartAtMs - Date.now()) / 1000))}s`
+        : '';
+    lines.push(
+      `  ${name.padEnd(16)} ${what}${v.pid ? ` (pid ${v.pid})` : ''}  restarts ${v.restarts ?? 0}${exit}${next}`,
+    );
+  }
+  return lines;
 }
 
 const TEST_FLAG = [

@@ -170,12 +170,11 @@ export function register(program: Command): void {
     const list = await pipelineStatus(pipelineOptions(choice, true), config);
     const running = list.some((s) => s.running);
     return {
-      // Not started is not unhealthy (the stack alone may be up); started but failing is.
+      // Not started is not unhealthy (the stack alone may be up); started but failing (or dead and
+      // waiting for its supervisor's restart) is.
       healthy: !running || list.every((s) => s.healthy),
       running,
-      ...Object.fromEntries(
-        list.map((s) => [s.name, { healthy: s.healthy, pid: s.pid, url: s.url, log: s.log }]),
-      ),
+      ...Object.fromEntries(list.map(({ name, ...s }) => [name, s])),
     };
   });
   addStatusSection('ingest', async () => {

@@ -13,15 +13,40 @@ export type { Pool, PoolClient } from 'pg';
 export const MIGRATIONS_DIR = join(import.meta.dirname, 'migrations');
 export const MIGRATIONS_TABLE = 'lockstep_migrations';
 
-export function createPool(url: string, opts: { max?: number; applicationName?: string } = {}): pg.Pool {
+export function createPool(
+  url: string,
+  opts: { max?: number; applicationName?: string; logger?: Logger } = {},
+): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.max ?? 10,
     application_name: opts.applicationName ?? 'lockstep',
   });
-  // An idle client losing its connection emits 'error' on the pool; unhandled, that kills the process.
-  pool.on('error', () => {});
+  const log = opts.logger;
+  // A dropped connection (failover, pg_terminate_backend, a restarted pooler) makes its client emit
+  // 'error'; an 'error' event nobody listens to kills the process. The pool listens only while a
+  // client is idle (then emits 'error' on the pool); a checked-out client between two queries — a
+  // transaction waiting on Kafka, say — has no listener of its own. So every client gets one for
+  // its whole life. The query in flight (if any) fails on its own and is retried by its caller; a
+  // broken client is released with its error, so the pool drops it and connects anew.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => log?.warn({ err: err.message }, 'Postgres connection lost; reconnecting'));
+  });
+  pool.on('error', (err) => log?.warn({ err: err.message }, 'idle Postgres connection lost'));
   return pool;
+}
+
+/** A standalone client with the same guard as the pool's: a dropped connection never crashes. */
+export function createClient(
+  url: string,
+  opts: { applicationName?: string; logger?: Logger } = {},
+): pg.Client {
+  const client = new pg.Client({
+    connectionString: url,
+    application_name: opts.applicationName ?? 'lockstep',
+  });
+  client.on('error', (err) => opts.logger?.warn({ err: err.message }, 'Postgres connection lost'));
+  return client;
 }
 
 /**

@@ -1,1 +1,10 @@
-export { createPool, migrate, MIGRATIONS_DIR, MIGRATIONS_TABLE, type Pool, type PoolClient } from './db.ts';
+export {
+  createClient,
+  createPool,
+  migrate,
+  MIGRATIONS_DIR,
+  MIGRATIONS_TABLE,
+  type Pool,
+  type PoolClient,
+} from './db.ts';
+export { isPermanentPgError, pgError } from './errors.ts';

@@ -1,0 +1,164 @@
+/**
+ * Finding 2 of issue 7 on the real test Postgres: a dropped connection (failover, restarted pooler,
+ * `pg_terminate_backend`) is an infrastructure failure — retried, never a dead letter — and never
+ * crashes the process through an unhandled 'error' event of a pg client.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { createClient, createPool, migrate, pgError, type Pool } from '../../services/core/db/index.ts';
+import { isRetriable } from '../../services/core/errors/index.ts';
+import { createReconcilerStore } from '../../services/reconciler/store.ts';
+import { freshDatabase, rand } from './core-helpers.ts';
+
+/** Terminates every backend of `applicationName` in this database; resolves with how many. */
+async function terminate(admin: Pool, applicationName: string): Promise<number> {
+  const r = await admin.query(
+    `select pg_terminate_backend(pid) from pg_stat_activity
+      where application_name = $1 and datname = current_database() and pid <> pg_backend_pid()`,
+    [applicationName],
+  );
+  return r.rowCount ?? 0;
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`waiting for ${what}: not after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const backends = async (admin: Pool, app: string) =>
+  Number(
+    (
+      await admin.query<{ n: string }>(
+        `select count(*) as n from pg_stat_activity where application_name = $1 and datname = current_database()`,
+        [app],
+      )
+    ).rows[0]?.n,
+  );
+
+describe('Postgres connections dropped under the services', { timeout: 120_000 }, () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let admin: Pool;
+  before(async () => {
+    db = await freshDatabase();
+    await migrate(db.url);
+    admin = new pg.Pool({ connectionString: db.url, max: 1, application_name: 'pg-faults-admin' });
+  });
+  after(async () => {
+    await admin?.end();
+    await db?.drop();
+  });
+
+  it('a connection killed in the middle of a reconciler transaction is retriable, and the next one works', async () => {
+    const app = rand('reconciler');
+    const pool = createPool(db.url, { applicationName: app, max: 2 });
+    const store = createReconcilerStore(pool);
+    try {
+      const err = await store
+        .transaction(async (tx) => {
+          await tx.seen('e1');
+          // Killed while the client is checked out and idle between two statements (as when a
+          // decision or the relay waits on something else): the client emits 'error' with no
+          // query to fail, and the next statement meets a dead connection.
+          assert.equal(await terminate(admin, app), 1, 'one backend to terminate');
+          await until('the backend to be gone', async () => (await backends(admin, app)) === 0);
+          await new Promise((r) => setTimeout(r, 100)); // let the client read the socket's end
+          await tx.markSeen('e1');
+          return 'committed';
+        })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      assert.ok(err instanceof Error, 'the transaction fails');
+      assert.equal(
+        isRetriable(err),
+        true,
+        `retriable, so the input is retried, not dead-lettered: ${String(err)}`,
+      );
+      // The pool dropped the broken client and connects anew.
+      const out = await store.transaction(async (tx) => {
+        await tx.markSeen('e1');
+        return tx.seen('e1');
+      });
+      assert.equal(out, true);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('a statement running when its backend is terminated (57P01) is retriable', async () => {
+    const app = rand('reconciler');
+    const pool = createPool(db.url, { applicationName: app, max: 1 });
+    try {
+      const running = pool.query('select pg_sleep(30)');
+      await until('the sleep to run', async () => (await backends(admin, app)) === 1);
+      await terminate(admin, app);
+      const err = await running.then(
+        () => null,
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof Error);
+      assert.equal(isRetriable(pgError('sleeping', err)), true, String(err));
+      assert.equal((await pool.query<{ one: number }>('select 1 as one')).rows[0]?.one, 1, 'reconnects');
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('idle pooled and standalone clients whose connection is killed do not crash the process', async () => {
+    const app = rand('idle');
+    const pool = createPool(db.url, { applicationName: app, max: 2 });
+    const client = createClient(db.url, { applicationName: app });
+    try {
+      await client.connect();
+      await pool.query('select 1');
+      assert.equal(await terminate(admin, app), 2);
+      await until('both backends to be gone', async () => (await backends(admin, app)) === 0);
+      // An unhandled 'error' event would have thrown out of the event loop by now and failed the run.
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(
+        (await pool.query<{ one: number }>('select 1 as one')).rows[0]?.one,
+        1,
+        'the pool reconnects',
+      );
+    } finally {
+      await client.end().catch(() => undefined);
+      await pool.end();
+    }
+  });
+
+  it('driver errors without a SQLSTATE are retriable; only a permanent SQLSTATE is not', async () => {
+    // Real errors from the driver, not hand-made ones where we can get them.
+    const refused = await new pg.Client({ connectionString: 'postgres://x:y@127.0.0.1:1/none' })
+      .connect()
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    assert.equal((refused as { code?: string }).code, 'ECONNREFUSED');
+    assert.equal(isRetriable(pgError('connecting', refused)), true);
+    const unique = await admin
+      .query('create temp table t (id int primary key); insert into t values (1), (1)')
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    assert.ok(unique instanceof pg.DatabaseError);
+    assert.equal(unique.code, '23505');
+    assert.equal(isRetriable(pgError('inserting', unique)), false, 'a unique violation fails again');
+    // Socket errors the driver passes through as they come: EPIPE's code is five capitals, which
+    // a SQLSTATE-shaped test mistakes for one.
+    for (const code of ['EPIPE', 'ECONNRESET', 'ETIMEDOUT'])
+      assert.equal(
+        isRetriable(pgError('querying', Object.assign(new Error(`write ${code}`), { code }))),
+        true,
+        code,
+      );
+    for (const message of ['Connection terminated unexpectedly', 'timeout exceeded when trying to connect'])
+      assert.equal(isRetriable(pgError('querying', new Error(message))), true, message);
+  });
+});
