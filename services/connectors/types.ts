@@ -118,8 +118,11 @@ export interface SkippedField {
    * so a person changed it after the command was computed; writing would overwrite their edit.
    * `unresolvable`: the value has no counterpart here (no user with that email, no transition to
    * that status); the field is left as it is.
+   * `follow_up_failed`: the write itself was accepted, but a call after it that sets this field
+   * (Jira's status transition after a create) or reads the result back failed; the entity stands
+   * as the write left it, and the command counts as applied (repeating it could only duplicate it).
    */
-  reason: 'stale_base' | 'unresolvable';
+  reason: 'stale_base' | 'unresolvable' | 'follow_up_failed';
   detail: string;
 }
 

@@ -65,6 +65,12 @@ export async function runEgress(platform: string): Promise<void> {
       labelNames: ['platform'] as const,
       registers: [rt.metrics],
     }),
+    infraRetries: new Counter({
+      name: 'lockstep_egress_infra_retries_total',
+      help: 'Retries of recording, publishing or dead-lettering an outcome (Postgres/Kafka trouble; the platform is not called again)',
+      labelNames: ['platform', 'step'] as const,
+      registers: [rt.metrics],
+    }),
   };
   const publishOutcome = async (o: WriteOutcome) => {
     await producer.produce(config.kafka.topics.outcomes, o.linkId, o);
@@ -98,7 +104,7 @@ export async function runEgress(platform: string): Promise<void> {
           headers: r.headers,
         } satisfies CommandMeta,
       }));
-      await processCommands(
+      const finished = await processCommands(
         {
           platform,
           applier,
@@ -127,6 +133,7 @@ export async function runEgress(platform: string): Promise<void> {
             maxMs: config.egress.backoffMaxMs,
           },
           heartbeat: () => ctx.heartbeat(),
+          stopping: () => ctx.stopping(),
           sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
           now: Date.now,
           logger,
@@ -134,7 +141,8 @@ export async function runEgress(platform: string): Promise<void> {
         },
         pending,
       );
-      for (const r of records) ctx.done(r.offset);
+      // Only what was finished (a prefix): after a stop or a revocation the rest is redelivered.
+      for (const p of finished) ctx.done(p.meta.offset);
     },
   });
   consumer.onCrash((err) =>

@@ -352,7 +352,17 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
       );
       const node = r.issueCreate!.issue;
       const created = issueNodeToData(node);
-      await attachMarker(created.id, cmd.marker);
+      // The issue exists from here on (its id is the marker's uuid, which findByMarker also finds):
+      // a failed attachment must not fail the create, or egress would retry a write that was made.
+      try {
+        await attachMarker(created.id, cmd.marker);
+      } catch (err) {
+        skipped.push({
+          field: 'attachment',
+          reason: 'follow_up_failed',
+          detail: `attaching the create marker to ${created.identifier ?? created.id}: ${err instanceof Error ? err.message : String(err)}`,
+        });
+      }
       return issueResult(node, skipped, false);
     }
     const targetId = required(cmd);
