@@ -32,6 +32,7 @@ export interface EgressDeps {
   platform: string;
   applier: Applier;
   classify(err: unknown): ErrorClass;
+  /** The platform's budget, shared with the applier's clients; egress only reports Retry-After to it. */
   budget: RateBudget;
   breaker: CircuitBreaker;
   applied: AppliedStore;
@@ -159,7 +160,8 @@ async function callPlatform(
   for (let attempt = 0; ; attempt++) {
     await waitForBreaker(deps);
     if (deps.stopping()) throw new Stopping('stopping before applying');
-    await deps.budget.acquire();
+    // No token is taken here: every HTTP request the applier makes draws from the platform's
+    // budget itself (the connector's clients are built with it), one command being 1–6 requests.
     const started = deps.now();
     let value: ApplyResult;
     try {

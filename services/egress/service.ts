@@ -25,9 +25,11 @@ export async function runEgress(platform: string): Promise<void> {
   } catch (err) {
     logger.warn({ platform, err: String(err) }, 'resolving the bot user failed; continuing without it');
   }
-  const applier = connector.createApplier(botUserId);
   const limits = rateLimitFor(config, platform);
+  // Every request the applier's SDK clients make draws from this budget (and corrects it from the
+  // platform's rate-limit headers), not one token per command.
   const budget = new RateBudget({ limit: limits.limit, perMs: limits.perMs });
+  const applier = connector.createApplier(botUserId, budget);
   const breakerState = new Gauge({
     name: 'lockstep_egress_breaker_open',
     help: '1 while the platform circuit breaker is open (its consumer paused)',

@@ -146,7 +146,25 @@ describe('egress with the real Postgres store', () => {
   it('a recorded failure is replaced by the success of its retry, and a success is never replaced', async () => {
     const store = createAppliedStore(pool, 'jira');
     const id = rand('cmd');
-    const base = { ...create(id).cmd, status: 'failed' } as unknown as WriteOutcome;
+    const c = create(id).cmd;
+    const base: WriteOutcome = {
+      commandId: id,
+      linkId: c.linkId,
+      flowId: c.flowId,
+      platform: c.platform,
+      workspace: c.workspace,
+      entityType: c.entityType,
+      action: c.action,
+      status: 'failed',
+      targetId: null,
+      targetKey: null,
+      written: null,
+      platformVersion: null,
+      platformTsMs: null,
+      error: null,
+      coalesced: [],
+      tsMs: 1,
+    };
     await store.record([id], { ...base, status: 'failed' });
     await store.record([id], { ...base, status: 'applied' });
     assert.equal((await store.get(id))?.status, 'applied');

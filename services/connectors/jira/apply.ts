@@ -42,7 +42,7 @@ const transitions = z.object({
 
 export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
   const cfg = deps.config;
-  const client: Version3Client = jiraClient(cfg);
+  const client: Version3Client = jiraClient(cfg, deps.budget);
 
   async function readIssue(id: string) {
     return jiraIssue.parse(await client.issues.getIssue({ issueIdOrKey: id, fields: ISSUE_FIELDS }));

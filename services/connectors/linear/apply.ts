@@ -8,7 +8,7 @@
  * visible back-link. `findByMarker` looks for either, so a create whose response was lost is found
  * instead of repeated.
  */
-import { LinearClient } from '@linear/sdk';
+import { linearClient } from './client.ts';
 import { z } from 'zod';
 import type { EntityState, StatusCategory, WriteCommand } from '../../../schemas/generated/types.ts';
 import { LockstepError } from '../../core/errors/index.ts';
@@ -45,7 +45,7 @@ const idNodes = z.object({ nodes: z.array(z.object({ id: z.string() }).loose()) 
 
 export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier {
   const cfg = deps.config;
-  const client = new LinearClient({ apiKey: cfg.apiKey.reveal(), apiUrl: cfg.apiUrl });
+  const client = linearClient(cfg, deps.budget);
 
   async function gql<T extends z.ZodType>(
     what: string,
