@@ -33,6 +33,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
+import type { RequestBudget } from '../core/resilience/index.ts';
 import type {
   ChangeEvent,
   EntityState,
@@ -89,6 +90,12 @@ export interface NormalizeContext<Cfg> {
 export interface ConnectorDeps<Cfg> {
   config: Cfg;
   botUserId: string | null;
+  /**
+   * The platform's request budget (core/resilience): every HTTP request the SDK clients built
+   * from these deps make draws one token and reports the platform's rate-limit headers back.
+   * Absent: requests are not metered (admin helpers, tests).
+   */
+  budget?: RequestBudget;
   /** Injected clock for cursors and ChangeEvent.tsMs. */
   now?: () => number;
 }
@@ -118,8 +125,11 @@ export interface SkippedField {
    * so a person changed it after the command was computed; writing would overwrite their edit.
    * `unresolvable`: the value has no counterpart here (no user with that email, no transition to
    * that status); the field is left as it is.
+   * `follow_up_failed`: the write itself was accepted, but a call after it that sets this field
+   * (Jira's status transition after a create) or reads the result back failed; the entity stands
+   * as the write left it, and the command counts as applied (repeating it could only duplicate it).
    */
-  reason: 'stale_base' | 'unresolvable';
+  reason: 'stale_base' | 'unresolvable' | 'follow_up_failed';
   detail: string;
 }
 
@@ -217,8 +227,8 @@ export interface BoundConnector<P extends string = string> {
   verify(req: WebhookRequest): VerifyResult;
   handshake(req: WebhookRequest): HandshakeResponse | null;
   normalize(payload: unknown, ctx: Omit<NormalizeContext<unknown>, 'config'>): ChangeEvent[];
-  createPoller(botUserId: string | null): Poller;
-  createApplier(botUserId: string | null): Applier;
+  createPoller(botUserId: string | null, budget?: RequestBudget): Poller;
+  createApplier(botUserId: string | null, budget?: RequestBudget): Applier;
   classifyError(err: unknown): ErrorClass;
   registerWebhook(opts: { url: string; secret: string }): Promise<RegisteredWebhook[]>;
   resolveBotUserId(): Promise<string>;
@@ -235,14 +245,18 @@ export function defineConnector<const P extends string, S extends z.ZodType>(
   return {
     ...def,
     bind(config) {
-      const deps = (botUserId: string | null): ConnectorDeps<z.output<S>> => ({ config, botUserId });
+      const deps = (botUserId: string | null, budget?: RequestBudget): ConnectorDeps<z.output<S>> => ({
+        config,
+        botUserId,
+        ...(budget && { budget }),
+      });
       return {
         platform: def.platform,
         verify: (req) => def.verify(req, config),
         handshake: (req) => (def.handshake ? def.handshake(req, config) : null),
         normalize: (payload, ctx) => def.normalize(payload, { ...ctx, config }),
-        createPoller: (botUserId) => def.createPoller(deps(botUserId)),
-        createApplier: (botUserId) => def.createApplier(deps(botUserId)),
+        createPoller: (botUserId, budget) => def.createPoller(deps(botUserId, budget)),
+        createApplier: (botUserId, budget) => def.createApplier(deps(botUserId, budget)),
         classifyError: (err) => def.classifyError(err),
         registerWebhook: (opts) => def.registerWebhook(deps(null), opts),
         resolveBotUserId: () => def.resolveBotUserId(deps(null)),

@@ -1,13 +1,19 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { Counter, Histogram, Registry } from 'prom-client';
 import pino from 'pino';
-import type { ApplyResult, ErrorClass } from '../connectors/types.ts';
+import type { Applier, ApplyResult, ErrorClass } from '../connectors/types.ts';
 import { entityState, staleFields } from '../connectors/types.ts';
 import { CircuitBreaker, RateBudget } from '../core/resilience/index.ts';
 import type { WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
 import type { Pending } from './coalesce.ts';
 import { coalesce } from './coalesce.ts';
+import { createJiraApplier } from '../connectors/jira/apply.ts';
+import { jiraConfigSchema } from '../connectors/jira/config.ts';
+import { classifyJiraError } from '../connectors/jira/errors.ts';
+import { routeName } from '../../test/emulators/common/ledger.ts';
+import type { RunningEmulator } from '../../test/emulators/common/server.ts';
+import { DEMO_BOT_TOKEN, demoSeed, startJiraEmulator } from '../../test/emulators/jira/index.ts';
 import { processCommands, type CommandMeta, type EgressDeps } from './egress.ts';
 
 const meta: CommandMeta = { topic: 'cmds', partition: 0, offset: '0', key: 'k', raw: null, headers: {} };
@@ -42,7 +48,7 @@ function cmd(
 class RateLimited extends Error {}
 class Invalid extends Error {}
 
-function harness(behaviour: (c: WriteCommand, call: number) => ApplyResult) {
+function harness(behaviour: (c: WriteCommand, call: number) => ApplyResult, real?: Applier) {
   let t = 0;
   const calls: WriteCommand[] = [];
   const outcomes: WriteOutcome[] = [];
@@ -54,16 +60,18 @@ function harness(behaviour: (c: WriteCommand, call: number) => ApplyResult) {
     applier: {
       apply: async (c) => {
         calls.push(c);
-        return behaviour(c, calls.length);
+        return real ? real.apply(c) : behaviour(c, calls.length);
       },
       findByMarker: async () => null,
     },
     classify: (err): ErrorClass =>
-      err instanceof RateLimited
-        ? { category: 'rate_limit', retriable: true, retryAfterMs: 2000 }
-        : err instanceof Invalid
-          ? { category: 'validation', retriable: false }
-          : { category: 'network', retriable: true },
+      real
+        ? classifyJiraError(err)
+        : err instanceof RateLimited
+          ? { category: 'rate_limit', retriable: true, retryAfterMs: 2000 }
+          : err instanceof Invalid
+            ? { category: 'validation', retriable: false }
+            : { category: 'network', retriable: true },
     budget: new RateBudget({ limit: 100, perMs: 1000, now: () => t, sleep: async (ms) => void (t += ms) }),
     breaker: new CircuitBreaker({ failureThreshold: 5, openMs: 10_000, now: () => t }),
     applied: {
@@ -74,6 +82,7 @@ function harness(behaviour: (c: WriteCommand, call: number) => ApplyResult) {
     deadLetter: async (p, e) => void dead.push(`${p.cmd.commandId}:${e.category}`),
     retry: { maxAttempts: 4, baseMs: 100, maxMs: 1000 },
     heartbeat: async () => {},
+    stopping: () => false,
     sleep: async (ms) => void (t += ms),
     now: () => t,
     logger: pino({ level: 'silent' }),
@@ -91,6 +100,12 @@ function harness(behaviour: (c: WriteCommand, call: number) => ApplyResult) {
         registers: [registry],
       }),
       applySeconds: new Histogram({ name: 'h', help: 'h', labelNames: ['platform'], registers: [registry] }),
+      infraRetries: new Counter({
+        name: 'i',
+        help: 'i',
+        labelNames: ['platform', 'step'],
+        registers: [registry],
+      }),
     },
   };
   return { deps, calls, outcomes, dead, applied, time: () => t };
@@ -189,15 +204,57 @@ describe('processCommands', () => {
     assert.deepEqual(h.outcomes[0]?.coalesced, ['a', 'b']);
   });
 
-  it('applies a command id at most once, republishing its outcome', async () => {
+  it('applies a command id at most once, republishing its outcome as it was recorded', async () => {
     const h = harness(ok);
     await processCommands(h.deps, [cmd('a', { title: '1' })]);
     await processCommands(h.deps, [cmd('a', { title: '1' })]);
     assert.equal(h.calls.length, 1);
     assert.deepEqual(
       h.outcomes.map((o) => o.status),
-      ['applied', 'already_applied'],
+      ['applied', 'applied'],
     );
+  });
+
+  it('a replayed command whose recorded outcome is a failure is retried, not republished as success', async () => {
+    let broken = true;
+    const h = harness((c) => {
+      if (broken) throw new Invalid('400 field not allowed');
+      return ok(c);
+    });
+    await processCommands(h.deps, [cmd('a', { title: '1' })]);
+    assert.deepEqual(h.dead, ['a:validation']);
+    assert.equal(h.applied.get('a')?.status, 'failed');
+    // The cause is fixed and the command replayed (a DLQ retry, an offset reset).
+    broken = false;
+    await processCommands(h.deps, [cmd('a', { title: '1' })]);
+    assert.equal(h.calls.length, 2, 'the failed command was tried again');
+    assert.deepEqual(
+      h.outcomes.map((o) => o.status),
+      ['failed', 'applied'],
+    );
+    assert.equal(h.applied.get('a')?.status, 'applied');
+    // Once applied, a further replay republishes the success and calls nothing.
+    await processCommands(h.deps, [cmd('a', { title: '1' })]);
+    assert.equal(h.calls.length, 2);
+    assert.equal(h.outcomes.at(-1)?.status, 'applied');
+  });
+
+  it('stops between commands once the consumer stops, reporting only what it finished', async () => {
+    const h = harness(ok);
+    let stop = false;
+    h.deps.stopping = () => stop;
+    const parts = [cmd('a', { title: '1' }, { targetId: '1' }), cmd('b', { title: '2' }, { targetId: '2' })];
+    const real = h.deps.applier.apply;
+    h.deps.applier.apply = async (c) => {
+      stop = true; // the partition is revoked while the first write is in flight
+      return real(c);
+    };
+    const finished = await processCommands(h.deps, parts);
+    assert.deepEqual(
+      finished.map((p) => p.cmd.commandId),
+      ['a'],
+    );
+    assert.equal(h.calls.length, 1, 'the second command was left for the next owner of the partition');
   });
 
   it('waits out Retry-After, then succeeds', async () => {
@@ -236,4 +293,150 @@ describe('processCommands', () => {
     assert.equal(h.calls.length, 4);
     assert.deepEqual(h.dead, ['a:network']);
   });
+});
+
+/** A pg driver error as a dropped connection gives it (no SQLSTATE). */
+const connectionLost = () =>
+  Object.assign(new Error('Connection terminated unexpectedly'), { code: undefined });
+
+describe('processCommands against the Jira emulator: what fails after the write is not the write', () => {
+  let emu: RunningEmulator;
+  before(async () => {
+    emu = await startJiraEmulator({ seed: demoSeed(), webhookTimeScale: 0.001 });
+  });
+  after(() => emu.close());
+
+  const jira = () =>
+    createJiraApplier({
+      config: jiraConfigSchema.parse({
+        host: emu.url,
+        email: 'lockstep-bot@example.com',
+        apiToken: DEMO_BOT_TOKEN,
+        webhookSecret: 'unused-here',
+        projects: ['ENG'],
+      }),
+      botUserId: null,
+    });
+  const create = (id: string) =>
+    cmd(
+      id,
+      { title: `created by ${id}`, status: { category: 'in_progress', name: 'In Progress' } },
+      { action: 'create', targetId: null, marker: `marker-${id}` },
+    );
+  /** The requests made since `seq`, by route (issue ids elided, so two passes compare). */
+  const routes = (seq: number) =>
+    emu.ledger
+      .list(seq)
+      .map((e) => routeName({ ...e, path: e.path.replace(/\/issue\/\d+/g, '/issue/{id}') }));
+  const seqNow = () => emu.ledger.list().at(-1)?.seq ?? 0;
+  const creates = (seq: number) =>
+    routes(seq).filter((r) => r === 'POST /rest/api/3/issue createIssue').length;
+
+  /** One clean create, for the number of requests it costs. */
+  async function cleanPass(): Promise<string[]> {
+    const h = harness(ok, jira());
+    const from = seqNow();
+    await processCommands(h.deps, [create(`clean-${Math.random()}`)]);
+    assert.equal(h.outcomes[0]?.status, 'applied');
+    return routes(from);
+  }
+
+  for (const [what, breakIt] of [
+    [
+      'recording the outcome in Postgres',
+      (h: ReturnType<typeof harness>) => {
+        const record = h.deps.applied.record;
+        let first = true;
+        h.deps.applied.record = async (ids, o) => {
+          if (first) {
+            first = false;
+            throw connectionLost();
+          }
+          return record(ids, o);
+        };
+      },
+    ],
+    [
+      'publishing the outcome to Kafka',
+      (h: ReturnType<typeof harness>) => {
+        const publish = h.deps.publishOutcome;
+        let first = true;
+        h.deps.publishOutcome = async (o) => {
+          if (first) {
+            first = false;
+            throw Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092'), {
+              name: 'KafkaJSConnectionError',
+            });
+          }
+          return publish(o);
+        };
+      },
+    ],
+  ] as const) {
+    it(`a failure ${what} after the create is retried alone: one create, no breaker count, outcome applied`, async () => {
+      const clean = await cleanPass();
+      const h = harness(ok, jira());
+      h.deps.breaker = new CircuitBreaker({ failureThreshold: 1, openMs: 10_000, now: h.time });
+      breakIt(h);
+      const from = seqNow();
+      await processCommands(h.deps, [create(`infra-${what.length}`)]);
+      assert.equal(creates(from), 1, `exactly one create call: ${routes(from).join(', ')}`);
+      assert.deepEqual(
+        routes(from),
+        clean,
+        'the same requests as a clean pass: the platform was not called again',
+      );
+      assert.equal(h.calls.length, 1, 'the applier ran once');
+      assert.equal(h.deps.breaker.current(), 'closed', 'an infrastructure error did not count against Jira');
+      assert.deepEqual(
+        h.outcomes.map((o) => o.status),
+        ['applied'],
+      );
+      assert.equal(h.applied.get(`infra-${what.length}`)?.status, 'applied');
+      assert.deepEqual(h.dead, []);
+    });
+  }
+
+  for (const [step, match] of [
+    ['the transition', { method: 'POST', pathPrefix: '/rest/api/3/issue/' }],
+    ['the read-back', { method: 'GET', pathPrefix: '/rest/api/3/issue/' }],
+  ] as const) {
+    it(`a create whose ${step} fails reports success with the field skipped, and is not repeated`, async () => {
+      const h = harness(ok, jira());
+      h.deps.breaker = new CircuitBreaker({ failureThreshold: 1, openMs: 10_000, now: h.time });
+      let result: ApplyResult | undefined;
+      const real = jira();
+      h.deps.applier = {
+        findByMarker: real.findByMarker,
+        apply: async (c) => {
+          h.calls.push(c);
+          // Armed once the create call has been made: every later matching call fails.
+          const r = real.apply(c);
+          result = await r;
+          return result;
+        },
+      };
+      const from = seqNow();
+      // The create itself is POST /rest/api/3/issue (no trailing slash): only the follow-ups match.
+      emu.faults.add({ kind: 'server_error', status: 503, forMs: 60_000, match });
+      try {
+        await processCommands(h.deps, [create(`follow-${step.length}`)]);
+      } finally {
+        emu.faults.clear();
+      }
+      assert.equal(creates(from), 1, `exactly one create call: ${routes(from).join(', ')}`);
+      assert.equal(h.calls.length, 1, 'the command was not retried');
+      assert.deepEqual(
+        h.outcomes.map((o) => o.status),
+        ['applied'],
+      );
+      assert.match(h.outcomes[0]?.targetKey ?? '', /^ENG-\d+$/);
+      assert.ok(
+        result?.skipped.some((s) => s.reason === 'follow_up_failed'),
+        `skipped lists the follow-up: ${JSON.stringify(result?.skipped)}`,
+      );
+      assert.equal(h.deps.breaker.current(), 'closed');
+      assert.deepEqual(h.dead, []);
+    });
+  }
 });

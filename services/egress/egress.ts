@@ -32,6 +32,7 @@ export interface EgressDeps {
   platform: string;
   applier: Applier;
   classify(err: unknown): ErrorClass;
+  /** The platform's budget, shared with the applier's clients; egress only reports Retry-After to it. */
   budget: RateBudget;
   breaker: CircuitBreaker;
   applied: AppliedStore;
@@ -45,6 +46,8 @@ export interface EgressDeps {
   retry: { maxAttempts: number; baseMs: number; maxMs: number };
   /** Called to keep the consumer's group membership alive during long waits. */
   heartbeat(): Promise<void>;
+  /** True once the consumer is stopping or the partition was revoked: finish nothing new. */
+  stopping(): boolean;
   sleep(ms: number): Promise<void>;
   now(): number;
   logger: Logger;
@@ -52,17 +55,29 @@ export interface EgressDeps {
     commands: Counter<'platform' | 'result'>;
     apiCalls: Counter<'platform' | 'result'>;
     applySeconds: Histogram<'platform'>;
+    /** Retries of recording/publishing/dead-lettering (infrastructure, never the platform). */
+    infraRetries: Counter<'platform' | 'step'>;
   };
 }
 
-/** Processes one fetched batch of commands (one partition, in order). */
-export async function processCommands(deps: EgressDeps, batch: Pending<CommandMeta>[]): Promise<void> {
+/**
+ * Processes one fetched batch of commands (one partition, in order). Returns the commands it
+ * finished, a prefix of `batch`: it stops between commands (and between attempts) once `stopping()`
+ * says the consumer is shutting down or the partition was revoked, and the caller commits only
+ * what was finished, so the rest is redelivered to whoever owns the partition next.
+ */
+export async function processCommands(
+  deps: EgressDeps,
+  batch: Pending<CommandMeta>[],
+): Promise<Pending<CommandMeta>[]> {
+  const finished: Pending<CommandMeta>[] = [];
   for (const group of coalesce(batch)) {
+    if (deps.stopping()) break;
     // kafkajs' batch instrumentation puts its per-record spans in a new trace (only linked to the
     // producer's), so the apply runs in a span parented by the trace context in the record's headers:
     // the command's, and for a coalesced group the last (newest) command's.
     const last = group.parts.at(-1);
-    await withTraceHeaders(last?.meta.headers, () =>
+    const done = await withTraceHeaders(last?.meta.headers, () =>
       withSpan(`apply ${deps.platform}`, () => processOne(deps, group), {
         'messaging.destination.name': last?.meta.topic ?? '',
         'messaging.kafka.offset': last?.meta.offset ?? '',
@@ -70,41 +85,87 @@ export async function processCommands(deps: EgressDeps, batch: Pending<CommandMe
         'lockstep.coalesced': group.parts.length,
       }),
     );
+    if (!done) break;
+    finished.push(...group.parts);
+  }
+  return finished;
+}
+
+/** Thrown out of a wait when the consumer stops or loses the partition: nothing is committed. */
+class Stopping extends Error {}
+
+/** True when the group was finished (applied, recorded and published, or dead-lettered). */
+async function processOne(deps: EgressDeps, group: Coalesced<CommandMeta>): Promise<boolean> {
+  try {
+    await applyGroup(deps, group);
+    return true;
+  } catch (err) {
+    if (err instanceof Stopping) return false;
+    throw err;
   }
 }
 
-async function processOne(deps: EgressDeps, group: Coalesced<CommandMeta>): Promise<void> {
+async function applyGroup(deps: EgressDeps, group: Coalesced<CommandMeta>): Promise<void> {
   const ids = group.parts.map((p) => p.cmd.commandId);
-  const done = await Promise.all(ids.map((id) => deps.applied.get(id)));
+  const stored = await untilDone(deps, 'reading applied commands', () =>
+    Promise.all(ids.map((id) => deps.applied.get(id))),
+  );
+  // A recorded failure (dead-lettered) is not "done": a replay or a DLQ retry may try it again.
+  const done = stored.map((o) => (o !== null && o.status !== 'failed' ? o : null));
   if (done.every((d) => d !== null)) {
-    // Applied before a crash or a replay: publish the recorded outcome again (it may have been lost).
+    // Applied before a crash or a replay: publish the recorded outcome again (it may have been
+    // lost), with the status it was recorded with.
     deps.metrics.commands.inc({ platform: deps.platform, result: 'already_applied' }, ids.length);
     const last = done.at(-1);
-    if (last) await deps.publishOutcome({ ...last, status: 'already_applied', tsMs: deps.now() });
+    if (last) await untilDone(deps, 'publishing outcome', () => deps.publishOutcome(last));
     return;
   }
   const todo = group.parts.filter((_, i) => done[i] === null);
   const cmd = todo.length === group.parts.length ? group.cmd : coalesce(todo).map((g) => g.cmd)[0];
   if (!cmd) return;
+  const todoIds = todo.map((p) => p.cmd.commandId);
 
+  const result = await callPlatform(deps, cmd, todo);
+  // From here on the platform has answered for good: whatever fails now is our own infrastructure
+  // (Postgres, Kafka). It is waited out and retried, never the platform call, and never counted
+  // against the platform's breaker — repeating an accepted write could only duplicate it.
+  const outcome =
+    result.ok === true
+      ? toOutcome(cmd, result.value, todo, deps.now())
+      : { ...toOutcome(cmd, null, todo, deps.now()), status: 'failed' as const, error: result.error };
+  if (result.ok === false)
+    for (const p of todo)
+      await untilDone(deps, 'dead-lettering command', () =>
+        deps.deadLetter(p, result.error, result.attempts, result.firstFailedAtMs),
+      );
+  await untilDone(deps, 'recording outcome', () => deps.applied.record(todoIds, outcome));
+  await untilDone(deps, 'publishing outcome', () => deps.publishOutcome(outcome));
+  deps.metrics.commands.inc(
+    { platform: deps.platform, result: result.ok ? outcome.status : 'dead_lettered' },
+    todo.length,
+  );
+}
+
+type CallResult =
+  | { ok: true; value: ApplyResult }
+  | { ok: false; error: ErrorInfo; attempts: number; firstFailedAtMs: number };
+
+/** The platform call alone, retried while retriable and within `retry.maxAttempts`. */
+async function callPlatform(
+  deps: EgressDeps,
+  cmd: WriteCommand,
+  todo: Pending<CommandMeta>[],
+): Promise<CallResult> {
   const firstFailedAtMs = deps.now();
   for (let attempt = 0; ; attempt++) {
     await waitForBreaker(deps);
-    await deps.budget.acquire();
+    if (deps.stopping()) throw new Stopping('stopping before applying');
+    // No token is taken here: every HTTP request the applier makes draws from the platform's
+    // budget itself (the connector's clients are built with it), one command being 1–6 requests.
     const started = deps.now();
+    let value: ApplyResult;
     try {
-      const result = await deps.applier.apply(cmd);
-      deps.breaker.success();
-      deps.metrics.apiCalls.inc({ platform: deps.platform, result: 'ok' });
-      deps.metrics.applySeconds.observe({ platform: deps.platform }, (deps.now() - started) / 1000);
-      const outcome = toOutcome(cmd, result, todo, deps.now());
-      await deps.applied.record(
-        todo.map((p) => p.cmd.commandId),
-        outcome,
-      );
-      await deps.publishOutcome(outcome);
-      deps.metrics.commands.inc({ platform: deps.platform, result: outcome.status }, todo.length);
-      return;
+      value = await deps.applier.apply(cmd);
     } catch (err) {
       const c = deps.classify(err);
       deps.metrics.apiCalls.inc({ platform: deps.platform, result: c.category });
@@ -128,39 +189,67 @@ async function processOne(deps: EgressDeps, group: Coalesced<CommandMeta>): Prom
         await sleepWithHeartbeat(deps, delay);
         continue;
       }
-      const error: ErrorInfo = {
-        category: c.category,
-        message: `applying ${cmd.action} ${cmd.entityType} to ${deps.platform}: ${message}`,
-        retriable: c.retriable,
-      };
       deps.logger.error(
         { platform: deps.platform, commandId: cmd.commandId, category: c.category, err: message },
         'command dead-lettered',
       );
-      for (const p of todo) await deps.deadLetter(p, error, attempt + 1, firstFailedAtMs);
-      const failed: WriteOutcome = {
-        ...toOutcome(cmd, null, todo, deps.now()),
-        status: 'failed',
-        error,
+      return {
+        ok: false,
+        error: {
+          category: c.category,
+          message: `applying ${cmd.action} ${cmd.entityType} to ${deps.platform}: ${message}`,
+          retriable: c.retriable,
+        },
+        attempts: attempt + 1,
+        firstFailedAtMs,
       };
-      await deps.applied.record(
-        todo.map((p) => p.cmd.commandId),
-        failed,
+    }
+    deps.breaker.success();
+    deps.metrics.apiCalls.inc({ platform: deps.platform, result: 'ok' });
+    deps.metrics.applySeconds.observe({ platform: deps.platform }, (deps.now() - started) / 1000);
+    if (value.skipped.some((s) => s.reason === 'follow_up_failed'))
+      deps.logger.warn(
+        { platform: deps.platform, commandId: cmd.commandId, skipped: value.skipped, todo: todo.length },
+        'command applied, but a step after the write failed; those fields are left as written',
       );
-      await deps.publishOutcome(failed);
-      deps.metrics.commands.inc({ platform: deps.platform, result: 'dead_lettered' }, todo.length);
-      return;
+    return { ok: true, value };
+  }
+}
+
+/**
+ * Runs a step against our own infrastructure until it succeeds: an outage of Postgres or Kafka is
+ * not bad input, so it is waited out (capped backoff, heartbeats keep the partition) rather than
+ * dead-lettered. Gives up only when the consumer stops or loses the partition; the command is then
+ * redelivered and its create marker / stale-base check keep the platform from a second write.
+ */
+async function untilDone<T>(deps: EgressDeps, what: string, step: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await step();
+    } catch (err) {
+      deps.metrics.infraRetries.inc({ platform: deps.platform, step: what });
+      const delay = backoffDelay(attempt, { baseMs: deps.retry.baseMs, maxMs: deps.retry.maxMs });
+      deps.logger.warn(
+        { platform: deps.platform, attempt, retryInMs: delay, err: describeError(err) },
+        `${what} failed; retrying (the platform is not called again)`,
+      );
+      await sleepWithHeartbeat(deps, Math.max(delay, 50));
+      if (deps.stopping()) throw new Stopping(`${what}: stopping`);
     }
   }
 }
 
 async function waitForBreaker(deps: EgressDeps): Promise<void> {
-  while (!deps.breaker.allows()) await sleepWithHeartbeat(deps, Math.max(50, deps.breaker.remainingOpenMs()));
+  while (!deps.breaker.allows()) {
+    if (deps.stopping()) throw new Stopping('stopping while the breaker is open');
+    await sleepWithHeartbeat(deps, Math.max(50, deps.breaker.remainingOpenMs()));
+  }
 }
 
 async function sleepWithHeartbeat(deps: EgressDeps, ms: number): Promise<void> {
   const end = deps.now() + ms;
   for (let left = ms; left > 0; left = end - deps.now()) {
+    if (deps.stopping()) throw new Stopping('stopping during a wait');
     await deps.sleep(Math.min(left, 3000));
     await deps.heartbeat();
   }

@@ -25,9 +25,11 @@ export async function runEgress(platform: string): Promise<void> {
   } catch (err) {
     logger.warn({ platform, err: String(err) }, 'resolving the bot user failed; continuing without it');
   }
-  const applier = connector.createApplier(botUserId);
   const limits = rateLimitFor(config, platform);
+  // Every request the applier's SDK clients make draws from this budget (and corrects it from the
+  // platform's rate-limit headers), not one token per command.
   const budget = new RateBudget({ limit: limits.limit, perMs: limits.perMs });
+  const applier = connector.createApplier(botUserId, budget);
   const breakerState = new Gauge({
     name: 'lockstep_egress_breaker_open',
     help: '1 while the platform circuit breaker is open (its consumer paused)',
@@ -65,6 +67,12 @@ export async function runEgress(platform: string): Promise<void> {
       labelNames: ['platform'] as const,
       registers: [rt.metrics],
     }),
+    infraRetries: new Counter({
+      name: 'lockstep_egress_infra_retries_total',
+      help: 'Retries of recording, publishing or dead-lettering an outcome (Postgres/Kafka trouble; the platform is not called again)',
+      labelNames: ['platform', 'step'] as const,
+      registers: [rt.metrics],
+    }),
   };
   const publishOutcome = async (o: WriteOutcome) => {
     await producer.produce(config.kafka.topics.outcomes, o.linkId, o);
@@ -98,7 +106,7 @@ export async function runEgress(platform: string): Promise<void> {
           headers: r.headers,
         } satisfies CommandMeta,
       }));
-      await processCommands(
+      const finished = await processCommands(
         {
           platform,
           applier,
@@ -127,6 +135,7 @@ export async function runEgress(platform: string): Promise<void> {
             maxMs: config.egress.backoffMaxMs,
           },
           heartbeat: () => ctx.heartbeat(),
+          stopping: () => ctx.stopping(),
           sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
           now: Date.now,
           logger,
@@ -134,7 +143,8 @@ export async function runEgress(platform: string): Promise<void> {
         },
         pending,
       );
-      for (const r of records) ctx.done(r.offset);
+      // Only what was finished (a prefix): after a stop or a revocation the rest is redelivered.
+      for (const p of finished) ctx.done(p.meta.offset);
     },
   });
   consumer.onCrash((err) =>

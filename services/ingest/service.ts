@@ -4,7 +4,8 @@
 import { Counter } from 'prom-client';
 import type { BoundConnector, WebhookRequest } from '../connectors/types.ts';
 import type { ChangeEvent } from '../../schemas/generated/types.ts';
-import { boundConnectors } from '../app/config.ts';
+import { boundConnectors, rateLimitFor } from '../app/config.ts';
+import { RateBudget } from '../core/resilience/index.ts';
 import { startRuntime } from '../app/runtime.ts';
 import { runPollLoop } from './poller.ts';
 import { createCursorStore, createDeliveryStore } from './store.ts';
@@ -131,7 +132,12 @@ export async function runIngest(): Promise<void> {
         runPollLoop(
           {
             source: `${platform}`,
-            poller: c.createPoller(botUserIds.get(platform) ?? null),
+            // Its requests draw from a budget of the platform's published rate, corrected by the
+            // platform's rate-limit headers (which also count what egress spends of the quota).
+            poller: c.createPoller(
+              botUserIds.get(platform) ?? null,
+              new RateBudget(rateLimitFor(config, platform)),
+            ),
             cursors,
             publish,
             intervalMs: config.ingest.pollIntervalMs,

@@ -42,7 +42,7 @@ const transitions = z.object({
 
 export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
   const cfg = deps.config;
-  const client: Version3Client = jiraClient(cfg);
+  const client: Version3Client = jiraClient(cfg, deps.budget);
 
   async function readIssue(id: string) {
     return jiraIssue.parse(await client.issues.getIssue({ issueIdOrKey: id, fields: ISSUE_FIELDS }));
@@ -207,7 +207,7 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
       const found = await findByMarker({ marker: cmd.marker, entityType: 'issue', parentId: null });
       if (found) return issueResult(found.targetId, [], true);
       const { body, skipped } = await fieldsBody(cmd.fields, cmd.fields.known);
-      const created = z.object({ id: z.string() }).parse(
+      const created = z.object({ id: z.string(), key: z.string().nullish() }).parse(
         await client.issues.createIssue({
           fields: {
             ...body,
@@ -218,11 +218,45 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
           properties: markerProperty(cmd.marker),
         }),
       );
+      // The issue exists from here on. A failure of the transition or the read-back must not fail
+      // the command: egress would retry a write that was made, or dead-letter it and orphan the
+      // issue. Such a field is reported as skipped (`follow_up_failed`) and the create succeeds.
       if (cmd.fields.known.includes('status') && cmd.fields.status) {
-        const s = await transition(created.id, cmd.fields.status);
-        if (s) skipped.push(s);
+        try {
+          const s = await transition(created.id, cmd.fields.status);
+          if (s) skipped.push(s);
+        } catch (err) {
+          skipped.push({
+            field: 'status',
+            reason: 'follow_up_failed',
+            detail: `transitioning ${created.key ?? created.id} after its create: ${errorText(err)}`,
+          });
+        }
       }
-      return issueResult(created.id, skipped, false);
+      try {
+        return await issueResult(created.id, skipped, false);
+      } catch (err) {
+        // What the create call itself set, in Jira's spelling: the fields it carried, less those it
+        // could not set. The next webhook or poll brings the issue as Jira holds it.
+        const notSet = new Set(skipped.map((f) => f.field));
+        const sent = inJiraSpelling(cmd).fields;
+        return {
+          targetId: created.id,
+          targetKey: created.key ?? null,
+          written: { ...sent, known: sent.known.filter((f) => !notSet.has(f)) },
+          platformVersion: null,
+          platformTsMs: null,
+          alreadyApplied: false,
+          skipped: [
+            ...skipped,
+            {
+              field: '*',
+              reason: 'follow_up_failed',
+              detail: `reading ${created.key ?? created.id} back after its create: ${errorText(err)}`,
+            },
+          ],
+        };
+      }
     }
     const targetId = required(cmd);
     if (cmd.action === 'delete') {
@@ -338,6 +372,8 @@ export function inJiraSpelling(cmd: WriteCommand): Pick<WriteCommand, 'fields' |
     f.known.includes('labels') && f.labels !== null ? { ...f, labels: jiraLabels(f.labels) } : f;
   return { fields: spell(cmd.fields), base: cmd.base ? spell(cmd.base) : null };
 }
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 function required(cmd: WriteCommand): string {
   if (!cmd.targetId)

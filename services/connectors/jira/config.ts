@@ -29,6 +29,8 @@ export const jiraConfigSchema = z
     /** JQL is minute-precise; re-read this far back and drop what the seen-set already has. */
     pollOverlapMs: z.number().int().min(60_000).default(120_000),
     pageSize: z.number().int().min(1).max(100).default(50),
+    /** Every API request is abandoned (and retried as a network error) after this long without an answer. */
+    requestTimeoutMs: z.number().int().positive().default(30_000),
     /** Jira priority name → canonical priority, and back (for writes). */
     priorities: z
       .object({

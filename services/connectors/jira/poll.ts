@@ -9,11 +9,11 @@
  * Comments come with their issue (`fields=comment`): adding one bumps the issue's `updated`.
  * Deleted issues are not visible to search; deletes arrive by webhook only.
  */
-import { Version3Client } from 'jira.js';
 import { z } from 'zod';
 import type { ChangeEvent } from '../../../schemas/generated/types.ts';
 import { LockstepError } from '../../core/errors/index.ts';
 import type { ConnectorDeps, JsonValue, Poller, PollResult } from '../types.ts';
+import { jiraClient } from './client.ts';
 import type { JiraConfig } from './config.ts';
 import {
   commentEvent,
@@ -49,12 +49,8 @@ const cursorSchema = z.object({
 });
 export type JiraCursor = z.infer<typeof cursorSchema>;
 
-export function jiraClient(cfg: JiraConfig): Version3Client {
-  return new Version3Client({
-    host: cfg.host,
-    authentication: { basic: { email: cfg.email, apiToken: cfg.apiToken.reveal() } },
-  });
-}
+// Built in client.ts (timeouts, rate budget); re-exported for the modules that import it from here.
+export { jiraClient };
 
 /** "yyyy/MM/dd HH:mm" of `ms` in `timeZone`, rounded down to the minute. */
 export function jqlDate(ms: number, timeZone: string): string {
@@ -93,7 +89,7 @@ const commentField = z.object({
 export function createJiraPoller(deps: ConnectorDeps<JiraConfig>): Poller {
   const cfg = deps.config;
   const now = deps.now ?? Date.now;
-  const client = jiraClient(cfg);
+  const client = jiraClient(cfg, deps.budget);
 
   async function allComments(issueId: string, first: unknown[], total: number): Promise<JiraComment[]> {
     const out = first.map((c) => jiraComment.parse(c));

@@ -8,7 +8,7 @@
  * visible back-link. `findByMarker` looks for either, so a create whose response was lost is found
  * instead of repeated.
  */
-import { LinearClient } from '@linear/sdk';
+import { linearClient } from './client.ts';
 import { z } from 'zod';
 import type { EntityState, StatusCategory, WriteCommand } from '../../../schemas/generated/types.ts';
 import { LockstepError } from '../../core/errors/index.ts';
@@ -45,7 +45,7 @@ const idNodes = z.object({ nodes: z.array(z.object({ id: z.string() }).loose()) 
 
 export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier {
   const cfg = deps.config;
-  const client = new LinearClient({ apiKey: cfg.apiKey.reveal(), apiUrl: cfg.apiUrl });
+  const client = linearClient(cfg, deps.budget);
 
   async function gql<T extends z.ZodType>(
     what: string,
@@ -352,7 +352,17 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
       );
       const node = r.issueCreate!.issue;
       const created = issueNodeToData(node);
-      await attachMarker(created.id, cmd.marker);
+      // The issue exists from here on (its id is the marker's uuid, which findByMarker also finds):
+      // a failed attachment must not fail the create, or egress would retry a write that was made.
+      try {
+        await attachMarker(created.id, cmd.marker);
+      } catch (err) {
+        skipped.push({
+          field: 'attachment',
+          reason: 'follow_up_failed',
+          detail: `attaching the create marker to ${created.identifier ?? created.id}: ${err instanceof Error ? err.message : String(err)}`,
+        });
+      }
       return issueResult(node, skipped, false);
     }
     const targetId = required(cmd);

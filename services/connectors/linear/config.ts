@@ -17,6 +17,8 @@ export const linearConfigSchema = z
     /** Where a first poll starts (ISO-8601); a poll with a cursor ignores it. */
     pollSince: z.iso.datetime({ offset: true }).default('1970-01-01T00:00:00.000Z'),
     pageSize: z.number().int().min(1).max(250).default(50),
+    /** Every API request is abandoned (and retried as a network error) after this long without an answer. */
+    requestTimeoutMs: z.number().int().positive().default(30_000),
     /** Accept webhooks whose webhookTimestamp is within this many ms of our clock (Linear docs: 60 s). */
     replayWindowMs: z.number().int().positive().default(60_000),
   })

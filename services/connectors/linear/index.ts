@@ -1,5 +1,5 @@
 /** The Linear connector: the folder's only export. See README.md for scopes, setup and quirks. */
-import { LinearClient } from '@linear/sdk';
+import { linearClient } from './client.ts';
 import { z } from 'zod';
 import { LockstepError } from '../../core/errors/index.ts';
 import { defineConnector } from '../types.ts';
@@ -20,7 +20,7 @@ export const linearConnector = defineConnector({
   classifyError: classifyLinearError,
 
   async registerWebhook({ config }, { url, secret }) {
-    const client = new LinearClient({ apiKey: config.apiKey.reveal(), apiUrl: config.apiUrl });
+    const client = linearClient(config);
     const base = { url, secret, resourceTypes: ['Issue', 'Comment'], label: 'Lockstep' };
     let inputs: Record<string, unknown>[] = [{ ...base, allPublicTeams: true }];
     if (config.teams.length) {
@@ -57,7 +57,7 @@ export const linearConnector = defineConnector({
 
   async resolveBotUserId({ config }) {
     if (config.botUserId) return config.botUserId;
-    const client = new LinearClient({ apiKey: config.apiKey.reveal(), apiUrl: config.apiUrl });
+    const client = linearClient(config);
     const r = await client.client.rawRequest(`query LockstepViewer { viewer { id } }`);
     return z.object({ viewer: z.object({ id: z.string() }) }).parse(r.data).viewer.id;
   },

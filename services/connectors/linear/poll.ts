@@ -8,7 +8,7 @@
  * Linear "especially discourage[s] polling": this is the safety net under webhooks, run rarely.
  * Archived/trashed issues are not read here; deletes arrive by webhook only.
  */
-import { LinearClient } from '@linear/sdk';
+import { linearClient } from './client.ts';
 import { z } from 'zod';
 import type { ChangeEvent } from '../../../schemas/generated/types.ts';
 import { LockstepError } from '../../core/errors/index.ts';
@@ -83,7 +83,7 @@ function fresh(since: string): StreamCursor {
 export function createLinearPoller(deps: ConnectorDeps<LinearConfig>): Poller {
   const cfg = deps.config;
   const now = deps.now ?? Date.now;
-  const client = new LinearClient({ apiKey: cfg.apiKey.reveal(), apiUrl: cfg.apiUrl });
+  const client = linearClient(cfg, deps.budget);
   const teamFilter = cfg.teams.length ? { team: { key: { in: cfg.teams } } } : {};
 
   async function walk(

@@ -26,6 +26,8 @@ export class RateBudget {
   private tokens: number;
   private last: number;
   private blockedUntil = 0;
+  /** While the platform says little is left before its window resets: the slower rate, and until when. */
+  private slow: { ratePerMs: number; untilMs: number } | null = null;
   private readonly ratePerMs: number;
   private readonly burst: number;
   private readonly now: () => number;
@@ -57,6 +59,12 @@ export class RateBudget {
       this.tokens = Math.min(this.tokens, o.remaining);
       if (o.remaining <= 0 && o.resetAtMs !== undefined)
         this.blockedUntil = Math.max(this.blockedUntil, o.resetAtMs);
+      // Fewer left than our own rate would spend before the reset (other clients share the
+      // platform's quota, or our published figure is too generous): spread what is left.
+      else if (o.resetAtMs !== undefined && o.resetAtMs > now) {
+        const spread = o.remaining / (o.resetAtMs - now);
+        this.slow = spread < this.ratePerMs ? { ratePerMs: spread, untilMs: o.resetAtMs } : null;
+      }
     }
   }
 
@@ -65,7 +73,7 @@ export class RateBudget {
     const now = this.now();
     this.refill(now);
     const blocked = Math.max(0, this.blockedUntil - now);
-    const forToken = this.tokens >= 1 ? 0 : Math.ceil((1 - this.tokens) / this.ratePerMs);
+    const forToken = this.tokens >= 1 ? 0 : Math.ceil((1 - this.tokens) / this.rate(now));
     return Math.max(blocked, forToken);
   }
 
@@ -74,8 +82,13 @@ export class RateBudget {
     this.tokens -= 1;
   }
 
+  private rate(now: number): number {
+    if (this.slow && now >= this.slow.untilMs) this.slow = null;
+    return this.slow ? this.slow.ratePerMs : this.ratePerMs;
+  }
+
   private refill(now: number): void {
-    this.tokens = Math.min(this.burst, this.tokens + (now - this.last) * this.ratePerMs);
+    this.tokens = Math.min(this.burst, this.tokens + (now - this.last) * this.rate(now));
     this.last = now;
   }
 }

@@ -106,6 +106,22 @@ describe('RateBudget', () => {
     assert.ok(clock.now() - start >= 3000);
   });
 
+  it('spreads what the platform says is left over the time to its reset when that is slower than our rate', async () => {
+    const clock = fakeClock();
+    const b = new RateBudget({ limit: 100, perMs: 1000, burst: 1, now: clock.now, sleep: clock.sleep });
+    await b.acquire();
+    // 10 left for the next 10 s: one a second, not our 100 a second.
+    b.observe({ remaining: 10, resetAtMs: clock.now() + 10_000 });
+    await b.acquire();
+    assert.ok(clock.slept.reduce((a, x) => a + x, 0) >= 990, `waited ${clock.slept.join('+')} ms`);
+    // After the reset our own rate applies again.
+    clock.advance(10_000);
+    clock.slept.length = 0;
+    await b.acquire();
+    await b.acquire();
+    assert.ok(clock.slept.reduce((a, x) => a + x, 0) <= 10, `waited ${clock.slept.join('+')} ms`);
+  });
+
   it('trusts the platform when it says the window is spent', async () => {
     const clock = fakeClock();
     const b = new RateBudget({ limit: 100, perMs: 60_000, now: clock.now, sleep: clock.sleep });

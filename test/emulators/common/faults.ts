@@ -16,7 +16,11 @@ export type ApiFault =
   | { kind: 'rate_limit'; retryAfterSec: number; count?: number; forMs?: number; match?: FaultMatch }
   | { kind: 'server_error'; status?: number; count?: number; forMs?: number; match?: FaultMatch }
   | { kind: 'latency'; ms: number; count?: number; forMs?: number; match?: FaultMatch }
-  | { kind: 'timeout'; count?: number; forMs?: number; match?: FaultMatch };
+  /**
+   * Never answer. With `applied: true` the request is carried out first and only the answer is
+   * withheld: a write the platform made whose response the client never gets.
+   */
+  | { kind: 'timeout'; applied?: boolean; count?: number; forMs?: number; match?: FaultMatch };
 
 export type WebhookFault =
   | { kind: 'webhook_drop'; count: number }

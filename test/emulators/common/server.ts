@@ -150,7 +150,8 @@ export async function startEmulator(
     for (const f of faults.takeApi({ method: base.method, path: base.path, operation, actor: actor.id })) {
       if (f.kind === 'latency') await sleep(f.ms);
       else if (f.kind === 'timeout') {
-        ledger.record({ method: base.method, path: base.path, operation, actor: actor.id, status: 0 });
+        const status = f.applied ? (await platform.handle(request, kit)).status : 0;
+        ledger.record({ method: base.method, path: base.path, operation, actor: actor.id, status });
         // Never answer: the client's own timeout decides. Closed when the server stops.
         return;
       } else if (f.kind === 'rate_limit') response ??= platform.rateLimited(f.retryAfterSec, request);
