@@ -188,3 +188,21 @@ test('poll reads the project with via=poll, then is caught up with nothing new',
   assert.deepEqual(r2.events, [], 'the overlap re-reads are dropped by the seen-set');
   assert.equal(r2.caughtUp, true);
 });
+
+test('a poll of an issue Lockstep created carries its create marker; a person’s issue carries none', async () => {
+  const applier = createJiraApplier({ config, botUserId: null });
+  const ours = await applier.apply(
+    cmd({ fields: entityState({ title: 'Ours, polled' }), marker: 'link-poll-1' }),
+  );
+  const poller = createJiraPoller({ config, botUserId: null });
+  const r = await poller.poll(null);
+  const mine = r.events.find((e) => e.source.entityId === ours.targetId);
+  assert.ok(mine, 'the poll did not return the issue Lockstep created');
+  assert.equal(mine.source.actor, null, 'a poll knows no actor');
+  assert.equal(mine.source.marker, 'link-poll-1');
+  // The seeded issues were made by people: no marker (earlier tests' creates carry theirs).
+  assert.ok(
+    r.events.some((e) => e.source.entityType === 'issue' && e.source.marker === null),
+    'no person’s issue without a marker in the poll',
+  );
+});

@@ -22,11 +22,19 @@ import {
   type SkippedField,
 } from '../types.ts';
 import type { JiraConfig } from './config.ts';
-import { commentState, issueState, jiraComment, jiraIssue, jiraStatus, markdownToAdf } from './normalize.ts';
+import {
+  commentState,
+  issueState,
+  jiraComment,
+  jiraIssue,
+  jiraStatus,
+  markdownToAdf,
+  MARKER_PROPERTY,
+} from './normalize.ts';
 import { jiraLabels } from './labels.ts';
 import { ISSUE_FIELDS, jiraClient } from './poll.ts';
 
-export const MARKER_PROPERTY = 'lockstep.link';
+export { MARKER_PROPERTY };
 const markerProperty = (marker: string) => [{ key: MARKER_PROPERTY, value: { id: marker } }];
 
 const transitions = z.object({
