@@ -78,6 +78,8 @@ export interface AfterApplyFault {
   count?: number;
   delayMs?: number;
   status?: number;
+  /** Hold the answer until `POST /_emulator/jira/after-apply/release`. */
+  hold?: boolean;
 }
 const ADMIN_WEBHOOKS = '/rest/webhooks/1.0/webhook';
 const NOT_FOUND_ISSUE = 'Issue does not exist or you do not have permission to see it.';
@@ -172,6 +174,8 @@ export class JiraEmulator implements PlatformEmulator {
   indexedProperties = new Set<string>();
   /** Writes that are applied, then answered late and/or with an error (a lost response). */
   private afterApply: (AfterApplyFault & { remaining: number })[] = [];
+  /** Answers held by `hold` faults, sent on release. */
+  private held: (() => void)[] = [];
 
   constructor(opts: { searchLagMs?: number } = {}) {
     this.searchLagMs = opts.searchLagMs ?? DEFAULT_SEARCH_LAG_MS;
@@ -228,6 +232,7 @@ export class JiraEmulator implements PlatformEmulator {
     this.indexed.clear();
     this.pendingIndex = [];
     this.afterApply = [];
+    for (const send of this.held.splice(0)) send();
     this.indexedProperties.clear();
     this.keyIndex.clear();
     this.projectCounters.clear();
@@ -328,9 +333,9 @@ export class JiraEmulator implements PlatformEmulator {
     if (!f) return response;
     f.remaining--;
     // The write is done; only its answer is late, or lost behind a gateway error.
-    return new Promise((resolve) =>
-      setTimeout(() => resolve(f.status ? this.serverError(f.status) : response), f.delayMs ?? 0),
-    );
+    const answer = f.status ? this.serverError(f.status) : response;
+    if (f.hold) return new Promise((resolve) => this.held.push(() => resolve(answer)));
+    return new Promise((resolve) => setTimeout(() => resolve(answer), f.delayMs ?? 0));
   }
 
   /** Platform control routes: `/_emulator/jira/search` and `/_emulator/jira/after-apply`. */
@@ -347,6 +352,12 @@ export class JiraEmulator implements PlatformEmulator {
       this.afterApply.push({ ...f, remaining: f.count ?? 1 });
       return json(200, { ok: true });
     }
+    if (method === 'POST' && what === 'after-apply/release') {
+      const n = this.held.length;
+      for (const send of this.held.splice(0)) send();
+      return json(200, { released: n });
+    }
+    if (method === 'GET' && what === 'after-apply/held') return json(200, { held: this.held.length });
     if (method === 'DELETE' && what === 'after-apply') {
       this.afterApply = [];
       return json(200, { ok: true });
