@@ -58,6 +58,8 @@ export interface Source {
   actor: null | Person;
   /** True when the platform says Lockstep's own credentials made the change. */
   actorIsLockstep: boolean;
+  /** The create marker the entity carries (the id of the Lockstep link whose create made it), wherever the entity was observed (webhook or poll); null when it carries none. An entity with a marker is Lockstep's own create: never mirrored. */
+  marker: null | string;
   /** The platform's version of the entity after the change (updatedAt or similar). */
   version: null | string;
   /** When it changed on the platform (epoch ms). */

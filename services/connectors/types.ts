@@ -152,6 +152,10 @@ export interface MarkerQuery {
   entityType: EntityType;
   /** For comments: the parent issue on this platform. */
   parentId: string | null;
+  /** Where the create would have made it (Jira project, Linear team); absent: every configured one. */
+  workspace?: string | null;
+  /** No record made by the create is older than this (the command's createdAtMs); absent: unknown. */
+  createdAfterMs?: number | null;
 }
 
 export interface FoundTarget {

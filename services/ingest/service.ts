@@ -7,6 +7,7 @@ import type { ChangeEvent } from '../../schemas/generated/types.ts';
 import { boundConnectors, rateLimitFor } from '../app/config.ts';
 import { RateBudget } from '../core/resilience/index.ts';
 import { startRuntime } from '../app/runtime.ts';
+import { resolveBotUserIds } from './bot-users.ts';
 import { runPollLoop } from './poller.ts';
 import { createCursorStore, createDeliveryStore } from './store.ts';
 import { changeKey, handleWebhook } from './webhooks.ts';
@@ -15,20 +16,9 @@ export async function runIngest(): Promise<void> {
   const rt = await startRuntime('ingest', (c) => c.ingest.port);
   const { config, logger, producer, http } = rt;
   const connectors: Map<string, BoundConnector> = boundConnectors(config);
-  const botUserIds = new Map<string, string | null>();
-  for (const [platform, c] of connectors) {
-    try {
-      botUserIds.set(platform, await c.resolveBotUserId());
-    } catch (err) {
-      // Without it our own writes cannot be told from a person's by the actor; echo suppression by
-      // base comparison still works, so run on and say so.
-      logger.warn(
-        { platform, err: String(err) },
-        'resolving the bot user failed; actorIsLockstep will be false',
-      );
-      botUserIds.set(platform, null);
-    }
-  }
+  const botAbort = new AbortController();
+  rt.onShutdown({ name: 'bot user lookups', run: async () => botAbort.abort() });
+  const botUserIds = await resolveBotUserIds(connectors, logger, botAbort.signal);
 
   const webhooks = new Counter({
     name: 'lockstep_ingest_webhooks_total',

@@ -131,6 +131,48 @@ describe('our own creates are never mirrored', () => {
     assert.deepEqual(r.conflicts, []);
   });
 
+  it('a poll of our create (no actor) carrying its marker, before the outcome, is set aside, not mirrored', () => {
+    const ev = event('jira', 'J-1', 2000, ISSUE, { op: 'r', marker: 'link-1' });
+    assert.equal(ev.source.actor, null);
+    const r = decide(null, ev, makeFlow(), ctx);
+    assert.equal(r.state, null);
+    assert.deepEqual(r.commands, []);
+    assert.deepEqual(r.aside, { key: entityAsideKey('jira', 'J-1'), event: ev });
+  });
+
+  it('the link a marker names takes the polled record before the outcome; the outcome then changes nothing', () => {
+    const flow = makeFlow();
+    const born = step(null, event('linear', 'L-1', 1000, ISSUE, { op: 'c' }), flow);
+    const create = only(born.commands);
+    const polled = event('jira', 'J-1', 2000, ISSUE, { op: 'r', marker: born.state.linkId });
+    // process.ts hands decide() the link the marker names when no link indexes the entity.
+    const bound = step(born.state, polled, flow);
+    assert.deepEqual(bound.commands, []);
+    assert.equal(bound.state.status, 'active');
+    assert.equal(bound.state.sides.find((s) => s.platform === 'jira')!.entityId, 'J-1');
+    const out = step(bound.state, outcomeOf(create, { targetId: 'J-1', platformTsMs: 2000 }), flow);
+    assert.deepEqual(out.commands, []);
+    assert.equal(out.state.status, 'active');
+    assert.ok(!out.notes.some((n) => n.code === 'duplicate_create'));
+  });
+
+  it('a create outcome naming another record than the one its marker bound is reported, not kept', () => {
+    const flow = makeFlow();
+    const born = step(null, event('linear', 'L-1', 1000, ISSUE, { op: 'c' }), flow);
+    const create = only(born.commands);
+    const bound = step(
+      born.state,
+      event('jira', 'J-1', 2000, ISSUE, { op: 'r', marker: born.state.linkId }),
+      flow,
+    );
+    const out = step(bound.state, outcomeOf(create, { targetId: 'J-2', platformTsMs: 2000 }), flow);
+    assert.ok(
+      out.notes.some((n) => n.code === 'duplicate_create'),
+      JSON.stringify(out.notes),
+    );
+    assert.equal(out.state.sides.find((s) => s.platform === 'jira')!.entityId, 'J-1');
+  });
+
   it('the webhook of our create arriving after the outcome is an echo: no commands', () => {
     const flow = makeFlow();
     const { state } = linkedPair(flow);

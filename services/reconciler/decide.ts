@@ -48,7 +48,8 @@ export type NoteCode =
   | 'not_taken'
   | 'write_failed'
   | 'awaiting_create'
-  | 'linked';
+  | 'linked'
+  | 'duplicate_create';
 
 export interface Note {
   code: NoteCode;
@@ -91,6 +92,12 @@ export interface DecideResult {
 }
 
 export type Input = ChangeEvent | WriteOutcome;
+
+/**
+ * How long after a record was created an edit of it, while it is not linked yet, is kept for a
+ * create outcome that may still name it (our create, edited by a person before the outcome).
+ */
+export const EDIT_BEFORE_OUTCOME_MS = 15 * 60_000;
 
 export function entityAsideKey(platform: string, entityId: string): string {
   return `entity:${platform}:${entityId}`;
@@ -568,7 +575,39 @@ function decideNew(ev: ChangeEvent, flow: Flow, ctx: DecideContext): DecideResul
   const skip = (code: NoteCode, message: string, aside: Aside | null = null) =>
     result(null, null, [bareNote(code, message, null, src.platform)], aside);
 
-  if (ev.op === 'u' || ev.op === 'd' || ev.after === null) {
+  if (ev.op === 'd' || ev.after === null) {
+    return skip(
+      'not_linked',
+      `${src.entityType} ${src.entityId} on ${src.platform} is not linked; ${ev.op} ignored`,
+    );
+  }
+  if (src.actorIsLockstep || src.marker !== null) {
+    // Our own create seen before its outcome: by the actor (a webhook) or by the marker it carries
+    // (a poll, whose actor is unknown). Never mirror it; kept until the outcome (or the link the
+    // marker names, see process.ts) links it.
+    const why =
+      src.marker !== null ? `carries the create marker of link ${src.marker}` : 'was created by Lockstep';
+    return skip(
+      'aside',
+      `${src.entityType} ${src.entityId} on ${src.platform} ${why}; kept until its outcome links it`,
+      {
+        key: entityAsideKey(src.platform, src.entityId),
+        event: ev,
+      },
+    );
+  }
+  if (ev.op === 'u') {
+    // A person may edit our new record before the create's outcome names it: that edit must wait
+    // for the outcome, not be dropped. Only a recently created record can be such a one; an edit
+    // of an old record that was never linked is not ours to keep.
+    const created = ev.after.createdAtMs;
+    if (created !== null && src.tsMs - created <= EDIT_BEFORE_OUTCOME_MS) {
+      return skip(
+        'aside',
+        `${src.entityType} ${src.entityId} on ${src.platform} is not linked yet; its edit is kept until a create outcome names it`,
+        { key: entityAsideKey(src.platform, src.entityId), event: ev },
+      );
+    }
     return skip(
       'not_linked',
       `${src.entityType} ${src.entityId} on ${src.platform} is not linked; ${ev.op} ignored`,
@@ -587,14 +626,6 @@ function decideNew(ev: ChangeEvent, flow: Flow, ctx: DecideContext): DecideResul
   );
   if (!sourceSide)
     return skip('not_in_flow', `${src.platform}/${src.workspace} is not a side of flow ${flow.id}`);
-  if (src.actorIsLockstep) {
-    // Our own create coming back before its outcome: never mirror it. Kept until the outcome names it.
-    return skip(
-      'aside',
-      `${src.entityType} ${src.entityId} on ${src.platform} was created by Lockstep; kept until its outcome links it`,
-      { key: entityAsideKey(src.platform, src.entityId), event: ev },
-    );
-  }
   if (parent !== null && parent.status === 'pending') {
     return skip('aside', `comment ${src.entityId}: its issue is still being created; kept until it is`, {
       key: linkAsideKey(parent.linkId),
@@ -689,8 +720,16 @@ function decideEvent(state: LinkState, ev: ChangeEvent, flow: Flow, ctx: DecideC
     return result(state, run);
   }
   if (side.entityId === null) {
+    // Only the link a marker names comes here with this side unset (process.ts): the record is
+    // our create, seen before its outcome. Bind it now; the outcome then finds it bound.
     side.entityId = src.entityId;
     side.entityKey = src.entityKey;
+    if (state.status === 'pending' && state.sides.every((s) => s.entityId !== null)) state.status = 'active';
+    run.note(
+      'linked',
+      `${src.entityType} ${src.entityId} on ${src.platform} bound by its create marker`,
+      src.platform,
+    );
   }
 
   if (ev.op === 'd') {
@@ -787,6 +826,23 @@ function decideOutcome(state: LinkState, out: WriteOutcome, flow: Flow, ctx: Dec
   const ok = out.status === 'applied' || out.status === 'already_applied';
   const commandIds = new Set([out.commandId, ...out.coalesced]);
 
+  if (
+    side.createCommandId !== null &&
+    commandIds.has(side.createCommandId) &&
+    side.entityId !== null &&
+    ok &&
+    out.targetId !== null &&
+    out.targetId !== side.entityId
+  ) {
+    // The side was bound by its marker to another record: the platform holds two records of one
+    // create. Never keep that silently (process.ts turns this note into an error and a dead letter).
+    run.note(
+      'duplicate_create',
+      `create ${out.commandId} on ${out.platform} made ${out.targetKey ?? out.targetId}, but link ${state.linkId} is bound to ${side.entityKey ?? side.entityId} there`,
+      out.platform,
+    );
+    return result(state, run);
+  }
   if (side.createCommandId !== null && commandIds.has(side.createCommandId) && side.entityId === null) {
     if (ok && out.targetId !== null) {
       side.entityId = out.targetId;

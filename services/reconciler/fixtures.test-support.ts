@@ -44,6 +44,8 @@ export interface EventOpts {
   op?: ChangeEvent['op'];
   eventId?: string;
   lockstep?: boolean;
+  /** The create marker the entity carries (Source.marker). */
+  marker?: string;
   entityType?: ChangeEvent['source']['entityType'];
   parentId?: string;
   before?: Values;
@@ -74,6 +76,7 @@ export function event(
       deliveryId: null,
       actor: null,
       actorIsLockstep: o.lockstep ?? false,
+      marker: o.marker ?? null,
       version: String(tsMs),
       tsMs,
     },

@@ -3,6 +3,7 @@
  * new state, the seen event, set-aside events, conflicts and the outbox rows. No Kafka here; the
  * service consumes, and the outbox relay publishes.
  */
+import { LockstepError } from '../core/errors/index.ts';
 import { commandsTopic, type TopicsConfig } from '../core/kafka/index.ts';
 import type { ChangeEvent, WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
 import type { DecideResult, Note } from './decide.ts';
@@ -35,7 +36,45 @@ export function commandKey(cmd: WriteCommand): string {
     : `${cmd.platform}:${cmd.workspace}:${cmd.entityType}:${cmd.targetId}`;
 }
 
-async function record(tx: StoreTx, deps: ProcessDeps, r: DecideResult, into: Processed): Promise<void> {
+/**
+ * An entity belongs to one link. Two links naming the same entity (or one create making two
+ * records) is a split that the store's index would otherwise hide; it is an error: the input is
+ * dead-lettered with the reason, logged and counted, never kept silently.
+ */
+async function checkBindings(tx: StoreTx, r: DecideResult, before: LinkState | null): Promise<void> {
+  const dup = r.notes.find((n) => n.code === 'duplicate_create');
+  if (dup)
+    throw new LockstepError('recording a create outcome', { category: 'conflict', cause: dup.message });
+  const state = r.state;
+  if (!state) return;
+  for (const side of state.sides) {
+    // Only a side named by this decision can clash; the others were checked when they were named.
+    if (
+      side.entityId === null ||
+      before?.sides.some((b) => b.platform === side.platform && b.entityId === side.entityId)
+    )
+      continue;
+    const owner = await tx.linkForEntity(state.flowId, side.platform, side.entityId);
+    if (owner && owner.linkId !== state.linkId) {
+      throw new LockstepError(
+        `binding ${side.platform} ${side.entityKey ?? side.entityId} to link ${state.linkId}`,
+        {
+          category: 'conflict',
+          cause: `it is already bound to link ${owner.linkId}`,
+        },
+      );
+    }
+  }
+}
+
+async function record(
+  tx: StoreTx,
+  deps: ProcessDeps,
+  r: DecideResult,
+  into: Processed,
+  before: LinkState | null,
+): Promise<void> {
+  await checkBindings(tx, r, before);
   if (r.state) await tx.saveLink(r.state);
   if (r.aside) await tx.putAside(r.aside.key, r.aside.event);
   const rows: OutboxRow[] = [
@@ -86,7 +125,10 @@ export async function processChange(
   }
   const src = ev.source;
   for (const flow of flowsFor(deps, src.platform)) {
-    const state = await tx.linkForEntity(flow.id, src.platform, src.entityId);
+    const indexed = await tx.linkForEntity(flow.id, src.platform, src.entityId);
+    // Our own create seen before its outcome carries the marker that names its link: bind it there.
+    const named = indexed === null ? await markedLink(tx, flow, ev) : null;
+    const state = indexed ?? named;
     const parent =
       state === null
         ? src.entityType === 'comment' && src.parentId !== null
@@ -99,9 +141,44 @@ export async function processChange(
       parent,
       canonicalLabel: deps.canonicalLabel,
     });
-    await record(tx, deps, r, into);
+    await record(tx, deps, r, into, state);
+    if (named && r.state) await afterNamed(tx, deps, r.state, src.platform, into);
   }
   return into;
+}
+
+/** The link an event's create marker names, when it is this flow's and waits for that side's record. */
+async function markedLink(tx: StoreTx, flow: Flow, ev: ChangeEvent): Promise<LinkState | null> {
+  const src = ev.source;
+  if (src.marker === null) return null;
+  const link = await tx.link(src.marker);
+  if (!link || link.flowId !== flow.id) return null;
+  const side = link.sides.find((s) => s.platform === src.platform);
+  if (!side || side.createCommandId === null) return null;
+  if (side.entityId !== null && side.entityId !== src.entityId) {
+    throw new LockstepError(`binding ${src.platform} ${src.entityKey ?? src.entityId} by its marker`, {
+      category: 'conflict',
+      cause: `link ${link.linkId} is already bound to ${side.entityKey ?? side.entityId} there: the platform holds two records of one create`,
+    });
+  }
+  return side.entityId === null ? link : null;
+}
+
+/** A side was just named (by an outcome or a marker): decide what was waiting for it. */
+async function afterNamed(
+  tx: StoreTx,
+  deps: ProcessDeps,
+  state: LinkState,
+  platform: string,
+  into: Processed,
+): Promise<void> {
+  const named = state.sides.find((s) => s.platform === platform)?.entityId;
+  if (named) {
+    for (const ev of await tx.takeAside(entityAsideKey(platform, named))) {
+      await processChange(tx, deps, ev, into, true);
+    }
+  }
+  if (state.status === 'active') await releaseAside(tx, deps, state.linkId, into);
 }
 
 export async function processOutcome(
@@ -130,15 +207,9 @@ export async function processOutcome(
     parent: await parentLink(tx, state),
     canonicalLabel: deps.canonicalLabel,
   });
-  await record(tx, deps, r, into);
+  await record(tx, deps, r, into, state);
   // The outcome may have named a new record: decide what was waiting for it.
-  const named = r.state?.sides.find((s) => s.platform === out.platform)?.entityId;
-  if (named) {
-    for (const ev of await tx.takeAside(entityAsideKey(out.platform, named))) {
-      await processChange(tx, deps, ev, into, true);
-    }
-  }
-  if (r.state?.status === 'active') await releaseAside(tx, deps, r.state.linkId, into);
+  if (r.state) await afterNamed(tx, deps, r.state, out.platform, into);
   return into;
 }
 
@@ -178,6 +249,6 @@ export async function processResolve(
   );
   if (!r.ok) return r;
   const into: Processed = { commands: [], conflicts: 0, notes: [] };
-  await record(tx, deps, { ...r, aside: null }, into);
+  await record(tx, deps, { ...r, aside: null }, into, state);
   return { ok: true, processed: into };
 }

@@ -93,6 +93,7 @@ export function sampleChangeEvent(eventId: string) {
       deliveryId: 'd-1',
       actor: null,
       actorIsLockstep: false,
+      marker: null,
       version: String(now),
       tsMs: now - 5,
     },

@@ -61,6 +61,7 @@ function event(
       deliveryId: null,
       actor: null,
       actorIsLockstep: lockstep,
+      marker: null,
       version: null,
       tsMs,
     },

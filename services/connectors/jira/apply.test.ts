@@ -5,14 +5,20 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { WriteCommand } from '../../../schemas/generated/types.ts';
-import { DEMO_BOT_TOKEN, demoSeed, startJiraEmulator } from '../../../test/emulators/jira/index.ts';
+import {
+  DEFAULT_SEARCH_LAG_MS,
+  DEMO_BOT_TOKEN,
+  demoSeed,
+  startJiraEmulator,
+  type JiraEmulator,
+} from '../../../test/emulators/jira/index.ts';
 import type { RunningEmulator } from '../../../test/emulators/common/server.ts';
 import { entityState } from '../types.ts';
 import { createJiraApplier } from './apply.ts';
 import { jiraConfigSchema, type JiraConfig } from './config.ts';
 import { createJiraPoller } from './poll.ts';
 
-let emu: RunningEmulator;
+let emu: RunningEmulator & { jira: JiraEmulator };
 let config: JiraConfig;
 before(async () => {
   emu = await startJiraEmulator({ seed: demoSeed(), webhookTimeScale: 0.001 });
@@ -185,6 +191,58 @@ test('poll reads the project with via=poll, then is caught up with nothing new',
   assert.ok(r1.events.length >= 3, `expected the seeded issues, got ${r1.events.length}`);
   assert.ok(r1.events.every((e) => e.source.via === 'poll' && e.op === 'r' && e.source.workspace === 'ENG'));
   const r2 = await poller.poll(r1.cursor);
-  assert.deepEqual(r2.events, [], 'the overlap re-reads are dropped by the seen-set');
+  // Search lags writes, so r2 may bring earlier tests' issues r1 could not see yet; never r1's again.
+  const first = new Set(r1.events.map((e) => e.eventId));
+  assert.deepEqual(
+    r2.events.filter((e) => first.has(e.eventId)),
+    [],
+    'the overlap re-reads are dropped by the seen-set',
+  );
   assert.equal(r2.caughtUp, true);
+});
+
+test('a poll of an issue Lockstep created carries its create marker; a person’s issue carries none', async () => {
+  const applier = createJiraApplier({ config, botUserId: null });
+  const ours = await applier.apply(
+    cmd({ fields: entityState({ title: 'Ours, polled' }), marker: 'link-poll-1' }),
+  );
+  const poller = createJiraPoller({ config, botUserId: null });
+  // Search lags writes (as on Jira Cloud): poll until the new issue is searchable.
+  const deadline = Date.now() + 30_000;
+  let r = await poller.poll(null);
+  while (!r.events.some((e) => e.source.entityId === ours.targetId)) {
+    assert.ok(Date.now() < deadline, 'the poll never returned the issue Lockstep created');
+    await new Promise((res) => setTimeout(res, 100));
+    r = await poller.poll(null);
+  }
+  const mine = r.events.find((e) => e.source.entityId === ours.targetId)!;
+  assert.equal(mine.source.actor, null, 'a poll knows no actor');
+  assert.equal(mine.source.marker, 'link-poll-1');
+  // The seeded issues were made by people: no marker (earlier tests' creates carry theirs).
+  assert.ok(
+    r.events.some((e) => e.source.entityType === 'issue' && e.source.marker === null),
+    'no person’s issue without a marker in the poll',
+  );
+});
+
+test('a create whose response is lost is found on retry, not repeated, while search still lags', async () => {
+  assert.ok(DEFAULT_SEARCH_LAG_MS >= 1000, 'the emulator’s search keeps up: this test would prove nothing');
+  const applier = createJiraApplier({ config, botUserId: null });
+  const create = cmd({
+    fields: entityState({ title: 'Lost response' }),
+    marker: 'link-lost-1',
+    createdAtMs: Date.now(),
+  });
+  // Jira makes the issue, then the answer is lost behind a gateway error (egress retries a 503).
+  emu.jira.addAfterApplyFault({ method: 'POST', pathPrefix: '/rest/api/3/issue', status: 503, count: 1 });
+  await assert.rejects(applier.apply(create), (err: { status?: number }) => err.status === 503);
+  const retried = await applier.apply(create);
+  assert.equal(retried.alreadyApplied, true, 'the retry created the issue again');
+  const made = (emu.jira.state() as { issues: { key: string; fields: { summary: string } }[] }).issues.filter(
+    (i) => i.fields.summary === 'Lost response',
+  );
+  assert.deepEqual(
+    made.map((i) => i.key),
+    [retried.targetKey],
+  );
 });

@@ -6,8 +6,11 @@
  *   GET and converts it itself (PLATFORMS.md §1).
  * - Create markers are the entity property `lockstep.link` = {id: marker}, set in the create call
  *   itself so there is no window between the entity and its marker.
+ * - A lost create is found without JQL over the property: on Jira Cloud that finds only properties
+ *   an app's entity-property module indexes (an API-token client has none), and search lags
+ *   writes. See findIssueByMarker.
  */
-import type { Version3Client } from 'jira.js';
+import { HttpException, type Version3Client } from 'jira.js';
 import { z } from 'zod';
 import type { EntityState, WriteCommand } from '../../../schemas/generated/types.ts';
 import { LockstepError } from '../../core/errors/index.ts';
@@ -22,12 +25,44 @@ import {
   type SkippedField,
 } from '../types.ts';
 import type { JiraConfig } from './config.ts';
-import { commentState, issueState, jiraComment, jiraIssue, jiraStatus, markdownToAdf } from './normalize.ts';
+import {
+  commentState,
+  issueState,
+  jiraComment,
+  jiraIssue,
+  jiraStatus,
+  markdownToAdf,
+  MARKER_PROPERTY,
+  markerOf,
+} from './normalize.ts';
 import { jiraLabels } from './labels.ts';
-import { ISSUE_FIELDS, jiraClient } from './poll.ts';
+import { ISSUE_FIELDS, jiraClient, jqlDate } from './poll.ts';
 
-export const MARKER_PROPERTY = 'lockstep.link';
+/** 7 of ENG-7. */
+function keyNumber(key: string): number {
+  const n = Number(key.slice(key.lastIndexOf('-') + 1));
+  return Number.isInteger(n) ? n : 0;
+}
+
+export { MARKER_PROPERTY };
 const markerProperty = (marker: string) => [{ key: MARKER_PROPERTY, value: { id: marker } }];
+
+/** Jira's clock may differ from the reconciler's that stamped the command: look this much earlier. */
+const CLOCK_SKEW_MS = 10 * 60_000;
+/** Without a command time, how far back the lost-create search looks. */
+const DEFAULT_LOOKBACK_MS = 24 * 60 * 60_000;
+/** Keys past the newest searchable one are read until this many in a row do not exist (deleted ones leave gaps). */
+const KEY_MISSES = 2;
+
+const markedIssue = z.object({
+  id: z.string(),
+  key: z.string(),
+  properties: z.record(z.string(), z.unknown()).nullish(),
+});
+const markedIssues = z.object({
+  issues: z.array(markedIssue).default([]),
+  nextPageToken: z.string().nullish(),
+});
 
 const transitions = z.object({
   transitions: z
@@ -146,18 +181,79 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
     return null;
   }
 
-  async function findByMarker(q: MarkerQuery): Promise<FoundTarget | null> {
-    if (q.entityType === 'issue') {
-      const res = await client.issueSearch.searchForIssuesUsingJqlEnhancedSearchPost({
-        jql: `issue.property[${MARKER_PROPERTY}].id = "${q.marker.replace(/["\\]/g, '\\$&')}"`,
-        fields: ['project'],
-        maxResults: 1,
-      });
-      const hit = z
-        .object({ issues: z.array(z.object({ id: z.string(), key: z.string() })).default([]) })
-        .parse(res).issues[0];
-      return hit ? { targetId: hit.id, targetKey: hit.key } : null;
+  /**
+   * A lost create, found the way Jira Cloud allows: the issues created in the project since the
+   * command (newest first, `properties=lockstep.link` so each candidate's marker comes along), and
+   * then, because search lags writes, the keys after the newest one search knows, read one by one
+   * (a read by key is always current) until KEY_MISSES in a row do not exist. Keys are sequential
+   * per project, so an issue created during the lag is one of those.
+   */
+  async function findIssueByMarker(q: MarkerQuery): Promise<FoundTarget | null> {
+    const projects = q.workspace ? [q.workspace] : cfg.projects;
+    const since =
+      q.createdAfterMs != null ? q.createdAfterMs - CLOCK_SKEW_MS : Date.now() - DEFAULT_LOOKBACK_MS;
+    const from = jqlDate(Math.max(0, since), cfg.jqlTimeZone);
+    for (const project of projects) {
+      let newest = 0;
+      let nextPageToken: string | null = null;
+      for (let page = 0; page < 100; page++) {
+        const res = markedIssues.parse(
+          await client.issueSearch.searchForIssuesUsingJqlEnhancedSearchPost({
+            jql: `project = "${project}" AND created >= "${from}" ORDER BY created DESC`,
+            fields: ['created'],
+            properties: [MARKER_PROPERTY],
+            maxResults: 100,
+            ...(nextPageToken && { nextPageToken }),
+          }),
+        );
+        for (const i of res.issues) {
+          if (markerOf(i.properties) === q.marker) return { targetId: i.id, targetKey: i.key };
+          newest = Math.max(newest, keyNumber(i.key));
+        }
+        nextPageToken = res.nextPageToken ?? null;
+        if (!nextPageToken) break;
+      }
+      if (newest === 0) {
+        // Nothing searchable created since: start after the newest issue search knows at all.
+        const last = markedIssues.parse(
+          await client.issueSearch.searchForIssuesUsingJqlEnhancedSearchPost({
+            jql: `project = "${project}" ORDER BY created DESC`,
+            fields: ['created'],
+            maxResults: 1,
+          }),
+        ).issues[0];
+        newest = last ? keyNumber(last.key) : 0;
+      }
+      for (let n = newest + 1, misses = 0; misses < KEY_MISSES; n++) {
+        const i = await issueOrNull(`${project}-${n}`);
+        if (!i) {
+          misses++;
+          continue;
+        }
+        misses = 0;
+        if (markerOf(i.properties) === q.marker) return { targetId: i.id, targetKey: i.key };
+      }
     }
+    return null;
+  }
+
+  async function issueOrNull(key: string) {
+    try {
+      return markedIssue.parse(
+        await client.issues.getIssue({
+          issueIdOrKey: key,
+          fields: ['created'],
+          properties: [MARKER_PROPERTY],
+        }),
+      );
+    } catch (err) {
+      if (err instanceof HttpException && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  async function findByMarker(q: MarkerQuery): Promise<FoundTarget | null> {
+    if (q.entityType === 'issue') return findIssueByMarker(q);
     if (q.entityType === 'comment' && q.parentId) {
       // Comments have no JQL, and GET …/comment expands only renderedBody (swagger): list the
       // parent's comment ids, then read their properties with POST /comment/list?expand=properties.
@@ -204,7 +300,13 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
           category: 'validation',
           cause: 'a create needs a marker',
         });
-      const found = await findByMarker({ marker: cmd.marker, entityType: 'issue', parentId: null });
+      const found = await findByMarker({
+        marker: cmd.marker,
+        entityType: 'issue',
+        parentId: null,
+        workspace: cmd.workspace,
+        createdAfterMs: cmd.createdAtMs,
+      });
       if (found) return issueResult(found.targetId, [], true);
       const { body, skipped } = await fieldsBody(cmd.fields, cmd.fields.known);
       const created = z.object({ id: z.string(), key: z.string().nullish() }).parse(

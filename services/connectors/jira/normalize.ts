@@ -12,6 +12,20 @@ import type { JiraConfig } from './config.ts';
 
 export const PLATFORM = 'jira';
 
+/**
+ * The issue/comment entity property holding a create marker, `{id: <link id>}`. Written in the
+ * create call itself (apply.ts), so a record of ours is never seen without it; searches and issue
+ * reads ask for it (`properties=lockstep.link`) so every observation carries it (Source.marker).
+ */
+export const MARKER_PROPERTY = 'lockstep.link';
+const markerValue = z.object({ id: z.string().min(1) });
+
+/** The create marker an issue read with `properties=lockstep.link` carries, or null. */
+export function markerOf(properties: Record<string, unknown> | null | undefined): string | null {
+  const v = markerValue.safeParse(properties?.[MARKER_PROPERTY]);
+  return v.success ? v.data.id : null;
+}
+
 // --- ADF ↔ markdown -------------------------------------------------------------------------
 
 export interface AdfNode {
@@ -143,6 +157,8 @@ export const jiraIssue = z.object({
     created: iso.nullish(),
     updated: iso,
   }),
+  /** Only the properties asked for (`properties=…`); webhooks carry none. */
+  properties: z.record(z.string(), z.unknown()).nullish(),
 });
 export type JiraIssue = z.infer<typeof jiraIssue>;
 
@@ -157,6 +173,7 @@ export const jiraComment = z.object({
   id: z.string(),
   body: z.unknown(),
   author: jiraUser.nullish(),
+  updateAuthor: jiraUser.nullish(),
   created: iso,
   updated: iso,
   self: z.string().nullish(),
@@ -199,7 +216,7 @@ export function jiraStatus(
   return category ? { category, name } : null;
 }
 
-function person(u: z.infer<typeof jiraUser> | null | undefined): Person | null {
+export function person(u: z.infer<typeof jiraUser> | null | undefined): Person | null {
   return u
     ? { email: u.emailAddress ?? null, platformUserId: u.accountId, displayName: u.displayName ?? null }
     : null;
@@ -310,6 +327,7 @@ function source(
   version: string,
   tsMs: number,
   x: JiraSourceExtras,
+  marker: string | null,
 ): ChangeEvent['source'] {
   return {
     platform: PLATFORM,
@@ -322,6 +340,7 @@ function source(
     deliveryId: x.deliveryId,
     actor: x.actor,
     actorIsLockstep: x.actor !== null && x.botUserId !== null && x.actor.platformUserId === x.botUserId,
+    marker,
     version,
     tsMs,
   };
@@ -368,6 +387,7 @@ export function issueEvent(
       version,
       op === 'd' && deletedAtMs ? deletedAtMs : Date.parse(version),
       x,
+      markerOf(i.properties),
     ),
     changedFields: changed,
     tsMs: x.nowMs,
@@ -402,6 +422,8 @@ export function commentEvent(
       version,
       op === 'd' && deletedAtMs ? deletedAtMs : Date.parse(version),
       x,
+      // Comment reads (search `fields=comment`, webhooks) carry no properties; the author tells ours.
+      null,
     ),
     changedFields: ['body'],
     tsMs: x.nowMs,

@@ -20,6 +20,8 @@ import {
   issueEvent,
   jiraComment,
   jiraIssue,
+  MARKER_PROPERTY,
+  person,
   type JiraComment,
   type JiraSourceExtras,
 } from './normalize.ts';
@@ -136,6 +138,8 @@ export function createJiraPoller(deps: ConnectorDeps<JiraConfig>): Poller {
         const res = await client.issueSearch.searchForIssuesUsingJqlEnhancedSearchPost({
           jql,
           fields: [...ISSUE_FIELDS, 'comment'],
+          // The create marker: a poll has no actor, so the marker is how it tells our creates.
+          properties: [MARKER_PROPERTY],
           maxResults: cfg.pageSize,
           ...(nextPageToken && { nextPageToken }),
         });
@@ -157,7 +161,8 @@ export function createJiraPoller(deps: ConnectorDeps<JiraConfig>): Poller {
             if (Date.parse(cm.updated) < c.sinceMs - cfg.pollOverlapMs || seen[`c:${cm.id}`] === cm.updated)
               continue;
             seen[`c:${cm.id}`] = cm.updated;
-            events.push(commentEvent('r', cm, issue, x));
+            // A comment's last editor is its updateAuthor: the actor a poll can know.
+            events.push(commentEvent('r', cm, issue, { ...x, actor: person(cm.updateAuthor ?? cm.author) }));
           }
         }
         nextPageToken = page.nextPageToken ?? null;

@@ -194,3 +194,20 @@ test('a label the team lacks is created in the team (one issueLabelCreate) and a
   assert.deepEqual([...next.written!.labels!].sort(), ['bug', 'from-jira']);
   assert.equal(emu.ledger.list(since2).filter((e) => e.operation === 'issueLabelCreate').length, 0);
 });
+
+test('a poll of an issue Lockstep created carries its create marker; a person’s issue carries none', async () => {
+  const applier = createLinearApplier({ config, botUserId: null });
+  const ours = await applier.apply(
+    cmd({ fields: entityState({ title: 'Ours, polled' }), marker: 'lin-poll-1' }),
+  );
+  const r = await createLinearPoller({ config, botUserId: null }).poll(null);
+  const mine = r.events.find((e) => e.source.entityId === ours.targetId);
+  assert.ok(mine, 'the poll did not return the issue Lockstep created');
+  assert.equal(mine.source.actor, null, 'a poll knows no actor');
+  assert.equal(mine.source.marker, 'lin-poll-1');
+  // The seeded issues were made by people: no marker (earlier tests' creates carry theirs).
+  assert.ok(
+    r.events.some((e) => e.source.entityType === 'issue' && e.source.marker === null),
+    'no person’s issue without a marker in the poll',
+  );
+});

@@ -25,10 +25,16 @@ import {
 } from '../types.ts';
 import type { LinearConfig } from './config.ts';
 import { classifyLinearError } from './errors.ts';
-import { commentState, issueState, PRIORITY_TO_LINEAR, STATE_TYPE_TO_CATEGORY } from './normalize.ts';
+import {
+  commentState,
+  issueState,
+  markerUrl,
+  PRIORITY_TO_LINEAR,
+  STATE_TYPE_TO_CATEGORY,
+} from './normalize.ts';
 import { commentNodeToData, issueNodeToData, ISSUE_FIELDS } from './poll.ts';
 
-export const markerUrl = (marker: string): string => `lockstep://link/${encodeURIComponent(marker)}`;
+export { markerUrl };
 
 const COMMENT_FIELDS = `id body url createdAt updatedAt archivedAt user { id name email } issue { id identifier team { id key } }`;
 

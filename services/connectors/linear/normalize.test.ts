@@ -37,6 +37,7 @@ test('Issue create → op c with every synced field mapped', () => {
     deliveryId: 'del-1',
     actor: { email: 'ana@example.com', platformUserId: 'user-ana', displayName: 'Ana Lopez' },
     actorIsLockstep: false,
+    marker: null,
     version: '2026-05-01T10:30:00.000Z',
     tsMs: Date.parse('2026-05-01T10:30:00.000Z'),
   });

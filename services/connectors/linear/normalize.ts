@@ -49,6 +49,25 @@ const user = z.object({ id: z.string(), name: z.string().nullish(), email: z.str
 const iso = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date-time');
 
 /** `data` of an Issue webhook (and of a poll node after reshaping). Unlisted fields are ignored. */
+/**
+ * Issues Lockstep creates get an attachment `lockstep://link/<link id>` (apply.ts), the create
+ * marker. Polls read it (`attachments` on Issue), so an observation of our create carries it
+ * (Source.marker); webhooks carry no attachments, but their actor tells our writes.
+ */
+export const MARKER_URL_PREFIX = 'lockstep://link/';
+export const markerUrl = (marker: string): string => `${MARKER_URL_PREFIX}${encodeURIComponent(marker)}`;
+
+/** The create marker among an issue's attachment urls, or null. */
+export function markerOf(attachments: readonly { url: string }[] | null | undefined): string | null {
+  const hit = attachments?.find((a) => a.url.startsWith(MARKER_URL_PREFIX));
+  if (!hit) return null;
+  try {
+    return decodeURIComponent(hit.url.slice(MARKER_URL_PREFIX.length)) || null;
+  } catch {
+    return null; // not one of ours: a malformed escape
+  }
+}
+
 export const linearIssueData = z.object({
   id: z.string(),
   identifier: z.string().nullish(),
@@ -67,6 +86,8 @@ export const linearIssueData = z.object({
   createdAt: iso,
   updatedAt: iso,
   archivedAt: iso.nullish(),
+  /** Polls only (webhook payloads carry no attachments). */
+  attachments: z.array(z.object({ url: z.string() })).nullish(),
 });
 export type LinearIssueData = z.infer<typeof linearIssueData>;
 
@@ -104,7 +125,7 @@ const webhookPayload = z.object({
 
 const ACTION_TO_OP: Record<string, Op> = { create: 'c', update: 'u', remove: 'd' };
 
-function person(
+export function person(
   u: { id: string; name?: string | null; email?: string | null } | null | undefined,
 ): Person | null {
   if (!u) return null;
@@ -228,6 +249,7 @@ function build(
   before: EntityState | null,
   changedFields: string[],
   x: LinearSourceExtras,
+  marker: string | null,
 ): ChangeEvent {
   const version = d.updatedAt;
   const tsMs = Date.parse(op === 'd' && d.archivedAt ? d.archivedAt : d.updatedAt);
@@ -253,6 +275,7 @@ function build(
       deliveryId: x.deliveryId,
       actor: x.actor,
       actorIsLockstep: x.actor !== null && x.botUserId !== null && x.actor.platformUserId === x.botUserId,
+      marker,
       version,
       tsMs,
     },
@@ -291,6 +314,7 @@ export function issueEvent(
     before,
     changed,
     x,
+    markerOf(d.attachments),
   );
 }
 
@@ -315,7 +339,20 @@ export function commentEvent(
     d.issue?.teamId ??
     d.issue?.team?.id ??
     x.fallbackWorkspace;
-  return build(op, 'comment', d, null, d.issueId, workspace, op === 'd' ? null : after, before, changed, x);
+  // Comments carry no marker (their id is derived from it, apply.ts); their author tells ours.
+  return build(
+    op,
+    'comment',
+    d,
+    null,
+    d.issueId,
+    workspace,
+    op === 'd' ? null : after,
+    before,
+    changed,
+    x,
+    null,
+  );
 }
 
 function teamKeyOf(identifier: string | null | undefined): string | null {

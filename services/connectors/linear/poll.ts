@@ -19,6 +19,8 @@ import {
   issueEvent,
   linearCommentData,
   linearIssueData,
+  MARKER_URL_PREFIX,
+  person,
   type LinearCommentData,
   type LinearIssueData,
   type LinearSourceExtras,
@@ -40,17 +42,24 @@ const cursorSchema = z.object({ v: z.literal(1), issues: streamCursor, comments:
 export type LinearCursor = z.infer<typeof cursorSchema>;
 
 export const ISSUE_FIELDS = `id identifier title description priority dueDate url createdAt updatedAt archivedAt
-  state { id name type } assignee { id name email } labels { nodes { id name } } team { id key }`;
+  state { id name type } assignee { id name email } labels { nodes { id name } } team { id key }
+  attachments(filter: { url: { startsWith: "${MARKER_URL_PREFIX}" } }, first: 1) { nodes { url } }`;
 
 const issueNode = z.looseObject({
   labels: z.object({ nodes: z.array(z.object({ id: z.string(), name: z.string() })) }),
   team: z.object({ id: z.string(), key: z.string() }),
+  attachments: z.object({ nodes: z.array(z.object({ url: z.string() })) }).nullish(),
 });
 
 /** GraphQL Issue node → the webhook `data` shape normalize understands. */
 export function issueNodeToData(node: unknown): LinearIssueData {
   const n = issueNode.parse(node);
-  return linearIssueData.parse({ ...n, labels: n.labels.nodes, teamId: n.team.id });
+  return linearIssueData.parse({
+    ...n,
+    labels: n.labels.nodes,
+    teamId: n.team.id,
+    attachments: n.attachments?.nodes ?? null,
+  });
 }
 
 const COMMENT_FIELDS = `id body url createdAt updatedAt archivedAt user { id name email } issue { id identifier team { id key } }`;
@@ -166,7 +175,9 @@ export function createLinearPoller(deps: ConnectorDeps<LinearConfig>): Poller {
       });
       const comments = await walk('comments', cursor.comments, (node, x) => {
         const d = commentNodeToData(node);
-        return { event: commentEvent('r', d, null, x), id: d.id, updatedAt: d.updatedAt };
+        // Only its author edits a Linear comment: the author is the actor a poll can know.
+        const actor = person(d.user);
+        return { event: commentEvent('r', d, null, { ...x, actor }), id: d.id, updatedAt: d.updatedAt };
       });
       const next: LinearCursor = { v: 1, issues: issues.cursor, comments: comments.cursor };
       return {

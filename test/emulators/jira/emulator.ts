@@ -63,6 +63,24 @@ export interface JiraSeed {
 }
 
 const API = '/rest/api/3';
+
+/**
+ * Default search lag. Atlassian documents no figure, only that results "might not be immediately
+ * visible"; a couple of seconds is a plausible delay for a real index and long enough to expose code
+ * that reads its own writes through search.
+ */
+export const DEFAULT_SEARCH_LAG_MS = 2000;
+
+/** A write applied, then answered after `delayMs`, or with `status` instead (a lost response). */
+export interface AfterApplyFault {
+  method?: string;
+  pathPrefix?: string;
+  count?: number;
+  delayMs?: number;
+  status?: number;
+  /** Hold the answer until `POST /_emulator/jira/after-apply/release`. */
+  hold?: boolean;
+}
 const ADMIN_WEBHOOKS = '/rest/webhooks/1.0/webhook';
 const NOT_FOUND_ISSUE = 'Issue does not exist or you do not have permission to see it.';
 const ADF_REQUIRED = 'Operation value must be an Atlassian Document (see the Atlassian Document Format)';
@@ -139,6 +157,30 @@ export class JiraEmulator implements PlatformEmulator {
   private nextDeliveryId = 1;
   private lastMs = 0;
 
+  /**
+   * Search is eventually consistent on Jira Cloud: results "might not be immediately visible"
+   * (search/jql docs). Search answers from the issues as they were `searchLagMs` ago (snapshots
+   * taken after each write, visible once they are that old); reads by id/key are always current,
+   * and ids in `reconcileIssues` are read current as Jira's read-after-write option promises.
+   */
+  searchLagMs: number;
+  private indexed = new Map<string, StoredIssue>();
+  private pendingIndex: { visibleAtMs: number; issues: Map<string, StoredIssue> }[] = [];
+  /**
+   * Issue properties JQL can search (`issue.property[key]…`): on Jira Cloud only those an app's
+   * entity-property module indexes. An API-token integration has none, so by default none: a
+   * property clause finds nothing (as on Jira). The control API can declare some.
+   */
+  indexedProperties = new Set<string>();
+  /** Writes that are applied, then answered late and/or with an error (a lost response). */
+  private afterApply: (AfterApplyFault & { remaining: number })[] = [];
+  /** Answers held by `hold` faults, sent on release. */
+  private held: (() => void)[] = [];
+
+  constructor(opts: { searchLagMs?: number } = {}) {
+    this.searchLagMs = opts.searchLagMs ?? DEFAULT_SEARCH_LAG_MS;
+  }
+
   tokenOf(req: Omit<EmulatorRequest, 'actor' | 'operation'>): string | null {
     const h = req.headers['authorization'];
     if (typeof h !== 'string') return null;
@@ -187,6 +229,11 @@ export class JiraEmulator implements PlatformEmulator {
     this.kit = kit;
     this.projects.clear();
     this.issues.clear();
+    this.indexed.clear();
+    this.pendingIndex = [];
+    this.afterApply = [];
+    for (const send of this.held.splice(0)) send();
+    this.indexedProperties.clear();
     this.keyIndex.clear();
     this.projectCounters.clear();
     this.webhooks.clear();
@@ -251,6 +298,9 @@ export class JiraEmulator implements PlatformEmulator {
         lastUpdatedMs: this.tick(),
       });
     }
+    // Seeded issues existed before the test: already indexed.
+    this.indexed = this.cloneIssues();
+    this.pendingIndex = [];
   }
 
   state(): unknown {
@@ -269,7 +319,84 @@ export class JiraEmulator implements PlatformEmulator {
     };
   }
 
-  handle(req: EmulatorRequest, kit: EmulatorKit): EmulatorResponse {
+  handle(req: EmulatorRequest, kit: EmulatorKit): EmulatorResponse | Promise<EmulatorResponse> {
+    const response = this.handleNow(req, kit);
+    const write = req.method !== 'GET' && !req.path.endsWith('/search/jql');
+    if (!write || response.status >= 400) return response;
+    this.reindexLater();
+    const f = this.afterApply.find(
+      (a) =>
+        a.remaining > 0 &&
+        (!a.method || a.method.toUpperCase() === req.method) &&
+        (!a.pathPrefix || req.path.startsWith(a.pathPrefix)),
+    );
+    if (!f) return response;
+    f.remaining--;
+    // The write is done; only its answer is late, or lost behind a gateway error.
+    const answer = f.status ? this.serverError(f.status) : response;
+    if (f.hold) return new Promise((resolve) => this.held.push(() => resolve(answer)));
+    return new Promise((resolve) => setTimeout(() => resolve(answer), f.delayMs ?? 0));
+  }
+
+  /** Platform control routes: `/_emulator/jira/search` and `/_emulator/jira/after-apply`. */
+  async control(method: string, what: string, body: unknown): Promise<EmulatorResponse | null> {
+    const b = (body ?? {}) as Record<string, unknown>;
+    if (method === 'POST' && what === 'search') {
+      if (typeof b['lagMs'] === 'number' && b['lagMs'] >= 0) this.searchLagMs = b['lagMs'];
+      if (Array.isArray(b['indexedProperties']))
+        this.indexedProperties = new Set(b['indexedProperties'].map(String));
+      return json(200, { lagMs: this.searchLagMs, indexedProperties: [...this.indexedProperties] });
+    }
+    if (method === 'POST' && what === 'after-apply') {
+      const f = b as AfterApplyFault;
+      this.afterApply.push({ ...f, remaining: f.count ?? 1 });
+      return json(200, { ok: true });
+    }
+    if (method === 'POST' && what === 'after-apply/release') {
+      const n = this.held.length;
+      for (const send of this.held.splice(0)) send();
+      return json(200, { released: n });
+    }
+    if (method === 'GET' && what === 'after-apply/held') return json(200, { held: this.held.length });
+    if (method === 'DELETE' && what === 'after-apply') {
+      this.afterApply = [];
+      return json(200, { ok: true });
+    }
+    return null;
+  }
+
+  /** Arms a write that is applied and then answered late or with `status` (see control()). */
+  addAfterApplyFault(f: AfterApplyFault): void {
+    this.afterApply.push({ ...f, remaining: f.count ?? 1 });
+  }
+
+  private cloneIssues(): Map<string, StoredIssue> {
+    return structuredClone(this.issues);
+  }
+
+  /** The state after a write becomes searchable once it is `searchLagMs` old. */
+  private reindexLater(): void {
+    if (this.searchLagMs <= 0) return;
+    this.pendingIndex.push({ visibleAtMs: Date.now() + this.searchLagMs, issues: this.cloneIssues() });
+  }
+
+  /** The issues search sees now. */
+  private searchable(reconcile: readonly string[]): Map<string, StoredIssue> {
+    if (this.searchLagMs <= 0) return this.issues;
+    const now = Date.now();
+    while (this.pendingIndex.length > 0 && this.pendingIndex[0]!.visibleAtMs <= now)
+      this.indexed = this.pendingIndex.shift()!.issues;
+    if (reconcile.length === 0) return this.indexed;
+    const view = new Map(this.indexed);
+    for (const id of reconcile) {
+      const live = this.issues.get(id);
+      if (live) view.set(id, live);
+      else view.delete(id);
+    }
+    return view;
+  }
+
+  private handleNow(req: EmulatorRequest, kit: EmulatorKit): EmulatorResponse {
     this.kit = kit;
     if (typeof req.headers.host === 'string') this.baseUrl = `http://${req.headers.host}`;
     let body: unknown;
@@ -342,6 +469,7 @@ export class JiraEmulator implements PlatformEmulator {
           fields: req.query.getAll('fields').flatMap((f) => f.split(',')),
           expand: req.query.get('expand') ?? '',
           properties: req.query.getAll('properties').flatMap((f) => f.split(',')),
+          reconcileIssues: req.query.getAll('reconcileIssues').flatMap((f) => f.split(',')),
         });
       case 'searchAndReconsileIssuesUsingJqlPost':
         return this.search({
@@ -351,6 +479,9 @@ export class JiraEmulator implements PlatformEmulator {
           fields: Array.isArray(b['fields']) ? (b['fields'] as string[]) : [],
           expand: typeof b['expand'] === 'string' ? b['expand'] : '',
           properties: Array.isArray(b['properties']) ? (b['properties'] as string[]) : [],
+          reconcileIssues: Array.isArray(b['reconcileIssues'])
+            ? (b['reconcileIssues'] as unknown[]).map(String)
+            : [],
         });
       case 'getIssueProperty':
         return this.withIssue(p['issueIdOrKey'] ?? '', (i) => {
@@ -736,7 +867,10 @@ export class JiraEmulator implements PlatformEmulator {
     fields: string[];
     expand: string;
     properties: string[];
+    reconcileIssues: string[];
   }): EmulatorResponse {
+    if (s.reconcileIssues.length > 50)
+      return jiraError(400, ['reconcileIssues accepts at most 50 issue ids.']);
     let q: Query;
     try {
       q = parseJql(s.jql);
@@ -761,7 +895,9 @@ export class JiraEmulator implements PlatformEmulator {
     const pageSize = Math.max(1, Math.min(s.maxResults, cap));
     const now = Date.now();
     const hits = sortIssues(
-      [...this.issues.values()].map((i) => ({ i, ...this.jqlView(i) })).filter((x) => matches(q, x, now)),
+      [...this.searchable(s.reconcileIssues).values()]
+        .map((i) => ({ i, ...this.jqlView(i, this.indexedProperties) }))
+        .filter((x) => matches(q, x, now)),
       q,
     );
     const page = hits.slice(offset, offset + pageSize);
@@ -778,7 +914,8 @@ export class JiraEmulator implements PlatformEmulator {
     return json(200, body);
   }
 
-  private jqlView(i: StoredIssue): JqlIssue {
+  /** `searchable`: the properties JQL may see (search: the indexed ones; webhook filters: all). */
+  private jqlView(i: StoredIssue, searchable?: ReadonlySet<string>): JqlIssue {
     const st = statusById(i.statusId);
     return {
       id: i.id,
@@ -788,7 +925,7 @@ export class JiraEmulator implements PlatformEmulator {
       statusCategoryName: CATEGORIES[st.category].name,
       createdMs: i.createdMs,
       updatedMs: i.updatedMs,
-      properties: i.properties,
+      properties: searchable ? new Map([...i.properties].filter(([k]) => searchable.has(k))) : i.properties,
     };
   }
 

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { HttpException, Version3Client } from 'jira.js';
 import { EmulatorControl } from '../common/control-client.ts';
 import type { RunningEmulator } from '../common/server.ts';
-import { startJiraEmulator, type JiraSeed } from './index.ts';
+import { startJiraEmulator, type JiraEmulator, type JiraSeed } from './index.ts';
 import { clientClosesIdleConnections } from '../common/keep-alive.ts';
 
 export const BOT = { accountId: '712020:test-bot', email: 'bot@example.com', token: 'bot-api-token' };
@@ -30,7 +30,7 @@ export function testSeed(): JiraSeed {
 }
 
 export interface Harness {
-  emu: RunningEmulator;
+  emu: RunningEmulator & { jira: JiraEmulator };
   control: EmulatorControl;
   bot: Version3Client;
   alice: Version3Client;
@@ -38,10 +38,13 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function harness(opts: { webhookTimeScale?: number; seed?: JiraSeed } = {}): Promise<Harness> {
+export async function harness(
+  opts: { webhookTimeScale?: number; seed?: JiraSeed; searchLagMs?: number } = {},
+): Promise<Harness> {
   const emu = await startJiraEmulator({
     webhookTimeScale: opts.webhookTimeScale ?? 0.0001,
     seed: opts.seed ?? testSeed(),
+    searchLagMs: opts.searchLagMs,
   });
   const client = (email: string, token: string): Version3Client =>
     new Version3Client({ host: emu.url, authentication: { basic: { email, apiToken: token } } });

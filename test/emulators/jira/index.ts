@@ -2,29 +2,31 @@
  * Jira Cloud emulator: test infrastructure and the labelled sandbox behind `lockstep up --sandbox`.
  * Nothing here is the real Jira; see README.md for what it covers and where it differs.
  */
-import { startEmulator, type PlatformEmulator, type RunningEmulator } from '../common/server.ts';
+import { startEmulator, type RunningEmulator } from '../common/server.ts';
 import { JiraEmulator, type JiraSeed } from './emulator.ts';
 
 export {
   JiraEmulator,
   JIRA_RETRY_POLICY,
+  DEFAULT_SEARCH_LAG_MS,
+  type AfterApplyFault,
   type JiraSeed,
   type JiraUserSeed,
   type JiraIssueSeed,
 } from './emulator.ts';
 
-export function createJiraEmulator(): PlatformEmulator {
-  return new JiraEmulator();
+export function createJiraEmulator(opts: { searchLagMs?: number } = {}): JiraEmulator {
+  return new JiraEmulator(opts);
 }
 
 /** Starts the emulator on 127.0.0.1; seed with `startJiraEmulator({ seed: demoSeed() })` or the control API. */
 export async function startJiraEmulator(
-  opts: { port?: number; webhookTimeScale?: number; seed?: JiraSeed } = {},
-): Promise<RunningEmulator> {
-  const platform = createJiraEmulator();
+  opts: { port?: number; webhookTimeScale?: number; seed?: JiraSeed; searchLagMs?: number } = {},
+): Promise<RunningEmulator & { jira: JiraEmulator }> {
+  const platform = createJiraEmulator({ searchLagMs: opts.searchLagMs });
   const running = await startEmulator(platform, { port: opts.port, webhookTimeScale: opts.webhookTimeScale });
   if (opts.seed) platform.seed(opts.seed, running.kit);
-  return running;
+  return { ...running, jira: platform };
 }
 
 /** The API token the sandbox configures Lockstep with (the bot account's). */

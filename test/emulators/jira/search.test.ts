@@ -7,9 +7,12 @@ import { failure, harness, testSeed, type Harness } from './helpers.ts';
 describe('jira emulator: search/jql', () => {
   let h: Harness;
   before(async () => {
-    h = await harness();
+    // The JQL semantics, with a search index that keeps up (lag and indexing: the next suite).
+    h = await harness({ searchLagMs: 0 });
     await h.control.reset();
     await h.control.seed(testSeed());
+    // As if an app's entity-property module indexed `lockstep` (an API-token client has none).
+    h.emu.jira.indexedProperties.add('lockstep');
     for (let n = 1; n <= 5; n++)
       await h.bot.issues.createIssue({
         fields: { project: { key: 'LOCK' }, issuetype: { name: 'Task' }, summary: `Issue ${n}` },
@@ -160,5 +163,71 @@ describe('jql subset (pure)', () => {
     assert.throws(() => parseJql('project = A OR project = B'), JqlError);
     assert.throws(() => parseJql('project = '), JqlError);
     assert.equal(matches(parseJql('issue.property[lockstep].origin = "jira"'), issue(0), 0), true);
+  });
+});
+
+describe('jira emulator: search lags writes, and sees only indexed properties (as Jira Cloud)', () => {
+  let h: Harness;
+  before(async () => {
+    h = await harness({ searchLagMs: 600 });
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  it('a new issue is readable by key at once, found by search only after the lag or by reconcileIssues', async () => {
+    const created = await h.bot.issues.createIssue({
+      fields: { project: { key: 'LOCK' }, issuetype: { name: 'Task' }, summary: 'Fresh' },
+    });
+    const read = await h.bot.issues.getIssue({ issueIdOrKey: created.key, fields: ['summary'] });
+    assert.equal(read.fields.summary, 'Fresh');
+    const search = () =>
+      h.bot.issueSearch.searchForIssuesUsingJqlEnhancedSearchPost({
+        jql: 'project = LOCK ORDER BY created DESC',
+        fields: ['summary'],
+      });
+    assert.ok(!(await search()).issues?.some((i) => i.key === created.key), 'search saw a write at once');
+    const reconciled = await h.bot.issueSearch.searchForIssuesUsingJqlEnhancedSearchPost({
+      jql: 'project = LOCK ORDER BY created DESC',
+      fields: ['summary'],
+      reconcileIssues: [Number(created.id)],
+    });
+    assert.ok(
+      reconciled.issues?.some((i) => i.key === created.key),
+      'reconcileIssues did not read it',
+    );
+    const deadline = Date.now() + 10_000;
+    while (!(await search()).issues?.some((i) => i.key === created.key)) {
+      assert.ok(Date.now() < deadline, 'search never saw the new issue');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+
+  it('JQL over an issue property no app indexes finds nothing; reading the property by key works', async () => {
+    const created = await h.bot.issues.createIssue({
+      fields: { project: { key: 'LOCK' }, issuetype: { name: 'Task' }, summary: 'Marked' },
+      properties: [{ key: 'lockstep.link', value: { id: 'link-x' } }],
+    });
+    // Once search sees the issue, only the property rule can keep it out of the property query.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const all = await h.bot.issueSearch.searchForIssuesUsingJqlEnhancedSearchPost({
+        jql: 'project = LOCK ORDER BY created DESC',
+        fields: ['summary'],
+      });
+      if (all.issues?.some((i) => i.key === created.key)) break;
+      assert.ok(Date.now() < deadline, 'search never saw the new issue');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const byProp = await h.bot.issueSearch.searchForIssuesUsingJqlEnhancedSearchPost({
+      jql: 'issue.property[lockstep.link].id = "link-x"',
+      fields: ['summary'],
+    });
+    assert.deepEqual(byProp.issues ?? [], []);
+    const prop = await h.bot.issueProperties.getIssueProperty({
+      issueIdOrKey: created.key,
+      propertyKey: 'lockstep.link',
+    });
+    assert.deepEqual(prop.value, { id: 'link-x' });
   });
 });
