@@ -60,7 +60,12 @@ if (why === undefined) {
   // npm_execpath is the npm that runs this script; use it (through this Node) so the install uses
   // the same npm, else the `npm` on PATH.
   const [cmd, args] = npm ? [process.execPath, [npm, 'ci']] : ['npm', ['ci']];
-  const r = spawnSync(cmd, [...args, '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  // --loglevel=error: npm runs on the machine's Node here, so it would warn that every package
+  // wanting Node 22+ (Lockstep itself included) has an unsupported engine; they run on Node 24.
+  const r = spawnSync(cmd, [...args, '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   if (r.error || r.status !== 0) {
     say(
       `installing the npm dependencies failed (${r.error ? r.error.message : `exit ${r.status}`}); fix the error above and run it again`,
