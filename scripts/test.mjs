@@ -3,6 +3,7 @@
 // The test runner's summary is the last thing printed and its exit code is ours.
 // LOCKSTEP_KEEP_TEST_STACK=1 leaves the test stack running for faster reruns (see deploy/local/README.md).
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,12 +17,21 @@ function step(title, args) {
   return r.status ?? 1;
 }
 
+// npm runs this with node_modules/.bin first on PATH, i.e. on the pinned Node 24 once `pretest`
+// (scripts/ensure-deps.mjs) has installed it. Started by an older Node anyway, hand over to it.
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
-  console.error(
-    `npm test needs the checkout's Node 24 (found ${process.versions.node}); run it through npm scripts.`,
-  );
-  process.exit(1);
+  const pinned = join(root, 'node_modules', '.bin', 'node');
+  if (!existsSync(pinned)) {
+    console.error(
+      `npm test needs the checkout's Node 24 (found ${process.versions.node}), which is not installed; run \`npm test\` (its pretest step installs it) or \`npm ci\`.`,
+    );
+    process.exit(1);
+  }
+  const r = spawnSync(pinned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
+  process.exit(r.status ?? 1);
 }
 
 for (const [title, args] of [

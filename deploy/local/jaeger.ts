@@ -7,8 +7,9 @@
  * `go mod download` and `cmd/jaeger` built inside it, which is what `go install` would compile.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { httpOk, isAlive, readPid, run, startDaemon, StackError, stopPidFile, waitUntil } from './process.ts';
 import type { Component, StackOptions } from './types.ts';
@@ -86,13 +87,50 @@ exporters:
 `;
 }
 
+/**
+ * One build at a time per cache: every checkout and instance (dev, test, several engineers)
+ * shares the binary, and parallel builds of the same thing on two cores only slow each other
+ * down. The lock is a file holding the builder's pid; a dead holder's lock is taken over.
+ */
+async function withBuildLock(o: StackOptions, build: () => Promise<void>): Promise<void> {
+  const lock = `${binary(o)}.lock`;
+  mkdirSync(dirname(lock), { recursive: true });
+  let announced = false;
+  for (;;) {
+    if (existsSync(binary(o))) return;
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      break;
+    } catch {
+      const holder = readPid(lock);
+      if (holder === undefined || !isAlive(holder)) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      if (!announced)
+        o.log(`jaeger: another process (pid ${holder}) is building it; waiting for its build to finish…`);
+      announced = true;
+      await sleep(2_000);
+    }
+  }
+  try {
+    if (!existsSync(binary(o))) await build();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
 async function install(o: StackOptions): Promise<void> {
+  if (existsSync(binary(o))) return;
+  await withBuildLock(o, () => build(o));
+}
+
+async function build(o: StackOptions): Promise<void> {
   const bin = binary(o);
-  if (existsSync(bin)) return;
   const log = logFile(o);
   const version = o.env.versions.jaeger;
   o.log(
-    `jaeger: fetching ${MODULE}@${version} and building cmd/jaeger with Go (first time only; several minutes on 2 cores)…`,
+    `jaeger: fetching ${MODULE}@${version} and building cmd/jaeger with Go (first time only; several minutes on 2 cores; log ${log})…`,
   );
   let moduleDir: string;
   try {
@@ -115,8 +153,9 @@ async function install(o: StackOptions): Promise<void> {
         : `${e.stderr ?? ''}${e.stdout ?? ''}${e.message}`;
     throw new StackError('jaeger', `downloading ${MODULE}@${version}: ${why.trim()}`, log);
   }
+  o.log(`jaeger: module downloaded; compiling cmd/jaeger…`);
   mkdirSync(join(o.cacheDir, 'jaeger', version, 'bin'), { recursive: true });
-  // A per-process name, renamed into place: a concurrent `up` (dev and test) cannot see half a file.
+  // A per-process name, renamed into place: a reader cannot see half a file.
   const tmp = `${bin}.${process.pid}.tmp`;
   await run(o.env.go, ['build', '-trimpath', '-o', tmp, './cmd/jaeger'], {
     component: 'jaeger',

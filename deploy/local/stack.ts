@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { localStackEnv, type PortOverrides } from './config.ts';
 import { jaegerComponent, jaegerEndpoints } from './jaeger.ts';
 import { kafkaComponent } from './kafka.ts';
+import { assertPrerequisites } from './prerequisites.ts';
 import { postgresComponent, postgresUrl } from './postgres.ts';
 import { isAlive } from './process.ts';
 import { registryComponent, registryUrl } from './registry.ts';
@@ -136,31 +137,114 @@ export async function stackStatus(o: StackOptions): Promise<StackStatus> {
 }
 
 /**
- * Brings the stack up: installs what is missing (cached), then starts every component not already
- * running and waits until each answers. Idempotent. Fails naming the component and its log.
+ * Start-up order: a component starts once those it names here are up (its download/build runs
+ * at once, in parallel with everything else). None today; e.g. a registry keeping its schemas in
+ * Postgres would be `registry: ['postgres']`.
  */
-export async function stackUp(o: StackOptions): Promise<StackStatus> {
+const START_AFTER: Partial<Record<ComponentName, readonly ComponentName[]>> = {};
+
+/** How often a long download, build or start says it is still going. */
+const HEARTBEAT_MS = 30_000;
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+async function withHeartbeat<T>(o: StackOptions, what: string, t0: number, work: Promise<T>): Promise<T> {
+  const timer = setInterval(
+    () => o.log(`${what} (${Math.round((Date.now() - t0) / 1000)}s so far)…`),
+    HEARTBEAT_MS,
+  );
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function bringUp(
+  o: StackOptions,
+  c: Component,
+  started: Map<ComponentName, Promise<void>>,
+): Promise<void> {
+  const t0 = Date.now();
+  let installSaid = false;
+  const installLog = (line: string) => {
+    installSaid = true;
+    o.log(line);
+  };
+  await withHeartbeat(o, `${c.name}: still downloading/building`, t0, c.install({ ...o, log: installLog }));
+  // Only an install that did something says so (a cached one is a cheap check).
+  if (installSaid) o.log(`${c.name}: downloaded/built in ${seconds(Date.now() - t0)}`);
+  const deps = START_AFTER[c.name] ?? [];
+  if (deps.length > 0) {
+    o.log(`${c.name}: waiting for ${deps.join(', ')}…`);
+    await Promise.all(deps.map((d) => started.get(d)));
+  }
+  const before = c.pid(o);
+  const wasRunning = before !== undefined && isAlive(before);
+  const t1 = Date.now();
+  if (!wasRunning) o.log(`${c.name}: starting…`);
+  await withHeartbeat(o, `${c.name}: still starting`, t1, c.start(o));
+  o.log(
+    wasRunning
+      ? `${c.name}: already running (pid ${before})`
+      : `${c.name}: up in ${seconds(Date.now() - t1)} (pid ${c.pid(o) ?? '?'}, log ${c.logFile(o)})`,
+  );
+}
+
+export interface StackUpOptions {
+  /**
+   * Components not waited for: stackUp resolves once the others are up, and `later` settles when
+   * these are too. `npm start` puts Jaeger here so its one-time build does not hold up the
+   * pipeline (the services export traces once it answers; telemetry never blocks the data path).
+   */
+  background?: readonly ComponentName[];
+}
+
+export interface StackUp {
+  status: StackStatus;
+  /** Settles when the background components are up (rejects naming those that failed). */
+  later: Promise<void>;
+}
+
+function failureError(o: StackOptions, results: PromiseSettledResult<unknown>[]): Error | undefined {
+  const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+  if (failures.length === 0) return undefined;
+  return new Error(`starting the ${o.instance} stack:\n${failures.map((f) => `  ${f.message}`).join('\n')}`);
+}
+
+/**
+ * Brings the stack up: checks the system prerequisites (one error listing every missing tool and
+ * its fix, before anything starts), installs what is missing (cached), then starts every
+ * component not already running and waits until each answers. Idempotent. Fails naming the
+ * component and its log.
+ */
+export async function stackUpInStages(o: StackOptions, opts: StackUpOptions = {}): Promise<StackUp> {
+  assertPrerequisites(o);
   mkdirSync(join(o.stateDir, 'logs'), { recursive: true });
   mkdirSync(o.cacheDir, { recursive: true });
-  const results = await Promise.allSettled(
-    COMPONENTS.map(async (c) => {
-      await c.install(o);
-      const before = c.pid(o);
-      const wasRunning = before !== undefined && isAlive(before);
-      const t0 = Date.now();
-      if (!wasRunning) o.log(`${c.name}: starting…`);
-      await c.start(o);
-      o.log(
-        wasRunning
-          ? `${c.name}: already running (pid ${before})`
-          : `${c.name}: up in ${((Date.now() - t0) / 1000).toFixed(1)}s (pid ${c.pid(o) ?? '?'}, log ${c.logFile(o)})`,
-      );
-    }),
-  );
-  const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
-  if (failures.length > 0) {
-    throw new Error(`starting the ${o.instance} stack:\n${failures.map((f) => `  ${f.message}`).join('\n')}`);
+  const started = new Map<ComponentName, Promise<void>>();
+  for (const c of COMPONENTS) started.set(c.name, bringUp(o, c, started));
+  const background = new Set(opts.background ?? []);
+  const now = [...started].filter(([n]) => !background.has(n)).map(([, p]) => p);
+  const rest = [...started].filter(([n]) => background.has(n)).map(([, p]) => p);
+  const later = Promise.allSettled(rest).then((r) => {
+    const err = failureError(o, r);
+    if (err) throw err;
+  });
+  // A rejection of `later` is the caller's to handle; never an unhandled one meanwhile.
+  later.catch(() => undefined);
+  const err = failureError(o, await Promise.allSettled(now));
+  if (err) {
+    await Promise.allSettled(rest);
+    throw err;
   }
+  return { status: await stackStatus(o), later };
+}
+
+/** Brings the whole stack up and waits for every component (see stackUpInStages). */
+export async function stackUp(o: StackOptions): Promise<StackStatus> {
+  const { later } = await stackUpInStages(o);
+  await later;
   return stackStatus(o);
 }
 

@@ -8,7 +8,13 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { isAlive, readPid, startDaemon, waitUntil } from '../../../deploy/local/process.ts';
-import { CHECKOUT_ROOT, devStack, stackEndpoints, stackUp, STATE_ROOT } from '../../../deploy/local/stack.ts';
+import {
+  CHECKOUT_ROOT,
+  devStack,
+  stackEndpoints,
+  stackUpInStages,
+  STATE_ROOT,
+} from '../../../deploy/local/stack.ts';
 import { addStatusSection } from '../../../deploy/local/status.ts';
 import { boundConnectors, loadAppConfig, type AppConfig } from '../../app/config.ts';
 import {
@@ -113,7 +119,11 @@ export async function startAll(): Promise<void> {
   }
   say('starting the local stack (Kafka, Apicurio Registry, PostgreSQL, Jaeger)…');
   const stack = devStack(progress);
-  await stackUp(stack);
+  // Jaeger's one-time build (minutes) must not hold up the pipeline: the services start as soon
+  // as Kafka, the registry and Postgres answer, and export traces once Jaeger does.
+  const { status, later: jaegerUp } = await stackUpInStages(stack, { background: ['jaeger'] });
+  if (!status.components.jaeger.healthy)
+    say('Jaeger is not up yet (first start: it is being built); the pipeline starts meanwhile.');
   const endpoints = stackEndpoints(stack);
 
   let configFile = choice.file;
@@ -136,6 +146,10 @@ export async function startAll(): Promise<void> {
   const o = pipelineOptions(configFile, choice.sandbox);
   const services = await startPipeline(o, config);
   if (choice.sandbox) await registerSandboxWebhooks(config, readPid(SANDBOX_PID));
+  if (!status.components.jaeger.healthy) {
+    say('the pipeline is running; waiting for Jaeger (traces) to finish…');
+    await jaegerUp;
+  }
 
   say('');
   for (const s of services)
