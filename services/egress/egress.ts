@@ -75,7 +75,11 @@ export async function processCommands(deps: EgressDeps, batch: Pending<CommandMe
 
 async function processOne(deps: EgressDeps, group: Coalesced<CommandMeta>): Promise<void> {
   const ids = group.parts.map((p) => p.cmd.commandId);
-  const done = await Promise.all(ids.map((id) => deps.applied.get(id)));
+  // A recorded failure was dead-lettered, not applied: a command put back by `lockstep dlq retry`
+  // (or read again by a replay) is tried again. Only a success makes a command id done.
+  const done = (await Promise.all(ids.map((id) => deps.applied.get(id)))).map((d) =>
+    d?.status === 'failed' ? null : d,
+  );
   if (done.every((d) => d !== null)) {
     // Applied before a crash or a replay: publish the recorded outcome again (it may have been lost).
     deps.metrics.commands.inc({ platform: deps.platform, result: 'already_applied' }, ids.length);

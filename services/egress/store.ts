@@ -15,7 +15,8 @@ export function createAppliedStore(pool: Pool, platform: string): AppliedStore {
       await pool.query(
         `insert into egress_applied (command_id, platform, outcome)
          select unnest($1::text[]), $2, $3::jsonb
-         on conflict (command_id) do nothing`,
+         on conflict (command_id) do update set outcome = excluded.outcome, applied_at = now()
+           where egress_applied.outcome->>'status' = 'failed'`,
         [commandIds, platform, JSON.stringify(outcome)],
       );
     },
