@@ -49,6 +49,11 @@ export const appConfigSchema = defineConfigSchema({
         .default(1024 * 1024),
       /** 0 turns polling off (webhooks only). */
       pollIntervalMs: z.number().int().min(0).default(60_000),
+      /**
+       * How long a webhook waits for Kafka to acknowledge its events before answering 503: inside
+       * the 5-10 s after which platforms give up on a delivery and retry it.
+       */
+      publishTimeoutMs: z.number().int().positive().default(4000),
     })
     .strict()
     .prefault({}),

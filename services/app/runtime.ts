@@ -20,6 +20,7 @@ import {
   type KafkaHandle,
   type LockstepProducer,
 } from '../core/kafka/index.ts';
+import { LockstepError } from '../core/errors/index.ts';
 import { createLogger, type Logger } from '../core/logging/index.ts';
 import type { DeadLetter, ErrorInfo } from '../../schemas/generated/types.ts';
 import { loadAppConfig, type AppConfig } from './config.ts';
@@ -40,8 +41,46 @@ export interface Runtime {
   onShutdown(step: ShutdownStep): void;
 }
 
+export interface RuntimeOptions {
+  /**
+   * Start without Kafka: the producer connects on first use, and again on the next use after a
+   * failed connect. For ingest, whose webhooks answer 503 (the platform retries) while the
+   * brokers are unreachable, instead of a process that cannot start during a broker outage.
+   */
+  lazyProducer?: boolean;
+}
+
+/** Connects `p` when first used; a failed connect is tried again by the next call. */
+function connectOnUse(p: LockstepProducer): LockstepProducer {
+  let connecting: Promise<void> | null = null;
+  const connected = () =>
+    (connecting ??= p.connect().catch((err: unknown) => {
+      connecting = null;
+      throw new LockstepError('connecting the Kafka producer', { category: 'network', cause: err });
+    }));
+  return {
+    connect: connected,
+    async produce(topic, key, value, headers) {
+      await connected();
+      return p.produce(topic, key, value, headers);
+    },
+    async produceRaw(topic, key, value, headers) {
+      await connected();
+      return p.produceRaw(topic, key, value, headers);
+    },
+    disconnect: async () => {
+      if (connecting) await connecting.catch(() => undefined);
+      await p.disconnect();
+    },
+  };
+}
+
 /** `httpPort` picks this process's port from the config (each service has its own). */
-export async function startRuntime(service: string, httpPort: (c: AppConfig) => number): Promise<Runtime> {
+export async function startRuntime(
+  service: string,
+  httpPort: (c: AppConfig) => number,
+  opts: RuntimeOptions = {},
+): Promise<Runtime> {
   const config = loadAppConfig();
   const logger = createLogger({ level: config.logLevel, name: service });
   const http = createHttpServer({ host: config.http.host, port: httpPort(config), logger });
@@ -49,8 +88,10 @@ export async function startRuntime(service: string, httpPort: (c: AppConfig) => 
   metrics.setDefaultLabels({ service });
   const kafka = createKafka(config.kafka, logger);
   const serde = createSerde(createRegistry(config.registry.url), config.kafka.topics);
-  const producer = createProducer(kafka, serde);
-  await producer.connect();
+  const producer = opts.lazyProducer
+    ? connectOnUse(createProducer(kafka, serde))
+    : createProducer(kafka, serde);
+  if (!opts.lazyProducer) await producer.connect();
   const pool = createPool(config.postgres.url, { applicationName: `lockstep-${service}`, logger });
   const deadLetters = new Counter({
     name: 'lockstep_dead_letters_total',

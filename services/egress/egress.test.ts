@@ -285,6 +285,23 @@ describe('processCommands', () => {
     );
   });
 
+  it('tries a dead-lettered command again when it comes back (dlq retry), then applies it once', async () => {
+    let broken = true;
+    const h = harness((c) => {
+      if (broken) throw new Invalid('400 field required');
+      return ok(c);
+    });
+    await processCommands(h.deps, [cmd('a', { title: '1' })]);
+    broken = false;
+    await processCommands(h.deps, [cmd('a', { title: '1' })]);
+    await processCommands(h.deps, [cmd('a', { title: '1' })]);
+    assert.equal(h.calls.length, 2, 'one failed call, one successful one, nothing for the third delivery');
+    assert.deepEqual(
+      h.outcomes.map((o) => o.status),
+      ['failed', 'applied', 'already_applied'],
+    );
+  });
+
   it('bounds retries of retriable failures, then dead-letters', async () => {
     const h = harness(() => {
       throw new Error('socket hang up');

@@ -2,6 +2,7 @@
  * `lockstep ingest`: the webhook receiver plus one poller per configured connector.
  */
 import { Counter } from 'prom-client';
+import { topicOffsets } from '../core/kafka/index.ts';
 import type { BoundConnector, WebhookRequest } from '../connectors/types.ts';
 import type { ChangeEvent } from '../../schemas/generated/types.ts';
 import { boundConnectors, rateLimitFor } from '../app/config.ts';
@@ -10,10 +11,31 @@ import { startRuntime } from '../app/runtime.ts';
 import { resolveBotUserIds } from './bot-users.ts';
 import { runPollLoop } from './poller.ts';
 import { createCursorStore, createDeliveryStore } from './store.ts';
-import { changeKey, handleWebhook } from './webhooks.ts';
+import { changeKey, handleWebhook, platformLabel, UNKNOWN_PLATFORM_LABEL } from './webhooks.ts';
+
+/**
+ * A webhook is answered 503 when Kafka has not acknowledged its events in time (ingest.publishTimeoutMs):
+ * a prompt answer is a clean retry for the platform, a hung request a timeout. A publish that
+ * completes after the 503 makes the retry publish the events again, which the reconciler drops by
+ * eventId (at least once, never lost).
+ */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no acknowledgement within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** One readiness probe at a time per dependency: a slow one is awaited, not piled up. */
+function single(check: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | null = null;
+  return () => (running ??= check().finally(() => (running = null)));
+}
 
 export async function runIngest(): Promise<void> {
-  const rt = await startRuntime('ingest', (c) => c.ingest.port);
+  // Kafka down at start is an outage to wait out, not a reason not to start: webhooks answer 503.
+  const rt = await startRuntime('ingest', (c) => c.ingest.port, { lazyProducer: true });
   const { config, logger, producer, http } = rt;
   const connectors: Map<string, BoundConnector> = boundConnectors(config);
   const botAbort = new AbortController();
@@ -32,6 +54,8 @@ export async function runIngest(): Promise<void> {
     labelNames: ['platform', 'via'],
     registers: [rt.metrics],
   });
+  // The one series an unknown platform ever makes, there from the start.
+  webhooks.inc({ platform: UNKNOWN_PLATFORM_LABEL, result: 'unknown_platform' }, 0);
   const polls = new Counter({
     name: 'lockstep_ingest_polls_total',
     help: 'Poll rounds by source and result',
@@ -55,7 +79,8 @@ export async function runIngest(): Promise<void> {
   const deps = {
     connectors,
     botUserIds,
-    publish,
+    publish: (events: ChangeEvent[]) =>
+      within(publish(events), config.ingest.publishTimeoutMs, 'publishing webhook events'),
     deliveries: createDeliveryStore(rt.pool),
     metrics: { webhooks },
     logger,
@@ -89,14 +114,25 @@ export async function runIngest(): Promise<void> {
     { parseAs: 'buffer', bodyLimit: config.ingest.maxBodyBytes },
     (_req, body, done) => done(null, body),
   );
-  app.setErrorHandler((err: { statusCode?: number; message: string }, req, reply) => {
-    const platform = (req.params as { platform?: string } | undefined)?.platform ?? 'unknown';
+  app.setErrorHandler((err: { statusCode?: number; message: string; stack?: string }, req, reply) => {
+    const platform = platformLabel(connectors, (req.params as { platform?: string } | undefined)?.platform);
     if (err.statusCode === 413) {
       webhooks.inc({ platform, result: 'too_large' });
       return reply.code(413).send({ error: `webhook body larger than ${config.ingest.maxBodyBytes} bytes` });
     }
-    logger.error({ err: err.message, platform }, 'webhook request failed');
-    return reply.code(err.statusCode ?? 500).send({ error: err.message });
+    const status =
+      err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status < 500) {
+      // fastify's own rejections of the request (bad content-length, …): about the request, not us.
+      webhooks.inc({ platform, result: 'bad_request' });
+      return reply.code(status).send({ error: err.message });
+    }
+    webhooks.inc({ platform, result: 'error' });
+    logger.error(
+      { err: err.message, stack: err.stack, platform, requestId: req.id },
+      'webhook request failed',
+    );
+    return reply.code(500).send({ error: 'internal error', requestId: req.id });
   });
   app.post<{ Params: { platform: string } }>('/webhooks/:platform', async (req, reply) => {
     const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
@@ -109,7 +145,22 @@ export async function runIngest(): Promise<void> {
     return reply.code(r.status).send(r.body);
   });
 
-  http.addReadinessCheck('kafka', () => undefined);
+  // Ready = a webhook could be accepted now: the changes topic has leaders, the registry answers
+  // (the runtime checks Postgres, which the delivery-id dedupe needs).
+  http.addReadinessCheck(
+    'kafka',
+    single(async () => void (await topicOffsets(rt.kafka, config.kafka.topics.changes))),
+  );
+  http.addReadinessCheck(
+    'registry',
+    single(async () => {
+      const res = await fetch(`${config.registry.url.replace(/\/$/, '')}/subjects`, {
+        signal: AbortSignal.timeout(2000),
+      });
+      await res.body?.cancel();
+      if (!res.ok) throw new Error(`reading ${config.registry.url}/subjects: HTTP ${res.status}`);
+    }),
+  );
   const address = await http.listen();
   logger.info({ ...address, platforms: [...connectors.keys()] }, 'ingest listening on /webhooks/<platform>');
 

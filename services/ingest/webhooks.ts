@@ -1,7 +1,9 @@
 /**
  * POST /webhooks/<platform>: handshake → verify → parse → normalize → produce → 2xx.
  * A 2xx means the events are in Kafka (acks=all): STYLE.md rule 8, acknowledge only what is durable.
- * Platforms retry on anything else, so a produce failure answers 503 and loses nothing.
+ * Platforms retry on anything else, so a dependency that is down (Kafka, Postgres) answers 503 and
+ * loses nothing. Bodies say what the caller can act on and no more: an internal error's message
+ * goes to the log, never to whoever sent the webhook.
  */
 import type { Counter } from 'prom-client';
 import type { BoundConnector, WebhookRequest } from '../connectors/types.ts';
@@ -32,17 +34,34 @@ export interface WebhookDeps {
   now(): number;
 }
 
+/** The `platform` label of a request: a configured platform, else this fixed value (bounded series). */
+export const UNKNOWN_PLATFORM_LABEL = 'unknown';
+
+export function platformLabel(
+  connectors: ReadonlyMap<string, unknown>,
+  platform: string | undefined,
+): string {
+  return platform !== undefined && connectors.has(platform) ? platform : UNKNOWN_PLATFORM_LABEL;
+}
+
+const UNAVAILABLE = (platform: string): WebhookReply => ({
+  status: 503,
+  headers: { 'retry-after': '5' },
+  body: { error: `${platform} webhook not accepted: a dependency is unavailable, retry later` },
+});
+
 export async function handleWebhook(
   deps: WebhookDeps,
   platform: string,
   req: WebhookRequest,
 ): Promise<WebhookReply> {
-  const count = (result: string) => deps.metrics.webhooks.inc({ platform, result });
   const connector = deps.connectors.get(platform);
   if (!connector) {
-    count('unknown_platform');
-    return { status: 404, body: { error: `no connector configured for platform ${platform}` } };
+    // The URL's platform is never a label value: anyone can send any path.
+    deps.metrics.webhooks.inc({ platform: UNKNOWN_PLATFORM_LABEL, result: 'unknown_platform' });
+    return { status: 404, body: { error: 'no connector is configured for this platform' } };
   }
+  const count = (result: string) => deps.metrics.webhooks.inc({ platform, result });
 
   const handshake = connector.handshake(req);
   if (handshake) {
@@ -57,9 +76,22 @@ export async function handleWebhook(
     return { status: 401, body: { error: `verifying ${platform} webhook: ${verdict.reason}` } };
   }
 
-  if (verdict.deliveryId && (await deps.deliveries.seen(platform, verdict.deliveryId))) {
-    count('duplicate');
-    return { status: 200, body: { ok: true, duplicate: true } };
+  if (verdict.deliveryId) {
+    let seen: boolean;
+    try {
+      seen = await deps.deliveries.seen(platform, verdict.deliveryId);
+    } catch (err) {
+      count('unavailable');
+      deps.logger.error(
+        { platform, err: String(err) },
+        'checking the webhook delivery id failed (Postgres); answering 503, the platform will retry',
+      );
+      return UNAVAILABLE(platform);
+    }
+    if (seen) {
+      count('duplicate');
+      return { status: 200, body: { ok: true, duplicate: true } };
+    }
   }
 
   let events: ChangeEvent[];
@@ -77,13 +109,23 @@ export async function handleWebhook(
       err instanceof LockstepError
         ? err
         : new LockstepError(`normalizing ${platform} webhook`, { category: 'validation', cause: err });
+    try {
+      await deps.deadLetter(platform, req, error);
+    } catch (dlErr) {
+      // Not kept anywhere yet: the platform must send it again.
+      count('unavailable');
+      deps.logger.error(
+        { platform, err: error.message, deadLetterErr: String(dlErr) },
+        'dead-lettering a malformed webhook failed; answering 503, the platform will retry',
+      );
+      return UNAVAILABLE(platform);
+    }
     count('malformed');
     deps.logger.warn(
       { platform, err: error.message },
       'rejecting webhook: malformed payload (dead-lettered)',
     );
-    await deps.deadLetter(platform, req, error);
-    return { status: 400, body: { error: error.message } };
+    return { status: 400, body: { error: `malformed ${platform} webhook payload; kept as a dead letter` } };
   }
 
   try {
@@ -94,9 +136,20 @@ export async function handleWebhook(
       { platform, err: String(err) },
       'publishing webhook events failed; the platform will retry',
     );
-    return { status: 503, body: { error: `publishing ${platform} events: Kafka unavailable, retry later` } };
+    return UNAVAILABLE(platform);
   }
-  if (verdict.deliveryId) await deps.deliveries.remember(platform, verdict.deliveryId);
+  if (verdict.deliveryId) {
+    try {
+      await deps.deliveries.remember(platform, verdict.deliveryId);
+    } catch (err) {
+      // The events are durable in Kafka, so this is a success. A redelivery of the same id then
+      // publishes the same events again, which the reconciler drops by eventId.
+      deps.logger.warn(
+        { platform, err: String(err) },
+        'remembering the webhook delivery id failed (Postgres); a redelivery will be deduplicated downstream',
+      );
+    }
+  }
   count(events.length ? 'accepted' : 'ignored');
   return { status: 200, body: { ok: true, events: events.length } };
 }
