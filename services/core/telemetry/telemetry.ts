@@ -11,6 +11,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { KafkaJsInstrumentation } from '@opentelemetry/instrumentation-kafkajs';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK, tracing } from '@opentelemetry/sdk-node';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
@@ -56,6 +57,9 @@ export function startTelemetry(
           // Scrapes and probes are noise, not syncs.
           ignoreIncomingRequestHook: (req) => /^\/(metrics|healthz|readyz)\b/.test(req.url ?? ''),
         }),
+        // Node's fetch (undici) is not node:http: the connectors' SDK clients send through a
+        // metered fetch (core/resilience), so their API calls are traced here.
+        new UndiciInstrumentation(),
         new PgInstrumentation(),
         new KafkaJsInstrumentation(),
       ],
