@@ -101,6 +101,7 @@ export async function preparePipeline(config: AppConfig, log: (line: string) => 
   const kafka = createKafka(config.kafka);
   const topics = await ensureTopics(kafka, topicSpecs(config.kafka));
   log(`topics: ${topics.created.length} created, ${topics.existing.length} present`);
+  for (const w of topics.warnings) log(`warning: ${w}`);
   const registry = createRegistry(config.registry.url);
   for (const [topic, schema] of schemaTopics(config))
     await registry.register(valueSubject(topic), schemaText(schema), 'BACKWARD');

@@ -9,6 +9,7 @@ import {
   createRegistry,
   createSerde,
   ensureTopics,
+  replicationWarnings,
   schemaText,
   topicOffsets,
   topicSpecs,
@@ -67,6 +68,33 @@ test('ensureTopics returns only once every new partition has a leader that serve
       );
     }
   }
+});
+
+test('replication warnings: none on the single-broker stack; the same real topics on a multi-broker cluster with RF 1 are named', async () => {
+  // The test stack has one broker, so a multi-broker cluster cannot be run here: the warning logic
+  // is checked as a pure function on this cluster's real metadata, with the broker count varied.
+  const r = await ensureTopics(kafka);
+  assert.deepEqual(r.warnings, [], 'one broker, RF 1: nothing to warn about');
+  const admin = kafka.kafka.admin();
+  await admin.connect();
+  const { brokers } = await admin.describeCluster();
+  const names = topicSpecs(config.kafka).map((s) => s.name);
+  const meta = await admin.fetchTopicMetadata({ topics: names });
+  await admin.disconnect();
+  assert.equal(brokers.length, 1);
+  const topics = meta.topics.map((t) => ({ name: t.name, replicas: t.partitions[0]!.replicas.length }));
+  assert.ok(topics.every((t) => t.replicas === 1));
+  assert.deepEqual(replicationWarnings({ brokers: brokers.length, topics }), []);
+  const warnings = replicationWarnings({ brokers: 3, topics });
+  assert.equal(warnings.length, names.length);
+  assert.match(
+    warnings[0]!,
+    /replication factor 1 on a cluster of 3 brokers.*replicationFactor 3 with min\.insync\.replicas=2/,
+  );
+  assert.deepEqual(
+    replicationWarnings({ brokers: 3, topics: topics.map((t) => ({ ...t, replicas: 3 })) }),
+    [],
+  );
 });
 
 test('a ChangeEvent goes through the broker and registry in Confluent wire format', async () => {

@@ -65,6 +65,7 @@ export function register(program: Command): void {
       const r = await ensureTopics(kafka);
       for (const t of r.created) console.log(`created ${t}`);
       for (const t of r.existing) console.log(`exists  ${t}`);
+      for (const w of r.warnings) console.error(`warning: ${w}`);
     });
 
   topics

@@ -208,7 +208,7 @@ export async function ensureTopics(
   handle: KafkaHandle,
   specs: TopicSpec[] = topicSpecs(handle.config),
   opts: EnsureTopicsOptions = {},
-): Promise<{ created: string[]; existing: string[] }> {
+): Promise<{ created: string[]; existing: string[]; warnings: string[] }> {
   const admin = handle.kafka.admin();
   let missing: TopicSpec[];
   let present: Set<string>;
@@ -243,7 +243,53 @@ export async function ensureTopics(
   return {
     created: missing.map((s) => s.name),
     existing: specs.filter((s) => present.has(s.name)).map((s) => s.name),
+    warnings: replicationWarnings(
+      await replicationOf(
+        handle,
+        specs.map((s) => s.name),
+      ),
+    ),
   };
+}
+
+export interface ReplicationInfo {
+  brokers: number;
+  /** Replicas per partition of each topic (the fewest over its partitions). */
+  topics: { name: string; replicas: number }[];
+}
+
+async function replicationOf(handle: KafkaHandle, topics: string[]): Promise<ReplicationInfo> {
+  const admin = handle.kafka.admin();
+  await admin.connect();
+  try {
+    const { brokers } = await admin.describeCluster();
+    const meta = await admin.fetchTopicMetadata({ topics });
+    return {
+      brokers: brokers.length,
+      topics: meta.topics.map((t) => ({
+        name: t.name,
+        replicas: Math.min(...t.partitions.map((p) => p.replicas.length)),
+      })),
+    };
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * One replica is right for a one-broker stack and loses data on a cluster: a broker that dies
+ * takes the only copy of its partitions with it. The documented production setting is
+ * replication factor 3 with min.insync.replicas=2 (README, production Kafka settings).
+ */
+export function replicationWarnings(info: ReplicationInfo): string[] {
+  if (info.brokers < 2) return [];
+  return info.topics
+    .filter((t) => t.replicas < 2)
+    .map(
+      (t) =>
+        `topic ${t.name} has replication factor ${t.replicas} on a cluster of ${info.brokers} brokers: ` +
+        'losing one broker loses its records; use kafka.replicationFactor 3 with min.insync.replicas=2',
+    );
 }
 
 /**

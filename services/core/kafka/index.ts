@@ -5,6 +5,7 @@ export {
   describeTopics,
   ensureTopics,
   groupOffsets,
+  replicationWarnings,
   resetGroupOffsets,
   topicOffsets,
   topicSpecs,
@@ -17,6 +18,7 @@ export {
   type LockstepConsumer,
   type LockstepProducer,
   type OffsetReset,
+  type ReplicationInfo,
   type TopicInfo,
   type TopicSpec,
 } from './client.ts';

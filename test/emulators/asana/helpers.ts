@@ -128,7 +128,7 @@ export class Receiver {
     return this;
   }
 
-  async waitFor(count: number, timeoutMs = 5000): Promise<void> {
+  async waitFor(count: number, timeoutMs = 30_000): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (this.deliveries.length < count) {
       if (Date.now() > until)

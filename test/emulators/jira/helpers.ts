@@ -119,7 +119,7 @@ export async function receiver(statuses: number[] = []): Promise<{
   return {
     url,
     received,
-    async waitFor(n, timeoutMs = 5000) {
+    async waitFor(n, timeoutMs = 30_000) {
       const until = Date.now() + timeoutMs;
       while (received.length < n) {
         if (Date.now() > until) throw new Error(`waiting for ${n} webhooks: got ${received.length}`);

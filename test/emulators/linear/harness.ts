@@ -63,7 +63,7 @@ export async function startReceiver(respond: (n: number) => number = () => 200):
   return {
     url: `http://127.0.0.1:${port}/hooks/linear`,
     received,
-    async waitFor(n, timeoutMs = 5000) {
+    async waitFor(n, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       while (received.length < n) {
         if (Date.now() > deadline)

@@ -73,7 +73,7 @@ export async function startReceiver(): Promise<Receiver> {
     received,
     behaviour: null,
     events,
-    async waitForEvents(n, timeoutMs = 5_000) {
+    async waitForEvents(n, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       while (events().length < n) {
         if (Date.now() > deadline) throw new Error(`waiting for ${n} events: got ${events().length}`);
