@@ -9,6 +9,7 @@
 import avro from 'avsc';
 import { Counter } from 'prom-client';
 import { startRuntime, type Runtime } from '../app/runtime.ts';
+import { pruneCutoff, prunedRowsCounter, startPruning } from '../core/db/index.ts';
 import { categoryOf, isRetriable } from '../core/errors/index.ts';
 import {
   createBatchConsumer,
@@ -173,6 +174,24 @@ export async function runReconciler(): Promise<void> {
       await relayDone;
     },
   });
+  if (config.prune.enabled) {
+    const r = config.kafka.retentionMs;
+    const stopPruning = startPruning(rt.pool, {
+      intervalMs: config.prune.intervalMs,
+      batchSize: config.prune.batchSize,
+      // A row is kept while the record it guards can still be read again from its topic: up to its
+      // retention plus a segment's age (Kafka deletes whole segments), plus the margin.
+      cutoff: () =>
+        pruneCutoff(
+          Date.now(),
+          [r.changes, r.commands, r.outcomes],
+          config.prune.segmentMs + config.prune.marginMs,
+        ),
+      counter: prunedRowsCounter(rt.metrics),
+      logger,
+    });
+    rt.onShutdown({ name: 'pruning', run: stopPruning });
+  }
   const address = await rt.http.listen();
   logger.info({ flows: config.flows.map((f) => f.id), ...address }, 'reconciler running');
 }
