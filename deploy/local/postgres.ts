@@ -121,6 +121,9 @@ async function install(o: StackOptions): Promise<void> {
 
 async function query(o: StackOptions, database: string, sql: string): Promise<pg.QueryResult> {
   const client = new pg.Client({ connectionString: postgresUrl(o, database), connectionTimeoutMillis: 2000 });
+  // A connection dropped between statements emits 'error'; unheard, it would crash the CLI. The
+  // statement in flight fails on its own.
+  client.on('error', () => {});
   await client.connect();
   try {
     return await client.query(sql);

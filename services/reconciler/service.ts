@@ -6,10 +6,18 @@
  * egress drops repeats. A record that cannot be decoded or decided goes to lockstep.dlq.v1 with
  * its reason and the partition moves on; only infrastructure failures (Postgres, Kafka) are retried.
  */
+import avro from 'avsc';
 import { Counter } from 'prom-client';
 import { startRuntime, type Runtime } from '../app/runtime.ts';
+import { pruneCutoff, prunedRowsCounter, startPruning } from '../core/db/index.ts';
 import { categoryOf, isRetriable } from '../core/errors/index.ts';
-import { createBatchConsumer, type ConsumedRecord } from '../core/kafka/index.ts';
+import {
+  createBatchConsumer,
+  schemaText,
+  type AvroSerde,
+  type ConsumedRecord,
+  type LockstepProducer,
+} from '../core/kafka/index.ts';
 import { canonicalLabelOn } from '../connectors/registry.ts';
 import { backoffDelay } from '../core/resilience/index.ts';
 import type { ChangeEvent, WriteOutcome } from '../../schemas/generated/types.ts';
@@ -17,7 +25,13 @@ import { isChangeEvent } from './decide.ts';
 import { deterministicId } from './ids.ts';
 import { processChange, processOutcome, type ProcessDeps, type Processed } from './process.ts';
 import { traceHeadersOf, withSpan, withTraceHeaders } from '../core/telemetry/index.ts';
-import { createReconcilerStore, type ReconcilerStore, type StoreTx, type StoredOutboxRow } from './store.ts';
+import {
+  createReconcilerStore,
+  type ReconcilerStore,
+  type RelayVerdict,
+  type StoreTx,
+  type StoredOutboxRow,
+} from './store.ts';
 
 const RELAY_IDLE_MS = 200;
 const MAX_INFRA_ATTEMPTS = 8;
@@ -160,6 +174,24 @@ export async function runReconciler(): Promise<void> {
       await relayDone;
     },
   });
+  if (config.prune.enabled) {
+    const r = config.kafka.retentionMs;
+    const stopPruning = startPruning(rt.pool, {
+      intervalMs: config.prune.intervalMs,
+      batchSize: config.prune.batchSize,
+      // A row is kept while the record it guards can still be read again from its topic: up to its
+      // retention plus a segment's age (Kafka deletes whole segments), plus the margin.
+      cutoff: () =>
+        pruneCutoff(
+          Date.now(),
+          [r.changes, r.commands, r.outcomes],
+          config.prune.segmentMs + config.prune.marginMs,
+        ),
+      counter: prunedRowsCounter(rt.metrics),
+      logger,
+    });
+    rt.onShutdown({ name: 'pruning', run: stopPruning });
+  }
   const address = await rt.http.listen();
   logger.info({ flows: config.flows.map((f) => f.id), ...address }, 'reconciler running');
 }
@@ -182,6 +214,103 @@ async function deadLetter(
   });
 }
 
+// Kafka's answers for a record that no retry can get onto its topic: larger than the topic's (or
+// broker's) max.message.bytes, or rejected as invalid. Anything else is an outage: wait and retry.
+const UNSENDABLE = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD']);
+// A row too large for its topic may be too large for the dead-letter topic too: above this its
+// bytes stay in reconciler_outbox (the dead letter names the row) instead of the dead letter.
+const MAX_DEAD_LETTER_VALUE = 256 * 1024;
+
+function unsendableType(err: unknown): string | null {
+  for (let e = err, depth = 0; e && depth < 8; depth++) {
+    const type = typeof e === 'object' && 'type' in e ? String(e.type) : '';
+    if (UNSENDABLE.has(type)) return type;
+    e =
+      typeof e === 'object' && 'cause' in e
+        ? e.cause
+        : typeof e === 'object' && 'originalError' in e
+          ? e.originalError
+          : null;
+  }
+  return null;
+}
+
+const validators = new Map<string, avro.Type>();
+/** Why the payload does not fit its schema (it can never be encoded), or null if it does. */
+function schemaViolation(row: StoredOutboxRow): string | null {
+  let type = validators.get(row.schema);
+  if (!type)
+    validators.set(
+      row.schema,
+      (type = avro.Type.forSchema(JSON.parse(schemaText(row.schema)) as avro.Schema)),
+    );
+  const paths: string[] = [];
+  const ok = type.isValid(row.payload, {
+    errorHook: (path) => void paths.push(path.join('.') || '(record)'),
+  });
+  return ok ? null : `does not match the ${row.schema} schema at ${paths.slice(0, 5).join(', ')}`;
+}
+
+export interface OutboxSenderDeps {
+  serde: AvroSerde;
+  producer: LockstepProducer;
+  deadLetter: Runtime['deadLetter'];
+  published: Counter<'schema'>;
+  logger: Runtime['logger'];
+}
+
+/**
+ * Sends one outbox row. A row that can never be sent — its payload does not fit its schema, or
+ * Kafka refuses it for its size — is dead-lettered (stage `reconciler`, category `validation`,
+ * header `lockstep-outbox-id`) and reported as such, so the relay moves past it. Registry or
+ * Kafka outages throw: the relay stops and tries the same row again.
+ */
+export function createOutboxSender(d: OutboxSenderDeps): (row: StoredOutboxRow) => Promise<RelayVerdict> {
+  const deadLetter = async (
+    row: StoredOutboxRow,
+    reason: string,
+    value: Buffer | null,
+  ): Promise<RelayVerdict> => {
+    d.logger.error({ outboxId: row.id, topic: row.topic, key: row.key, reason }, 'dead-lettering outbox row');
+    const keep = value !== null && value.length <= MAX_DEAD_LETTER_VALUE;
+    await d.deadLetter({
+      stage: 'reconciler',
+      topic: row.topic,
+      key: Buffer.from(row.key),
+      value: keep ? value : null,
+      headers: {
+        'lockstep-outbox-id': row.id,
+        'lockstep-schema': row.schema,
+        ...(keep ? {} : { 'lockstep-value-kept-in': `reconciler_outbox row ${row.id}` }),
+      },
+      error: { category: 'validation', message: reason, retriable: false },
+    });
+    return { deadLettered: reason };
+  };
+  return (row) =>
+    // Published inside the trace of the decision that wrote the row: kafkajs' producer span (and
+    // the context it puts in the record's headers) continues that trace.
+    withTraceHeaders(row.traceHeaders, async () => {
+      const violation = schemaViolation(row);
+      if (violation)
+        return deadLetter(row, `encoding outbox row ${row.id} for ${row.topic}: ${violation}`, null);
+      const bytes = await d.serde.serialize(row.topic, row.payload); // throws only on a registry outage
+      try {
+        await d.producer.produceRaw(row.topic, row.key, bytes);
+      } catch (err) {
+        const type = unsendableType(err);
+        if (type === null) throw err;
+        return deadLetter(
+          row,
+          `producing outbox row ${row.id} (${bytes.length} bytes) to ${row.topic}: ${type}`,
+          bytes,
+        );
+      }
+      d.published.inc({ schema: row.schema });
+      return 'sent';
+    });
+}
+
 /** Publishes outbox rows until stopped; woken after each decision, and polls when idle. */
 async function runRelay(
   rt: Runtime,
@@ -190,27 +319,25 @@ async function runRelay(
   stopping: () => boolean,
   setWake: (wake: () => void) => void,
 ): Promise<void> {
-  // Published inside the trace of the decision that wrote the row: kafkajs' producer span (and the
-  // context it puts in the record's headers) continues that trace.
-  const send = async (row: StoredOutboxRow) => {
-    await withTraceHeaders(row.traceHeaders, async () => {
-      if (row.schema === 'WriteCommand')
-        await rt.producer.produce<'WriteCommand'>(row.topic, row.key, row.payload);
-      else await rt.producer.produce<'Conflict'>(row.topic, row.key, row.payload);
-    });
-    published.inc({ schema: row.schema });
-  };
+  const send = createOutboxSender({
+    serde: rt.serde,
+    producer: rt.producer,
+    deadLetter: rt.deadLetter,
+    published,
+    logger: rt.logger,
+  });
   let failures = 0;
   while (!stopping()) {
-    let sent = 0;
+    let sent: number | null = 0;
     try {
+      // null: another replica holds the relay; it is polled again after the idle wait.
       sent = await store.relay(send);
       failures = 0;
     } catch (err) {
       failures++;
       rt.logger.warn({ err: String(err), failures }, 'relaying the outbox failed; will retry');
     }
-    if (sent > 0) continue;
+    if (sent !== null && sent > 0) continue;
     const idle = failures > 0 ? backoffDelay(failures, { baseMs: 200, maxMs: 10_000 }) : RELAY_IDLE_MS;
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, idle);

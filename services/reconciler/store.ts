@@ -21,6 +21,12 @@ export type OutboxRow = (
 
 export type StoredOutboxRow = OutboxRow & { id: string };
 
+/** What became of a row `relay` handed to `send`. */
+export type RelayVerdict = 'sent' | { deadLettered: string };
+
+/** The advisory lock key of the outbox relay (any constant; it only has to be the same everywhere). */
+export const RELAY_LOCK_KEY = 7_401_001;
+
 export interface StoreTx {
   seen(eventId: string): Promise<boolean>;
   markSeen(eventId: string): Promise<void>;
@@ -50,11 +56,18 @@ export interface ConflictRow {
 export interface ReconcilerStore {
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   /**
-   * Publishes unsent outbox rows in id order through `send`, marking each sent once `send`
-   * resolves. Rows are claimed with `skip locked`, so several relays never send one row at once;
-   * a crash between send and mark repeats the send (at-least-once; command ids are deterministic).
+   * Publishes unsent outbox rows in id order through `send`, one at a time, marking each sent
+   * (its own statement, committed) once `send` resolves — so a failure never sends again the
+   * rows before it. `send` resolving `{ deadLettered: reason }` means the row can never be sent
+   * and is on the dead-letter topic: it is marked so and the relay moves past it. A `send` that
+   * throws (Kafka or the registry down) stops the pass; the row is tried again first next time.
+   *
+   * One relay at a time across reconciler replicas, under a Postgres advisory lock, so rows of
+   * one target leave in the order they were decided. Resolves `null` when another replica holds
+   * it. A crash between send and mark repeats the send (at-least-once; command ids are
+   * deterministic and egress drops repeats).
    */
-  relay(send: (row: StoredOutboxRow) => Promise<void>, limit?: number): Promise<number>;
+  relay(send: (row: StoredOutboxRow) => Promise<RelayVerdict>, limit?: number): Promise<number | null>;
   conflicts(filter?: { status?: 'open' | 'resolved'; conflictId?: string }): Promise<ConflictRow[]>;
 }
 
@@ -190,29 +203,41 @@ export function createReconcilerStore(pool: Pool): ReconcilerStore {
       } catch (err) {
         throw pgError('connecting to Postgres', err);
       }
-      let sent = 0;
+      let locked = false;
+      let broken: Error | undefined;
       try {
-        await client.query('begin');
+        // A session lock, not a transaction: it is held while rows are sent (Kafka round trips) and
+        // no transaction stays open meanwhile. If this connection dies, the server drops the lock.
+        const l = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [
+          RELAY_LOCK_KEY,
+        ]);
+        locked = l.rows[0]?.ok === true;
+        if (!locked) return null;
+        // Ordered by the bigint column: `order by id` would sort by the text alias ('10' < '9').
         const r = await client.query<StoredOutboxRow>(
           `select id::text as id, topic, key, schema, payload, trace_headers as "traceHeaders"
              from reconciler_outbox
-            where sent_at is null order by id limit $1 for update skip locked`,
+            where sent_at is null order by reconciler_outbox.id limit $1`,
           [limit],
         );
+        let done = 0;
         for (const row of r.rows) {
-          await send(row);
-          await client.query('update reconciler_outbox set sent_at = now() where id = $1', [row.id]);
-          sent++;
+          const verdict = await send(row);
+          await client.query('update reconciler_outbox set sent_at = now(), dead_letter = $2 where id = $1', [
+            row.id,
+            verdict === 'sent' ? null : verdict.deadLettered,
+          ]);
+          done++;
         }
-        await client.query('commit');
-        client.release();
-        return sent;
+        return done;
       } catch (err) {
-        // Rows already sent but not marked go out again next time: at-least-once.
-        let broken: Error | undefined;
-        await client.query('rollback').catch((e: unknown) => (broken = e as Error));
-        client.release(broken);
         throw pgError('relaying the reconciler outbox', err);
+      } finally {
+        if (locked)
+          await client.query('select pg_advisory_unlock($1)', [RELAY_LOCK_KEY]).catch((e: unknown) => {
+            broken = e as Error; // the pool destroys this client, and the server drops its lock
+          });
+        client.release(broken);
       }
     },
 

@@ -228,7 +228,7 @@ describe('reconciler store (real Postgres)', () => {
     assert.equal(resolved[0]!.record.resolvedBy, 'ada@example.com');
   });
 
-  it('the relay marks rows sent only after the send succeeded; a failed send is repeated next time', async () => {
+  it('the relay marks each row sent once its send succeeded; a failed send stops the pass and is repeated next time', async () => {
     const before = (await outbox()).filter((r) => !r.sent).length;
     assert.ok(before >= 3);
     let calls = 0;
@@ -236,16 +236,24 @@ describe('reconciler store (real Postgres)', () => {
       store.relay(async () => {
         calls++;
         if (calls === 2) throw new Error('broker unreachable');
+        return 'sent';
       }),
       /relaying the reconciler outbox: broker unreachable/,
     );
+    assert.equal(calls, 2, 'the pass stops at the failed row');
     assert.equal(
       (await outbox()).filter((r) => !r.sent).length,
-      before,
-      'nothing marked sent after a failure',
+      before - 1,
+      'the row sent before the failure stays sent (not sent again); the failed one and the rest wait',
     );
     const sent: string[] = [];
-    assert.equal(await store.relay(async (row) => void sent.push(row.id)), before);
+    assert.equal(
+      await store.relay(async (row) => {
+        sent.push(row.id);
+        return 'sent';
+      }),
+      before - 1,
+    );
     assert.equal((await outbox()).filter((r) => !r.sent).length, 0);
     assert.deepEqual(
       [...sent].sort((a, b) => Number(a) - Number(b)),
@@ -288,6 +296,7 @@ describe('reconciler store (real Postgres)', () => {
       const n = await store.relay(async (row) => {
         if (row.schema === 'WriteCommand')
           await producer.produce<'WriteCommand'>(row.topic, row.key, row.payload);
+        return 'sent';
       });
       assert.equal(n, 1);
       await Promise.race([

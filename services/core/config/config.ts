@@ -84,6 +84,29 @@ export const coreConfigShape = {
     .strict()
     .prefault({}),
   logLevel: z.enum(logLevels).default('info'),
+  // Pruning of the dedupe and outbox tables (services/core/db/prune.ts), run by the reconciler:
+  // rows older than the longest retention of changes, commands and outcomes plus `marginMs` go.
+  prune: z
+    .object({
+      enabled: z.boolean().default(true),
+      intervalMs: z
+        .number()
+        .int()
+        .min(1000)
+        .default(60 * 60 * 1000),
+      // Kafka deletes whole segments: a record outlives retention.ms by up to the segment's age
+      // (log.roll.ms / segment.ms; Kafka's default is 7 days). Set this to the brokers' value.
+      segmentMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(7 * DAY_MS),
+      // Covers clock skew between brokers and Postgres, and how long a record may wait unread.
+      marginMs: z.number().int().min(0).default(DAY_MS),
+      batchSize: z.number().int().min(1).max(100_000).default(1000),
+    })
+    .strict()
+    .prefault({}),
 };
 
 /** Core sections only. Services that need `connectors`/`flows` build theirs with defineConfigSchema. */

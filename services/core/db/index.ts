@@ -8,3 +8,11 @@ export {
   type PoolClient,
 } from './db.ts';
 export { isPermanentPgError, pgError } from './errors.ts';
+export {
+  PRUNABLE,
+  pruneCutoff,
+  prunedRowsCounter,
+  pruneOnce,
+  startPruning,
+  type PruneOptions,
+} from './prune.ts';
