@@ -21,14 +21,16 @@ const rateLimit = z
   .strict();
 
 /**
- * Published limits (PLATFORMS.md), the budget egress starts from before response headers correct
- * it. Linear: 2,500 requests/h per API key (the lower of the figures its docs give). Jira: burst
- * limit 50 PUT/s per tenant, and 20 writes per issue per 2 s — the per-issue one binds first.
+ * Published limits (PLATFORMS.md), the budget every HTTP request of a connector (egress, pollers)
+ * draws from before response headers correct it. Linear: 2,500 requests/h per API key (the lower
+ * of the figures its docs give). Jira: burst limits of 100 GET/POST and 50 PUT/DELETE per second
+ * per tenant — the lower one, since the budget counts every request, reads too (the 20 writes per
+ * issue per 2 s are per issue, which one budget cannot express; a 429 for it carries Retry-After).
  * Asana: 1,500/min on paid plans (150 free). Slack: chat.postMessage ~1/s per channel.
  */
 const DEFAULT_RATE_LIMITS: Record<string, { limit: number; perMs: number }> = {
   linear: { limit: 2500, perMs: 3_600_000 },
-  jira: { limit: 20, perMs: 2000 },
+  jira: { limit: 50, perMs: 1000 },
   asana: { limit: 1500, perMs: 60_000 },
   slack: { limit: 1, perMs: 1000 },
 };

@@ -126,6 +126,17 @@ async function applyGroup(deps: EgressDeps, group: Coalesced<CommandMeta>): Prom
   const todoIds = todo.map((p) => p.cmd.commandId);
 
   const result = await callPlatform(deps, cmd, todo);
+  // The target no longer exists (deleted there after the command was computed). Not bad input and
+  // nothing to retry: a delete has what it wanted; an update's outcome says not_found and the
+  // reconciler closes the link with a note, as it does for a delete it sees. No dead letter.
+  const gone = result.ok === false && result.error.category === 'not_found' && cmd.action !== 'create';
+  if (gone && cmd.action === 'delete') {
+    const outcome: WriteOutcome = { ...toOutcome(cmd, null, todo, deps.now()), status: 'already_applied' };
+    await untilDone(deps, 'recording outcome', () => deps.applied.record(todoIds, outcome));
+    await untilDone(deps, 'publishing outcome', () => deps.publishOutcome(outcome));
+    deps.metrics.commands.inc({ platform: deps.platform, result: 'already_applied' }, todo.length);
+    return;
+  }
   // From here on the platform has answered for good: whatever fails now is our own infrastructure
   // (Postgres, Kafka). It is waited out and retried, never the platform call, and never counted
   // against the platform's breaker — repeating an accepted write could only duplicate it.
@@ -133,7 +144,7 @@ async function applyGroup(deps: EgressDeps, group: Coalesced<CommandMeta>): Prom
     result.ok === true
       ? toOutcome(cmd, result.value, todo, deps.now())
       : { ...toOutcome(cmd, null, todo, deps.now()), status: 'failed' as const, error: result.error };
-  if (result.ok === false)
+  if (result.ok === false && !gone)
     for (const p of todo)
       await untilDone(deps, 'dead-lettering command', () =>
         deps.deadLetter(p, result.error, result.attempts, result.firstFailedAtMs),
@@ -141,7 +152,7 @@ async function applyGroup(deps: EgressDeps, group: Coalesced<CommandMeta>): Prom
   await untilDone(deps, 'recording outcome', () => deps.applied.record(todoIds, outcome));
   await untilDone(deps, 'publishing outcome', () => deps.publishOutcome(outcome));
   deps.metrics.commands.inc(
-    { platform: deps.platform, result: result.ok ? outcome.status : 'dead_lettered' },
+    { platform: deps.platform, result: result.ok ? outcome.status : gone ? 'target_gone' : 'dead_lettered' },
     todo.length,
   );
 }
@@ -191,7 +202,7 @@ async function callPlatform(
       }
       deps.logger.error(
         { platform: deps.platform, commandId: cmd.commandId, category: c.category, err: message },
-        'command dead-lettered',
+        'applying command failed for good',
       );
       return {
         ok: false,

@@ -51,7 +51,7 @@ export async function runEgress(platform: string): Promise<void> {
   const metrics = {
     commands: new Counter({
       name: 'lockstep_egress_commands_total',
-      help: 'Commands by result (applied, already_applied, skipped_stale, dead_lettered)',
+      help: 'Commands by result (applied, already_applied, skipped_stale, dead_lettered, target_gone)',
       labelNames: ['platform', 'result'] as const,
       registers: [rt.metrics],
     }),

@@ -266,3 +266,33 @@ describe('rate budget: every HTTP request draws from the platform budget', () =>
     assert.ok(budget.waitMs() > 25_000, `the budget waits out Retry-After (${budget.waitMs()} ms)`);
   });
 });
+
+describe('a target that no longer exists', () => {
+  for (const platform of ['linear', 'jira'] as const) {
+    it(`${platform}: an update to a deleted issue is a not_found outcome, not a dead letter; a repeated delete is done`, async () => {
+      const h = deps(platform === 'linear' ? linearC : jiraC);
+      const c = create(platform, `${platform} gone ${Date.now()}`);
+      await processCommands(h.d, [c]);
+      const targetId = h.outcomes[0]?.targetId ?? null;
+      assert.ok(targetId, 'the create named its issue');
+      const again = (action: 'update' | 'delete', suffix: string) => ({
+        meta,
+        cmd: {
+          ...c.cmd,
+          commandId: `${c.cmd.commandId}-${suffix}`,
+          action,
+          targetId,
+          fields: entityState(action === 'update' ? { title: 'renamed' } : {}),
+        },
+      });
+      await processCommands(h.d, [again('delete', 'd1')]);
+      await processCommands(h.d, [again('update', 'u'), again('delete', 'd2')]);
+      assert.deepEqual(h.dead, [], 'nothing was dead-lettered');
+      const [, deleted, updated, deletedAgain] = h.outcomes;
+      assert.equal(deleted?.status, 'applied');
+      assert.equal(updated?.status, 'failed');
+      assert.equal(updated?.error?.category, 'not_found', JSON.stringify(updated?.error));
+      assert.equal(deletedAgain?.status, 'already_applied');
+    });
+  }
+});

@@ -859,6 +859,26 @@ describe('comments', () => {
 });
 
 describe('deletes', () => {
+  it('a write that finds its target gone (outcome not_found) unlinks with a note, as a delete would', () => {
+    const flow = makeFlow();
+    const { state } = linkedPair(flow);
+    const edit = step(state, event('linear', 'L-1', 3000, { ...ISSUE, title: 'renamed' }), flow);
+    const update = only(edit.commands);
+    const gone: WriteOutcome = {
+      ...outcomeOf(update, { status: 'failed', written: null }),
+      error: { category: 'not_found', message: 'applying update issue to jira: 404', retriable: false },
+    };
+    const r = step(edit.state, gone, flow);
+    assert.deepEqual(r.commands, []);
+    assert.equal(r.state.status, 'unlinked');
+    assert.deepEqual(
+      r.notes.map((n) => n.code),
+      ['write_failed', 'unlinked'],
+    );
+    const later = step(r.state, event('linear', 'L-1', 4000, { ...ISSUE, title: 'again' }), flow);
+    assert.deepEqual(later.commands, [], 'nothing more is written to the record that is gone');
+  });
+
   it('by default a delete unlinks and notes it; later changes are not propagated', () => {
     const flow = makeFlow();
     const { state } = linkedPair(flow);

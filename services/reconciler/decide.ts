@@ -870,6 +870,17 @@ function decideOutcome(state: LinkState, out: WriteOutcome, flow: Flow, ctx: Dec
       const sf = fs?.sides[out.platform];
       if (sf) sf.pending = sf.pending.filter((p) => !commandIds.has(p.commandId));
     }
+    // (egress engineer, issue 7 finding 9) The record we wrote to no longer exists there: it was
+    // deleted and we never saw the delete. Close the link with a note, as onDelete: unlink does
+    // for a delete seen — never propagate a delete from a failed write.
+    if (out.error?.category === 'not_found' && out.action !== 'create' && state.status === 'active') {
+      state.status = 'unlinked';
+      run.note(
+        'unlinked',
+        `${out.platform} ${out.targetKey ?? out.targetId ?? ''} no longer exists (a write to it found nothing); unlinked, the other records are left as they are`,
+        out.platform,
+      );
+    }
     return result(state, run);
   }
   if (state.status === 'unlinked' || state.status === 'deleted') return result(state, run);

@@ -19,7 +19,16 @@ import { createAppliedStore } from '../../services/egress/store.ts';
 import type { WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
 import type { RunningEmulator } from '../emulators/common/server.ts';
 import { DEMO_BOT_TOKEN, demoSeed, startJiraEmulator } from '../emulators/jira/index.ts';
-import { freshDatabase, rand } from './core-helpers.ts';
+import {
+  createConsumer,
+  createKafka,
+  createProducer,
+  createRegistry,
+  createSerde,
+  ensureTopics,
+  topicSpecs,
+} from '../../services/core/kafka/index.ts';
+import { freshDatabase, rand, testConfig } from './core-helpers.ts';
 
 let db: { url: string; drop(): Promise<void> };
 let pool: Pool;
@@ -118,7 +127,7 @@ const create = (id: string): { cmd: WriteCommand; meta: CommandMeta } => ({
   },
 });
 
-describe('egress with the real Postgres store', () => {
+describe('egress with the real Postgres store and the real Kafka', () => {
   it('a dropped Postgres connection while recording a create is waited out: one create, outcome applied', async () => {
     const d = deps();
     const real = d.applied;
@@ -141,6 +150,62 @@ describe('egress with the real Postgres store', () => {
     );
     assert.equal((await real.get(id))?.status, 'applied');
     assert.deepEqual(d.dead, []);
+  });
+
+  it('a publish that fails on a dropped Kafka connection is retried alone: one create, one outcome on the topic', async () => {
+    const config = testConfig();
+    const topic = config.kafka.topics.outcomes;
+    const kafka = createKafka(config.kafka);
+    await ensureTopics(
+      kafka,
+      topicSpecs(config.kafka, []).filter((t) => t.name === topic),
+    );
+    const serde = createSerde(createRegistry(config.registry.url), config.kafka.topics);
+    const producer = createProducer(kafka, serde);
+    await producer.connect();
+    // A broker address whose connections drop at once: kafkajs' own connection error.
+    const broken = createProducer(
+      createKafka({ ...config.kafka, brokers: [`127.0.0.1:${(dropper.address() as AddressInfo).port}`] }),
+      serde,
+    );
+    const d = deps();
+    let publishCalls = 0;
+    d.publishOutcome = async (o) => {
+      if (publishCalls++ === 0) {
+        await broken.connect();
+        await broken.produce(topic, o.linkId, o);
+      }
+      await producer.produce(topic, o.linkId, o);
+    };
+    const id = rand('cmd');
+    const seen: WriteOutcome[] = [];
+    const consumer = createConsumer<WriteOutcome>(kafka, serde, {
+      groupId: `${config.kafka.clientId}-reader`,
+      topics: [topic],
+      fromBeginning: true,
+      async eachMessage(rec) {
+        if (rec.value?.commandId === id) seen.push(rec.value);
+      },
+    });
+    try {
+      await consumer.start();
+      const from = emu.ledger.list().at(-1)?.seq ?? 0;
+      await processCommands(d, [create(id)]);
+      assert.ok(publishCalls >= 2, `publishing was retried (${publishCalls} calls)`);
+      assert.equal(emu.ledger.list(from).filter((e) => e.operation === 'createIssue').length, 1);
+      assert.equal(d.calls(), 1, 'the platform was not called again');
+      assert.equal(d.breaker.current(), 'closed');
+      assert.deepEqual(d.dead, []);
+      const deadline = Date.now() + 30_000;
+      while (seen.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(seen.length, 1, 'the outcome was not consumed from the real topic within 30 s');
+      assert.equal(seen[0]?.status, 'applied');
+      assert.equal((await d.applied.get(id))?.status, 'applied');
+    } finally {
+      await consumer.stop();
+      await producer.disconnect();
+      await broken.disconnect().catch(() => undefined);
+    }
   });
 
   it('a recorded failure is replaced by the success of its retry, and a success is never replaced', async () => {

@@ -211,3 +211,26 @@ test('a poll of an issue Lockstep created carries its create marker; a person’
     'no person’s issue without a marker in the poll',
   );
 });
+
+test('a create whose marker attachment fails still succeeds (the issue exists), reporting it skipped', async () => {
+  const applier = createLinearApplier({ config, botUserId: null });
+  const from = emu.ledger.list().at(-1)?.seq ?? 0;
+  emu.faults.add({ kind: 'server_error', status: 500, count: 1, match: { operation: 'attachmentCreate' } });
+  const r = await applier.apply(
+    cmd({ fields: entityState({ title: 'attach fails' }), marker: 'lin-attach-fails' }),
+  );
+  assert.equal(r.alreadyApplied, false);
+  assert.match(r.targetKey ?? '', /^ENG-\d+$/);
+  assert.deepEqual(
+    r.skipped.map((s) => [s.field, s.reason]),
+    [['attachment', 'follow_up_failed']],
+  );
+  assert.equal(emu.ledger.list(from).filter((e) => e.operation === 'issueCreate').length, 1);
+  // A retry of the same command finds the issue by its marker-derived id and adds the attachment.
+  const again = await applier.apply(
+    cmd({ fields: entityState({ title: 'attach fails' }), marker: 'lin-attach-fails' }),
+  );
+  assert.equal(again.alreadyApplied, true);
+  assert.equal(again.targetId, r.targetId);
+  assert.equal(emu.ledger.list(from).filter((e) => e.operation === 'issueCreate').length, 1);
+});

@@ -76,6 +76,25 @@ test('InvalidInput → validation; 5xx → retriable network', async () => {
   assert.deepEqual(classifyLinearError(await errorFor(500, {})), { category: 'network', retriable: true });
 });
 
+test('"Entity not found" (type invalid input, as Linear sends it) → not_found, not validation', async () => {
+  const body = {
+    errors: [
+      {
+        message: 'Entity not found: Issue',
+        extensions: {
+          type: 'invalid input',
+          code: 'INPUT_ERROR',
+          userPresentableMessage: 'Could not find referenced Issue.',
+        },
+      },
+    ],
+  };
+  assert.deepEqual(classifyLinearError(await errorFor(400, body)), {
+    category: 'not_found',
+    retriable: false,
+  });
+});
+
 test('a refused connection is a retriable network error', async () => {
   const c = new LinearClient({ apiKey: 'k', apiUrl: 'http://127.0.0.1:9/graphql' });
   const err = await c.client.rawRequest('query { viewer { id } }').catch((e: unknown) => e);

@@ -34,6 +34,17 @@ const TABLE: ReadonlyArray<readonly [ErrorCtor, ErrorClass]> = [
   [LockTimeoutLinearError, { category: 'conflict', retriable: true }],
 ];
 
+/**
+ * The SDK keeps `userPresentableMessage` ("Could not find referenced Issue.") as the error's
+ * message when there is one; the wire message ("Entity not found: Issue") stays in `raw`.
+ */
+const NOT_FOUND = /^(Entity not found\b|Could not find referenced\b)/;
+function notFound(err: LinearError): boolean {
+  const raw = err.raw as { response?: { errors?: { message?: unknown }[] } } | undefined;
+  const wire = (raw?.response?.errors ?? []).map((e) => (typeof e.message === 'string' ? e.message : ''));
+  return [...(err.errors ?? []).map((e) => e.message ?? ''), ...wire].some((m) => NOT_FOUND.test(m));
+}
+
 /** By HTTP status, for LinearErrors whose class says nothing more (Unknown/Other/Graphql). */
 function byStatus(status: number | undefined): ErrorClass {
   if (status === undefined) return { category: 'unknown', retriable: false };
@@ -52,6 +63,9 @@ export function classifyLinearError(err: unknown): ErrorClass {
       ...(err.retryAfterMs !== undefined && { retryAfterMs: err.retryAfterMs }),
     };
   }
+  // Linear answers a missing (or deleted) entity with type "invalid input" and the message
+  // "Entity not found: <Type>": the target is gone, which is not a malformed command.
+  if (err instanceof LinearError && notFound(err)) return { category: 'not_found', retriable: false };
   for (const [ctor, cls] of TABLE) {
     if (err instanceof ctor) {
       if (err instanceof RatelimitedLinearError && err.retryAfter !== undefined) {
