@@ -35,7 +35,7 @@ test('after the sandbox restarts, an edit of a demo item syncs and nothing is de
     await c.connect();
     await c.query(`drop database if exists lockstep_sbx_${id} with (force)`).catch(() => undefined);
     await c.end();
-    if (process.env["LOCKSTEP_KEEP_TEST_DIR"] !== "1") rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   });
 
   // As the stack creates `lockstep` for `npm start`, the private database exists before the first start.
