@@ -26,7 +26,6 @@ import {
 import { addStatusSection } from '../../../deploy/local/status.ts';
 import { boundConnectors, loadAppConfig, type AppConfig } from '../../app/config.ts';
 import {
-  flowPlatforms,
   pipelineStatus,
   preparePipeline,
   startPipeline,
@@ -36,7 +35,7 @@ import {
 } from '../../app/launcher.ts';
 import { SANDBOX_CREDENTIALS, sandboxConfig, type SandboxEndpoints } from '../../app/sandbox-config.ts';
 import { defaultConfigFile } from '../../core/config/index.ts';
-import { commandsTopic, createKafka } from '../../core/kafka/index.ts';
+import { createKafka, topicSpecs } from '../../core/kafka/index.ts';
 
 type EmulatorName = 'linear' | 'jira' | 'asana' | 'slack';
 
@@ -193,14 +192,27 @@ function sandboxDocument(o: StartOptions, stack: ReturnType<typeof stackEndpoint
 
 /** Lockstep's topics for a config: what the sandbox reset deletes and preparePipeline recreates. */
 function lockstepTopics(config: AppConfig): string[] {
-  const t = config.kafka.topics;
-  return [
-    t.changes,
-    t.outcomes,
-    t.conflicts,
-    t.dlq,
-    ...flowPlatforms(config).map((p) => commandsTopic(config.kafka.topics, p)),
-  ];
+  return topicSpecs(config.kafka).map((t) => t.name);
+}
+
+/**
+ * preparePipeline, retried while Kafka answers with retriable errors: right after the reset
+ * deleted the topics, recreating them can briefly meet "This server does not host this
+ * topic-partition" while the deletion settles. That is a dependency catching up, not bad input.
+ */
+async function prepareWithRetry(config: AppConfig, log: (line: string) => void): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await preparePipeline(config, log);
+      return;
+    } catch (err) {
+      const retriable = (err as { retriable?: unknown }).retriable === true;
+      if (!retriable || Date.now() > deadline) throw err;
+      log(`preparing the pipeline: ${(err as Error).message}; retrying (attempt ${attempt + 1})…`);
+      await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** attempt)));
+    }
+  }
 }
 
 /**
@@ -312,7 +324,7 @@ export async function startAll(o: StartOptions = defaultStartOptions()): Promise
   mkdirSync(o.stateDir, { recursive: true });
   writeFileSync(ownerFile(o), `${JSON.stringify({ owner: choice.sandbox ? 'sandbox' : 'config' })}\n`);
   say('preparing Kafka topics, schemas and database migrations…');
-  await preparePipeline(config, progress);
+  await prepareWithRetry(config, progress);
   say('starting ingest, reconciler and egress…');
   const services = await startPipeline(pipelineOptions(o, configFile, choice.sandbox), config);
   if (choice.sandbox) await registerSandboxWebhooks(o, config, readPid(sandboxPidFile(o)));
