@@ -2,10 +2,17 @@
  * `lockstep start` (what `npm start` runs): the local stack, then — when lockstep.yaml configures
  * no platform — the sandbox of EMULATED platforms with a demo flow, then the pipeline's services.
  * Everything runs in the background; running it again is harmless; `lockstep down` stops it all.
+ *
+ * The sandbox's emulators keep their data in memory only: a new sandbox process starts from the
+ * demo seed with new ids. So Lockstep's sandbox state (its database, topics and consumer groups)
+ * is started afresh together with it — links kept from the old emulators would point at items
+ * that no longer exist, and every write to them would be dead-lettered. A restart of the sandbox
+ * is a clean demo again; the README says so.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import pg from 'pg';
 import { stringify } from 'yaml';
 import { isAlive, readPid, startDaemon, waitUntil } from '../../../deploy/local/process.ts';
 import {
@@ -14,6 +21,7 @@ import {
   stackEndpoints,
   stackUpInStages,
   STATE_ROOT,
+  type StackOptions,
 } from '../../../deploy/local/stack.ts';
 import { addStatusSection } from '../../../deploy/local/status.ts';
 import { boundConnectors, loadAppConfig, type AppConfig } from '../../app/config.ts';
@@ -23,21 +31,60 @@ import {
   startPipeline,
   stopPipeline,
   type PipelineOptions,
+  type ServiceStatus,
 } from '../../app/launcher.ts';
 import { SANDBOX_CREDENTIALS, sandboxConfig, type SandboxEndpoints } from '../../app/sandbox-config.ts';
 import { defaultConfigFile } from '../../core/config/index.ts';
+import { createKafka, topicSpecs } from '../../core/kafka/index.ts';
 
-const PIPELINE_DIR = join(STATE_ROOT, 'dev', 'pipeline');
-const SANDBOX_JSON = join(STATE_ROOT, 'sandbox.json');
-const SANDBOX_CONFIG = join(STATE_ROOT, 'dev', 'sandbox.lockstep.yaml');
-const SANDBOX_PID = join(PIPELINE_DIR, 'sandbox.pid');
+type EmulatorName = 'linear' | 'jira' | 'asana' | 'slack';
 
-const say = (line: string) => process.stdout.write(`${line}\n`);
-const progress = (line: string) => process.stderr.write(`  ${line}\n`);
+/** Where one `start` keeps its files and which stack it runs on. */
+export interface StartOptions {
+  stack: StackOptions;
+  /** `<stateDir>/pipeline` (pids, logs), `<stateDir>/sandbox.lockstep.yaml`, `<stateDir>/sandbox-owner.json`. */
+  stateDir: string;
+  /** The endpoints file `lockstep sandbox --out` writes. */
+  sandboxFile: string;
+  /** The operator's configuration; undefined = none found. */
+  configFile: string | undefined;
+  /**
+   * For tests on the shared test stack: emulator ports (0 = any free one), service ports, and a
+   * private database and topic/consumer-group namespace. `npm start` uses the defaults.
+   */
+  sandbox?: {
+    ports?: Partial<Record<EmulatorName, number>>;
+    ingestPort?: number;
+    reconcilerPort?: number;
+    egressPort?: number;
+    database?: string;
+    namespace?: string;
+    pollIntervalMs?: number;
+  };
+  say: (line: string) => void;
+  progress: (line: string) => void;
+}
+
+export function defaultStartOptions(): StartOptions {
+  const progress = (line: string) => process.stderr.write(`  ${line}\n`);
+  return {
+    stack: devStack(progress),
+    stateDir: join(STATE_ROOT, 'dev'),
+    sandboxFile: join(STATE_ROOT, 'sandbox.json'),
+    configFile: defaultConfigFile(),
+    say: (line: string) => process.stdout.write(`${line}\n`),
+    progress,
+  };
+}
+
+const pipelineDir = (o: StartOptions) => join(o.stateDir, 'pipeline');
+const sandboxConfigFile = (o: StartOptions) => join(o.stateDir, 'sandbox.lockstep.yaml');
+const sandboxPidFile = (o: StartOptions) => join(pipelineDir(o), 'sandbox.pid');
+/** Who the instance's database and topics belong to: the sandbox, or the operator's config. */
+const ownerFile = (o: StartOptions) => join(o.stateDir, 'state-owner.json');
 
 /** Which config the pipeline runs with: the operator's, or the generated sandbox one. */
-function chooseConfig(): { file: string | undefined; sandbox: boolean } {
-  const file = defaultConfigFile();
+function chooseConfig(file: string | undefined): { file: string | undefined; sandbox: boolean } {
   if (file === undefined) return { file: undefined, sandbox: true };
   const cfg = loadAppConfig(file);
   return {
@@ -47,49 +94,55 @@ function chooseConfig(): { file: string | undefined; sandbox: boolean } {
   };
 }
 
-function pipelineOptions(configFile: string, sandbox: boolean): PipelineOptions {
+function pipelineOptions(o: StartOptions, configFile: string, sandbox: boolean): PipelineOptions {
   return {
-    stateDir: PIPELINE_DIR,
+    stateDir: pipelineDir(o),
     configFile,
     env: sandbox ? { ...SANDBOX_CREDENTIALS } : {},
-    log: progress,
+    log: o.progress,
   };
 }
 
-async function startSandbox(): Promise<SandboxEndpoints> {
-  const pid = readPid(SANDBOX_PID);
-  if (pid === undefined || !isAlive(pid)) {
-    mkdirSync(join(PIPELINE_DIR, 'logs'), { recursive: true });
-    const logFile = join(PIPELINE_DIR, 'logs', 'sandbox.log');
+function sandboxRunning(o: StartOptions): number | undefined {
+  const pid = readPid(sandboxPidFile(o));
+  return pid !== undefined && isAlive(pid) ? pid : undefined;
+}
+
+async function startSandbox(o: StartOptions): Promise<SandboxEndpoints> {
+  if (sandboxRunning(o) === undefined) {
+    mkdirSync(join(pipelineDir(o), 'logs'), { recursive: true });
+    rmSync(o.sandboxFile, { force: true });
+    const logFile = join(pipelineDir(o), 'logs', 'sandbox.log');
+    const ports = o.sandbox?.ports ?? {};
+    const portArgs = Object.entries(ports).flatMap(([name, port]) => [`--${name}-port`, String(port)]);
     const started = await startDaemon(
       process.execPath,
-      [join(CHECKOUT_ROOT, 'bin', 'lockstep.mjs'), 'sandbox'],
-      {
-        component: 'sandbox',
-        logFile,
-        pidFile: SANDBOX_PID,
-        cwd: CHECKOUT_ROOT,
-      },
+      [join(CHECKOUT_ROOT, 'bin', 'lockstep.mjs'), 'sandbox', '--out', o.sandboxFile, ...portArgs],
+      { component: 'sandbox', logFile, pidFile: sandboxPidFile(o), cwd: CHECKOUT_ROOT },
     );
-    await waitUntil(async () => existsSync(SANDBOX_JSON) && isAlive(started) && (await sandboxAnswers()), {
+    await waitUntil(async () => existsSync(o.sandboxFile) && (await sandboxAnswers(o)), {
       component: 'sandbox',
       logFile,
-      timeoutMs: 30_000,
+      timeoutMs: 60_000,
       pid: started,
     });
   }
-  return JSON.parse(readFileSync(SANDBOX_JSON, 'utf8')) as SandboxEndpoints;
+  return JSON.parse(readFileSync(o.sandboxFile, 'utf8')) as SandboxEndpoints;
 }
 
-async function sandboxAnswers(): Promise<boolean> {
-  const s = JSON.parse(readFileSync(SANDBOX_JSON, 'utf8')) as SandboxEndpoints;
+async function sandboxAnswers(o: StartOptions): Promise<boolean> {
+  const s = JSON.parse(readFileSync(o.sandboxFile, 'utf8')) as SandboxEndpoints;
   const res = await fetch(new URL('/_emulator/ledger', s.jira.baseUrl)).catch(() => null);
   return res?.ok === true;
 }
 
 /** Points the emulators' webhooks at ingest, once per sandbox run (kept in a marker file). */
-async function registerSandboxWebhooks(config: AppConfig, sandboxPid: number | undefined): Promise<void> {
-  const marker = join(PIPELINE_DIR, 'webhooks.json');
+async function registerSandboxWebhooks(
+  o: StartOptions,
+  config: AppConfig,
+  sandboxPid: number | undefined,
+): Promise<void> {
+  const marker = join(pipelineDir(o), 'webhooks.json');
   if (existsSync(marker) && JSON.parse(readFileSync(marker, 'utf8')).sandboxPid === sandboxPid) return;
   const ingestUrl = `http://${config.ingest.host}:${config.ingest.port}`;
   const registered: Record<string, unknown> = {};
@@ -102,50 +155,179 @@ async function registerSandboxWebhooks(config: AppConfig, sandboxPid: number | u
       url: `${ingestUrl}/webhooks/${platform}`,
       secret,
     });
-    progress(`sandbox ${platform}: webhook → ${ingestUrl}/webhooks/${platform}`);
+    o.progress(`sandbox ${platform}: webhook → ${ingestUrl}/webhooks/${platform}`);
   }
   writeFileSync(marker, JSON.stringify({ sandboxPid, registered }, null, 2));
 }
 
-export async function startAll(): Promise<void> {
+function sandboxDocument(o: StartOptions, stack: ReturnType<typeof stackEndpoints>, sb: SandboxEndpoints) {
+  const t = o.sandbox ?? {};
+  const doc = sandboxConfig(stack, sb, {
+    ...(t.ingestPort !== undefined ? { ingestPort: t.ingestPort } : {}),
+    ...(t.pollIntervalMs !== undefined ? { pollIntervalMs: t.pollIntervalMs } : {}),
+  });
+  if (t.database) {
+    const url = new URL(stack.postgres.url);
+    url.pathname = `/${t.database}`;
+    doc['postgres'] = { url: url.toString() };
+  }
+  if (t.namespace) {
+    const ns = t.namespace;
+    doc['kafka'] = {
+      ...(doc['kafka'] as object),
+      clientId: ns,
+      topics: {
+        changes: `${ns}.changes.v1`,
+        commandsPrefix: `${ns}.commands.`,
+        outcomes: `${ns}.outcomes.v1`,
+        conflicts: `${ns}.conflicts.v1`,
+        dlq: `${ns}.dlq.v1`,
+      },
+    };
+  }
+  if (t.reconcilerPort !== undefined) doc['reconciler'] = { port: t.reconcilerPort };
+  if (t.egressPort !== undefined) doc['egress'] = { port: t.egressPort };
+  return doc;
+}
+
+/** Lockstep's topics for a config: what the sandbox reset deletes and preparePipeline recreates. */
+function lockstepTopics(config: AppConfig): string[] {
+  return topicSpecs(config.kafka).map((t) => t.name);
+}
+
+/**
+ * preparePipeline, retried while Kafka answers with retriable errors: right after the reset
+ * deleted the topics, recreating them can briefly meet "This server does not host this
+ * topic-partition" while the deletion settles. That is a dependency catching up, not bad input.
+ */
+async function prepareWithRetry(config: AppConfig, log: (line: string) => void): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await preparePipeline(config, log);
+      return;
+    } catch (err) {
+      const retriable = (err as { retriable?: unknown }).retriable === true;
+      if (!retriable || Date.now() > deadline) throw err;
+      log(`preparing the pipeline: ${(err as Error).message}; retrying (attempt ${attempt + 1})…`);
+      await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** attempt)));
+    }
+  }
+}
+
+/**
+ * Starts the sandbox's Lockstep state afresh (the emulators just did): drops and recreates its
+ * database, deletes its topics and its consumer groups. Only ever for state the sandbox owns.
+ */
+async function resetSandboxState(o: StartOptions, config: AppConfig): Promise<void> {
+  const url = new URL(config.postgres.url);
+  const database = decodeURIComponent(url.pathname.slice(1));
+  if (!/^[a-z_][a-z0-9_]*$/.test(database))
+    throw new Error(`resetting the sandbox state: unexpected database name ${database}`);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`drop database if exists ${database} with (force)`);
+    await client.query(`create database ${database}`);
+  } finally {
+    await client.end();
+  }
+  const kafka = createKafka(config.kafka).kafka.admin();
+  await kafka.connect();
+  try {
+    const names = new Set(lockstepTopics(config));
+    const present = (await kafka.listTopics()).filter((t) => names.has(t));
+    if (present.length > 0) await kafka.deleteTopics({ topics: present, timeout: 30_000 });
+    // Deletion is asynchronous: recreating a topic still being deleted fails.
+    await waitUntil(async () => (await kafka.listTopics()).every((t) => !names.has(t)), {
+      component: 'sandbox',
+      logFile: join(pipelineDir(o), 'logs', 'sandbox.log'),
+      timeoutMs: 60_000,
+    });
+    const prefix = `${config.kafka.clientId}-`;
+    const groups = (await kafka.listGroups()).groups
+      .map((g) => g.groupId)
+      .filter((g) => g.startsWith(prefix));
+    if (groups.length > 0) await kafka.deleteGroups(groups).catch(() => undefined);
+  } finally {
+    await kafka.disconnect();
+  }
+  o.progress(
+    `sandbox: new emulators, so Lockstep's sandbox state was reset too (database ${database}, ${lockstepTopics(config).length} topics, consumer groups ${config.kafka.clientId}-*)`,
+  );
+}
+
+function readOwner(o: StartOptions): 'sandbox' | 'config' | undefined {
+  try {
+    const owner = (JSON.parse(readFileSync(ownerFile(o), 'utf8')) as { owner?: string }).owner;
+    return owner === 'sandbox' || owner === 'config' ? owner : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface StartResult {
+  sandbox: boolean;
+  configFile: string;
+  config: AppConfig;
+  services: ServiceStatus[];
+}
+
+export async function startAll(o: StartOptions = defaultStartOptions()): Promise<StartResult> {
   const t0 = Date.now();
-  const choice = chooseConfig();
+  const { say, progress } = o;
+  const choice = chooseConfig(o.configFile);
   if (choice.sandbox) {
     say('Lockstep: no platform is configured, so this runs the SANDBOX: local EMULATORS of Linear, Jira,');
     say('Asana and Slack with made-up demo data (test/emulators). Nothing here touches a real platform.');
     say('Demo flow: Linear team ENG <-> Jira project ENG. Configure lockstep.yaml to sync real workspaces.');
+    if (readOwner(o) === 'config')
+      throw new Error(
+        `starting the sandbox: ${o.stateDir} holds the state of a configured lockstep.yaml (links, cursors), which the sandbox would reset; ` +
+          'restore your lockstep.yaml, or run `npx lockstep down` and delete that folder to use the sandbox',
+      );
   } else {
     say(`Lockstep: configuration ${choice.file}`);
   }
   say('starting the local stack (Kafka, Apicurio Registry, PostgreSQL, Jaeger)…');
-  const stack = devStack(progress);
   // Jaeger's one-time build (minutes) must not hold up the pipeline: the services start as soon
   // as Kafka, the registry and Postgres answer, and export traces once Jaeger does.
-  const { status, later: jaegerUp } = await stackUpInStages(stack, { background: ['jaeger'] });
+  const { status, later: jaegerUp } = await stackUpInStages(o.stack, { background: ['jaeger'] });
   if (!status.components.jaeger.healthy)
     say('Jaeger is not up yet (first start: it is being built); the pipeline starts meanwhile.');
-  const endpoints = stackEndpoints(stack);
+  const endpoints = stackEndpoints(o.stack);
 
   let configFile = choice.file;
+  let freshSandbox = false;
   if (choice.sandbox) {
+    if (sandboxRunning(o) === undefined) {
+      freshSandbox = true;
+      // Services still running against the old emulators' state stop before it is reset.
+      const stopped = await stopPipeline(pipelineOptions(o, sandboxConfigFile(o), true));
+      if (stopped.length > 0) progress(`stopped the services of the previous sandbox: ${stopped.join(', ')}`);
+    }
     say('starting the sandbox emulators…');
-    const sandbox = await startSandbox();
-    mkdirSync(join(STATE_ROOT, 'dev'), { recursive: true });
+    const sandbox = await startSandbox(o);
+    mkdirSync(o.stateDir, { recursive: true });
     writeFileSync(
-      SANDBOX_CONFIG,
-      `# Generated by \`lockstep start\` for the sandbox (emulated platforms). Do not edit; write your own lockstep.yaml.\n${stringify(sandboxConfig(endpoints, sandbox))}`,
+      sandboxConfigFile(o),
+      `# Generated by \`lockstep start\` for the sandbox (emulated platforms). Do not edit; write your own lockstep.yaml.\n${stringify(sandboxDocument(o, endpoints, sandbox))}`,
     );
-    configFile = SANDBOX_CONFIG;
+    configFile = sandboxConfigFile(o);
   }
   if (configFile === undefined) throw new Error('starting lockstep: no configuration file');
   const env = choice.sandbox ? { ...process.env, ...SANDBOX_CREDENTIALS } : process.env;
   const config = loadAppConfig(configFile, env);
+  if (freshSandbox) await resetSandboxState(o, config);
+  mkdirSync(o.stateDir, { recursive: true });
+  writeFileSync(ownerFile(o), `${JSON.stringify({ owner: choice.sandbox ? 'sandbox' : 'config' })}\n`);
   say('preparing Kafka topics, schemas and database migrations…');
-  await preparePipeline(config, progress);
+  await prepareWithRetry(config, progress);
   say('starting ingest, reconciler and egress…');
-  const o = pipelineOptions(configFile, choice.sandbox);
-  const services = await startPipeline(o, config);
-  if (choice.sandbox) await registerSandboxWebhooks(config, readPid(SANDBOX_PID));
+  const services = await startPipeline(pipelineOptions(o, configFile, choice.sandbox), config);
+  if (choice.sandbox) await registerSandboxWebhooks(o, config, readPid(sandboxPidFile(o)));
   if (!status.components.jaeger.healthy) {
     say('the pipeline is running; waiting for Jaeger (traces) to finish…');
     await jaegerUp;
@@ -159,12 +341,18 @@ export async function startAll(): Promise<void> {
   say(
     `Lockstep is running (${((Date.now() - t0) / 1000).toFixed(1)}s). \`npx lockstep status\` shows it; \`npx lockstep down\` stops it.`,
   );
+  if (choice.sandbox)
+    say(
+      'See it sync: `npx lockstep demo` acts as a person in the Linear emulator and shows each change arriving in Jira.',
+    );
+  return { sandbox: choice.sandbox, configFile, config, services };
 }
 
 /** Stops the services and the sandbox (the stack command's `down` calls this first). */
-export async function stopAll(): Promise<string[]> {
-  const configFile = existsSync(SANDBOX_CONFIG) ? SANDBOX_CONFIG : (defaultConfigFile() ?? SANDBOX_CONFIG);
-  return stopPipeline(pipelineOptions(configFile, true));
+export async function stopAll(o: StartOptions = defaultStartOptions()): Promise<string[]> {
+  const sandboxFile = sandboxConfigFile(o);
+  const configFile = existsSync(sandboxFile) ? sandboxFile : (o.configFile ?? sandboxFile);
+  return stopPipeline(pipelineOptions(o, configFile, true));
 }
 
 export function register(program: Command): void {
@@ -173,15 +361,20 @@ export function register(program: Command): void {
     .description(
       'start everything: the local stack, the sandbox when no platform is configured, and the pipeline',
     )
-    .action(startAll);
+    .action(async () => {
+      await startAll();
+    });
 
   addStatusSection('services', async () => {
+    const o = defaultStartOptions();
     const choice =
-      existsSync(SANDBOX_CONFIG) && chooseConfig().sandbox ? SANDBOX_CONFIG : defaultConfigFile();
+      existsSync(sandboxConfigFile(o)) && chooseConfig(o.configFile).sandbox
+        ? sandboxConfigFile(o)
+        : o.configFile;
     if (choice === undefined || !existsSync(choice)) return { healthy: true, running: false };
     const env = { ...process.env, ...SANDBOX_CREDENTIALS };
     const config = loadAppConfig(choice, env);
-    const list = await pipelineStatus(pipelineOptions(choice, true), config);
+    const list = await pipelineStatus(pipelineOptions(o, choice, true), config);
     const running = list.some((s) => s.running);
     return {
       // Not started is not unhealthy (the stack alone may be up); started but failing (or dead and
@@ -192,8 +385,11 @@ export function register(program: Command): void {
     };
   });
   addStatusSection('ingest', async () => {
+    const o = defaultStartOptions();
     const choice =
-      existsSync(SANDBOX_CONFIG) && chooseConfig().sandbox ? SANDBOX_CONFIG : defaultConfigFile();
+      existsSync(sandboxConfigFile(o)) && chooseConfig(o.configFile).sandbox
+        ? sandboxConfigFile(o)
+        : o.configFile;
     const env = { ...process.env, ...SANDBOX_CREDENTIALS };
     const config = choice && existsSync(choice) ? loadAppConfig(choice, env) : loadAppConfig(undefined, env);
     const url = `http://${config.ingest.host}:${config.ingest.port}`;
