@@ -6,7 +6,7 @@
  * forwards to the real server — the shared stack is never stopped.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -545,6 +545,63 @@ describe('ingest over real HTTP', { timeout: 600_000 }, () => {
       'every 400 is a dead letter',
     );
     assert.equal((await fetch(`${ingest.url}/healthz`)).status, 200);
+  });
+
+  it('its dead letters through lockstep dlq: shown with the webhook body, never put back on a topic, discardable', async () => {
+    const cli = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+        execFile(
+          process.execPath,
+          [BIN, 'dlq', ...args, '-c', join(dir, 'prepare.yaml')],
+          { cwd: ROOT, timeout: 120_000 },
+          (err, stdout, stderr) => {
+            if (err && typeof err.code !== 'number') return reject(err);
+            resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
+          },
+        );
+      });
+    const list = await cli(['list', '--json', '--stage', 'ingest']);
+    assert.equal(list.code, 0, list.stderr);
+    const rows = list.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; topic: string; state: string; deadLetteredAt: string })
+      // Listed by partition and offset; the earliest is the malformed body of the test above.
+      .sort((a, b) => a.deadLetteredAt.localeCompare(b.deadLetteredAt));
+    assert.equal(rows.length, await recordCount(ingest.config, ingest.config.kafka.topics.dlq));
+    const first = rows[0]!;
+    assert.equal(first.topic, 'webhook:jira');
+    const shown = await cli(['show', first.id, '--json']);
+    assert.equal(shown.code, 0, shown.stderr);
+    const full = JSON.parse(shown.stdout) as { decodeError: string | null; value: string };
+    assert.match(full.decodeError ?? '', /JSON/, 'the truncated body is shown undecoded, with why');
+    assert.equal(
+      Buffer.from(full.value, 'base64').toString(),
+      '{"webhookEvent": "jira:issue_updated", "issue": ',
+    );
+
+    const retry = await cli(['retry', first.id]);
+    assert.equal(retry.code, 1);
+    assert.match(
+      retry.stderr,
+      /cannot retry: it did not come from one of Lockstep's topics \(webhook:jira\)/,
+    );
+    const all = await cli(['retry', '--all', '--stage', 'ingest']);
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(
+      all.stderr,
+      new RegExp(`skipping ${rows.length} dead letter\\(s\\) that cannot be put back`),
+    );
+    const discard = await cli(['discard', first.id, '--reason', 'test payload', '--by', 'it']);
+    assert.equal(discard.code, 0, discard.stderr);
+    const after = await cli(['list', '--json', '--state', 'discarded']);
+    assert.deepEqual(
+      after.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { id: string }).id),
+      [first.id],
+    );
   });
 
   it('Postgres down: webhooks get a 503 without internals, and it is not ready', async () => {

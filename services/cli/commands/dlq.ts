@@ -545,7 +545,16 @@ export function register(program: Command): void {
       opts: FilterOpts & { config?: string; all?: boolean; force?: boolean; by?: string; json?: boolean },
     ) => {
       await withCtx(opts.config, async (ctx) => {
-        const chosen = selection(await load(ctx), ids, opts, 'retrying dead letters');
+        let chosen = selection(await load(ctx), ids, opts, 'retrying dead letters');
+        if (opts.all) {
+          // --all means "everything that can be retried": the rest is named, not counted as refused.
+          const skipped = chosen.filter((e) => notRetriable(ctx, e.dl) !== null);
+          chosen = chosen.filter((e) => notRetriable(ctx, e.dl) === null);
+          if (skipped.length > 0)
+            process.stderr.write(
+              `skipping ${skipped.length} dead letter(s) that cannot be put back on a topic (${skipped.map((e) => e.id).join(', ')}); dlq show says why\n`,
+            );
+        }
         const producer = createProducer(ctx.kafka, ctx.serde);
         await producer.connect();
         try {
