@@ -116,6 +116,8 @@ export async function startChaosWorld(opts: ChaosOptions = {}): Promise<ChaosWor
     if (keep) log(`logs of the failed scenario kept in ${dir} (pipeline/*.log, stack/logs, toxiproxy.log)`);
     else rmSync(dir, { recursive: true, force: true });
   };
+  const t0 = Date.now();
+  const mark = (what: string) => log(`${id}: ${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   try {
     const binary = await installToxiproxy({
       cacheDir: env.cacheDir,
@@ -147,6 +149,7 @@ export async function startChaosWorld(opts: ChaosOptions = {}): Promise<ChaosWor
       log,
     );
     cleanups.push(() => stack.down());
+    mark(`toxiproxy and private ${only.length ? only.join(', ') : '(none)'} up`);
     const s = seeds();
     const linearEmu = await startLinearEmulator({
       webhookTimeScale: opts.webhookTimeScale ?? 0.01,
@@ -250,7 +253,9 @@ export async function startChaosWorld(opts: ChaosOptions = {}): Promise<ChaosWor
     writeFileSync(pipeline.configFile, stringify(doc));
     const config = loadAppConfig(pipeline.configFile, {});
     await preparePipeline(config, () => undefined);
+    mark('topics, schemas and migrations prepared');
     await startPipeline(pipeline, config);
+    mark('pipeline services ready');
     const ingestUrl = `http://127.0.0.1:${ingestPort}`;
     for (const [platform, c] of boundConnectors(config)) {
       await c.registerWebhook({
