@@ -8,6 +8,8 @@ export interface Scenario {
   /** What the fault is, for the result line. */
   fault: string;
   options?: ChaosOptions;
+  /** How long the end state may take after the heal (default 180 s); say why when longer. */
+  convergeMs?: number;
   /**
    * Runs the workload's steps with the fault applied and healed; resolves with the time it was
    * healed (the end checks' convergence is measured from there).
@@ -31,7 +33,7 @@ export function chaosScenario(s: Scenario): void {
         const load = workload(w);
         await load.seed();
         const healedAt = await s.run(w, load);
-        await checkEnd(w, s.name, s.fault, healedAt);
+        await checkEnd(w, s.name, s.fault, healedAt, s.convergeMs);
       } catch (err) {
         failed = true;
         throw err;

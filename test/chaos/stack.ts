@@ -234,8 +234,14 @@ export async function startPrivateStack(
         // A stopped (SIGSTOP) process cannot handle SIGTERM: continue it first.
         if (p !== undefined && isAlive(p)) process.kill(p, 'SIGCONT');
       }
+      // The private stack is thrown away: the JVMs are killed, not shut down cleanly (minutes on
+      // a loaded machine); Postgres gets its fast shutdown (seconds).
+      for (const name of ['kafka', 'registry'] as const) {
+        const p = only.includes(name) ? pid(name) : undefined;
+        if (p !== undefined && isAlive(p)) await stopProcess(p, 0);
+      }
       await Promise.allSettled([
-        only.includes('kafka') ? stopPidFile(kafkaPidFile(o), 20_000) : undefined,
+        only.includes('kafka') ? stopPidFile(kafkaPidFile(o), 1000) : undefined,
         only.includes('registry') ? registryComponent.stop(o) : undefined,
         only.includes('postgres')
           ? postgresComponent.stop(o).then(async () => {

@@ -195,7 +195,13 @@ export async function startChaosWorld(opts: ChaosOptions = {}): Promise<ChaosWor
       env: {},
       log: () => undefined,
     };
-    cleanups.push(() => stopPipeline(pipeline));
+    // Teardown kills: a scenario's world is thrown away, and a clean shutdown of four services
+    // that may be mid-retry took minutes on a loaded machine.
+    cleanups.push(async () => {
+      for (const spec of pipelineServices(loadAppConfig(pipeline.configFile, {})))
+        await killService(pipeline, spec.name).catch(() => undefined);
+      await stopPipeline(pipeline);
+    });
     const [ingestPort, reconcilerPort, egressBase] = [
       await freePort(),
       await freePort(),
