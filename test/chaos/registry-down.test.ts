@@ -1,0 +1,37 @@
+/**
+ * Registry down while consumers restart (issue 7, finding 1): the registry refuses connections
+ * (its Toxiproxy proxy disabled: the listener closed, every open connection cut) while the
+ * reconciler and both egress services are SIGKILLed and restarted, so they come back with cold
+ * schema caches and cannot fetch a writer schema; people keep editing and creating meanwhile. A
+ * record that cannot be decoded because the registry is unreachable is not poison: the consumers
+ * must wait and retry, and nothing may be dead-lettered.
+ */
+import { chaosScenario, sleep } from './scenario.ts';
+
+const OUTAGE_MS = 20_000;
+
+chaosScenario({
+  name: 'registry down while consumers restart',
+  fault: `registry refusing connections ${OUTAGE_MS / 1000} s; reconciler and egress restarted cold meanwhile`,
+  async run(w, load) {
+    const tp = w.toxiproxy.client;
+    await tp.setEnabled('registry', false);
+    const cutAt = Date.now();
+    // The fault bit: the services' registry address refuses connections now.
+    const refused = await fetch(`${w.config.registry.url}/subjects`, {
+      signal: AbortSignal.timeout(5000),
+    }).then(
+      () => false,
+      () => true,
+    );
+    if (!refused) throw new Error(`cutting the registry: ${w.config.registry.url} still answers`);
+    for (const s of ['reconciler', 'egress-linear', 'egress-jira']) {
+      await w.kill(s);
+      await w.restart(s);
+    }
+    await load.runSteps();
+    await sleep(Math.max(0, OUTAGE_MS - (Date.now() - cutAt)));
+    await tp.setEnabled('registry', true);
+    return Date.now();
+  },
+});
