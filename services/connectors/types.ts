@@ -110,6 +110,36 @@ export interface PollResult {
   events: ChangeEvent[];
   cursor: JsonValue;
   caughtUp: boolean;
+  /**
+   * Items of the page that could not be read (malformed). The caller dead-letters them before it
+   * persists `cursor`, and the poll goes on: one bad item must not stop the poller forever.
+   */
+  rejected?: RejectedItem[];
+}
+
+/** A polled item that could not be normalized, with the raw item for the dead letter. */
+export interface RejectedItem {
+  /** The platform id of the item, when it could be read. */
+  id: string | null;
+  raw: unknown;
+  reason: string;
+}
+
+/** True for errors that mean "this item is malformed" (a zod parse, a validation LockstepError). */
+export function isBadItem(err: unknown): boolean {
+  if (err instanceof Error && err.name === 'ZodError') return true;
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    'category' in err &&
+    (err as { category: unknown }).category === 'validation'
+  );
+}
+
+/** The `id` of a raw item, when it has a string one. */
+export function rawId(raw: unknown): string | null {
+  const id = typeof raw === 'object' && raw !== null ? (raw as { id?: unknown }).id : undefined;
+  return typeof id === 'string' ? id : null;
 }
 
 export interface Poller {

@@ -4,7 +4,7 @@
  * in between re-reads the same window and the reconciler's eventId dedupe absorbs the repeat.
  */
 import type { Counter } from 'prom-client';
-import type { JsonValue, Poller } from '../connectors/types.ts';
+import type { JsonValue, Poller, RejectedItem } from '../connectors/types.ts';
 import type { Logger } from '../core/logging/index.ts';
 import { backoffDelay } from '../core/resilience/index.ts';
 import type { ChangeEvent } from '../../schemas/generated/types.ts';
@@ -21,6 +21,8 @@ export interface PollLoopDeps {
   publish(events: ChangeEvent[]): Promise<void>;
   intervalMs: number;
   logger: Logger;
+  /** Puts an item the poll could not read on the dead-letter topic (with its raw JSON). */
+  deadLetter(source: string, item: RejectedItem): Promise<void>;
   metrics: { polls: Counter<'source' | 'result'>; polledEvents: Counter<'source'> };
 }
 
@@ -31,6 +33,16 @@ export async function pollOnce(deps: PollLoopDeps): Promise<number> {
   for (let page = 0; page < 1000; page++) {
     const result = await deps.poller.poll(cursor);
     if (result.events.length) await deps.publish(result.events);
+    // A malformed item is parked where it can be seen and retried, and the poll goes on past it;
+    // like the events, it is durable before the cursor moves.
+    for (const item of result.rejected ?? []) {
+      deps.logger.error(
+        { source: deps.source, id: item.id, reason: item.reason },
+        'dead-lettering a polled item',
+      );
+      await deps.deadLetter(deps.source, item);
+      deps.metrics.polls.inc({ source: deps.source, result: 'item_dead_lettered' });
+    }
     await deps.cursors.save(deps.source, result.cursor);
     cursor = result.cursor;
     total += result.events.length;

@@ -183,6 +183,14 @@ export async function runIngest(): Promise<void> {
             publish,
             intervalMs: config.ingest.pollIntervalMs,
             logger,
+            deadLetter: (source, item) =>
+              rt.deadLetter({
+                stage: 'ingest',
+                topic: `poll:${source}`,
+                key: item.id === null ? null : Buffer.from(item.id),
+                value: Buffer.from(JSON.stringify(item.raw ?? null)),
+                error: { category: 'validation', message: item.reason, retriable: false },
+              }),
             metrics: { polls, polledEvents },
           },
           abort.signal,

@@ -181,6 +181,44 @@ describe('our own creates are never mirrored', () => {
   });
 });
 
+describe('a person’s edit of our new record before the create outcome', () => {
+  it('is kept under the entity and, decided after the outcome, reaches the other side', () => {
+    const flow = makeFlow();
+    const born = step(null, event('linear', 'L-1', 1000, ISSUE, { op: 'c' }), flow);
+    const create = only(born.commands);
+    // Jira made J-1 at 2000; a person retitles it at 2500; its outcome has not been decided yet.
+    const edit = event(
+      'jira',
+      'J-1',
+      2500,
+      { ...ISSUE, title: 'Edited in Jira', createdAtMs: 2000 },
+      { op: 'u' },
+    );
+    const early = decide(null, edit, flow, ctx);
+    assert.equal(early.state, null);
+    assert.deepEqual(early.commands, []);
+    assert.deepEqual(early.aside, { key: entityAsideKey('jira', 'J-1'), event: edit });
+
+    const out = step(born.state, outcomeOf(create, { targetId: 'J-1', platformTsMs: 2000 }), flow);
+    // process.ts decides what waited under entity:jira:J-1 once the outcome names J-1.
+    const replay = step(out.state, edit, flow);
+    const cmd = only(replay.commands);
+    assert.equal(cmd.platform, 'linear');
+    assert.equal(cmd.fields.title, 'Edited in Jira');
+    assert.equal(replay.state.fields.title!.base, 'Edited in Jira');
+  });
+
+  it('an edit of an old record that was never linked is not kept', () => {
+    const old = event('jira', 'J-9', 10 * 60 * 60_000, { ...ISSUE, createdAtMs: 1000 }, { op: 'u' });
+    const r = decide(null, old, makeFlow(), ctx);
+    assert.equal(r.aside, null);
+    assert.deepEqual(
+      r.notes.map((n) => n.code),
+      ['not_linked'],
+    );
+  });
+});
+
 describe('field changes propagate; echoes are dropped', () => {
   const cases: Array<{
     field: string;

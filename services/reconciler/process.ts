@@ -55,7 +55,9 @@ async function checkBindings(tx: StoreTx, r: DecideResult, before: LinkState | n
     )
       continue;
     const owner = await tx.linkForEntity(state.flowId, side.platform, side.entityId);
-    if (owner && owner.linkId !== state.linkId) {
+    // The entity index has no entity type (store.ts): a Jira comment and a Jira issue can share an
+    // id. A link of another kind is such a collision, not a split.
+    if (owner && owner.linkId !== state.linkId && owner.kind === state.kind) {
       throw new LockstepError(
         `binding ${side.platform} ${side.entityKey ?? side.entityId} to link ${state.linkId}`,
         {

@@ -129,4 +129,41 @@ describe('our own create, seen by a poll before its outcome, is never mirrored',
       (await jiraIssues(e.jiraAs('carol'))).some((i) => i.fields.summary === title),
     );
   });
+  it('a malformed Jira issue in a poll page is dead-lettered and the poller goes on: a later Jira issue still syncs by poll', async () => {
+    // Seeds bypass Jira's validation: an ADF version Lockstep cannot read, as a newer Jira might send.
+    await e.jiraControl.seed({
+      issues: [
+        {
+          project: 'ENG',
+          summary: 'Marker: malformed',
+          description: { type: 'doc', version: 2, content: [] },
+        },
+      ],
+    });
+    await eventually(
+      'the malformed issue on the dead-letter topic',
+      async () => (await deadLetters(e)).find((d) => d.topic === 'poll:jira'),
+      120_000,
+    );
+    // A person's new Jira issue whose webhook is lost: only the poller can bring it.
+    await e.jiraControl.fault({ kind: 'webhook_drop', count: 1 });
+    const title = 'Marker: after the malformed one';
+    await e.jiraAs('carol').issues.createIssue({
+      fields: { project: { key: 'ENG' }, issuetype: { name: 'Task' }, summary: title },
+    });
+    await eventually(
+      `"${title}" in Linear (by poll)`,
+      async () => (await linearIssues(e.linearAs('alice'))).some((i) => i.title === title),
+      120_000,
+    );
+    await writesSettled(e, 5000, 180_000);
+    const dead = (await deadLetters(e)).filter((d) => d.topic === 'poll:jira');
+    assert.equal(dead.length, 1, `dead letters: ${JSON.stringify(dead.map((d) => d.error))}`);
+    assert.equal(dead[0]!.error.category, 'validation');
+    assert.match(dead[0]!.error.message, /converting ADF to markdown/);
+    assert.equal(
+      (await linearIssues(e.linearAs('alice'))).filter((i) => i.title === 'Marker: malformed').length,
+      0,
+    );
+  });
 });

@@ -246,3 +246,23 @@ test('a create whose response is lost is found on retry, not repeated, while sea
     [retried.targetKey],
   );
 });
+
+test('a malformed issue in a poll page is reported as rejected, once, and the other issues still come', async () => {
+  // Seeds bypass the API's validation: an ADF version Lockstep cannot read.
+  emu.jira.seed(
+    {
+      issues: [
+        { project: 'ENG', summary: 'Malformed', description: { type: 'doc', version: 2, content: [] } },
+      ],
+    },
+    emu.kit,
+  );
+  const poller = createJiraPoller({ config, botUserId: null });
+  const r1 = await poller.poll(null);
+  assert.equal(r1.rejected?.length, 1, `rejected: ${JSON.stringify(r1.rejected)}`);
+  assert.match(r1.rejected![0]!.reason, /converting ADF to markdown/);
+  assert.equal((r1.rejected![0]!.raw as { fields: { summary: string } }).fields.summary, 'Malformed');
+  assert.ok(r1.events.some((e) => e.after?.title === 'Sandbox: fix the login redirect'));
+  const r2 = await poller.poll(r1.cursor);
+  assert.deepEqual(r2.rejected, [], 'the overlap re-read rejected the same item again');
+});

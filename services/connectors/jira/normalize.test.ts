@@ -4,7 +4,14 @@ import { test } from 'node:test';
 import { LockstepError } from '../../core/errors/index.ts';
 import type { NormalizeContext } from '../types.ts';
 import { jiraConfigSchema, type JiraConfig } from './config.ts';
-import { adfToMarkdown, issueEvent, jiraIssue, markdownToAdf, normalizeJira } from './normalize.ts';
+import {
+  adfToMarkdown,
+  issueEvent,
+  jiraIssue,
+  markdownToAdf,
+  normalizeJira,
+  trimMarkdown,
+} from './normalize.ts';
 
 const fixture = (name: string): unknown =>
   JSON.parse(readFileSync(new URL(`fixtures/${name}`, import.meta.url), 'utf8'));
@@ -199,4 +206,27 @@ test('ADF conversion does not mutate its input and tolerates unknown nodes', () 
   assert.deepEqual(doc, copy);
   assert.match(md, /1\. a/);
   assert.match(md, /note/);
+});
+
+// The regex this replaced (/^\n+|\s+$/g) is quadratic: a 100 000-space run inside a description
+// took 61 s on the development machine. Correctness is asserted here; the run lengths make a
+// regression visible as a hung test, without a timing assertion that depends on the machine.
+test('trimMarkdown drops leading newlines and trailing whitespace, and keeps inner whitespace runs', () => {
+  assert.equal(trimMarkdown('\n\n# Title\n\ntext  \n\t \n'), '# Title\n\ntext');
+  assert.equal(trimMarkdown('  indented stays\n'), '  indented stays');
+  assert.equal(trimMarkdown(' \n \t'), '');
+  assert.equal(trimMarkdown(''), '');
+  const inner = ' '.repeat(100_000);
+  assert.equal(trimMarkdown(`a${inner}b${' \n'.repeat(50_000)}`), `a${inner}b`);
+  assert.equal(trimMarkdown(`${'\n'.repeat(50_000)}x`), 'x');
+});
+
+test('a description holding a long run of spaces converts to markdown with the run kept inside', () => {
+  const inner = ' '.repeat(100_000);
+  const adf = {
+    type: 'doc',
+    version: 1,
+    content: [{ type: 'paragraph', content: [{ type: 'text', text: `start${inner}end` }] }],
+  };
+  assert.equal(adfToMarkdown(adf), `start${inner}end`);
 });

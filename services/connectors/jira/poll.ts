@@ -12,7 +12,15 @@
 import { z } from 'zod';
 import type { ChangeEvent } from '../../../schemas/generated/types.ts';
 import { LockstepError } from '../../core/errors/index.ts';
-import type { ConnectorDeps, JsonValue, Poller, PollResult } from '../types.ts';
+import {
+  isBadItem,
+  rawId,
+  type ConnectorDeps,
+  type JsonValue,
+  type Poller,
+  type PollResult,
+  type RejectedItem,
+} from '../types.ts';
 import { jiraClient } from './client.ts';
 import type { JiraConfig } from './config.ts';
 import {
@@ -93,17 +101,32 @@ export function createJiraPoller(deps: ConnectorDeps<JiraConfig>): Poller {
   const now = deps.now ?? Date.now;
   const client = jiraClient(cfg, deps.budget);
 
-  async function allComments(issueId: string, first: unknown[], total: number): Promise<JiraComment[]> {
-    const out = first.map((c) => jiraComment.parse(c));
-    while (out.length < total) {
+  async function allComments(
+    issueId: string,
+    first: unknown[],
+    total: number,
+    reject: (raw: unknown, err: unknown) => void,
+  ): Promise<JiraComment[]> {
+    const out: JiraComment[] = [];
+    let read = 0;
+    const take = (raw: unknown[]) => {
+      read += raw.length;
+      for (const c of raw) {
+        const p = jiraComment.safeParse(c);
+        if (p.success) out.push(p.data);
+        else reject(c, p.error);
+      }
+    };
+    take(first);
+    while (read < total) {
       const page = await client.issueComments.getComments({
         issueIdOrKey: issueId,
-        startAt: out.length,
+        startAt: read,
         maxResults: 100,
       });
       const more = z.object({ comments: z.array(z.unknown()) }).parse(page).comments;
       if (more.length === 0) break;
-      out.push(...more.map((c) => jiraComment.parse(c)));
+      take(more);
     }
     return out;
   }
@@ -132,7 +155,17 @@ export function createJiraPoller(deps: ConnectorDeps<JiraConfig>): Poller {
       };
       const jql = deltaJql(cfg, c.sinceMs);
       const events: ChangeEvent[] = [];
+      const rejected: RejectedItem[] = [];
       const seen = { ...c.seen };
+      // A malformed item is dead-lettered once (by the caller) and the walk goes on; it stays in the
+      // seen-set as `bad:<id>` for the overlap, so re-reads do not dead-letter it again.
+      const reject = (raw: unknown, err: unknown): void => {
+        const id = rawId(raw);
+        const mark = `bad:${id ?? JSON.stringify(raw)}`;
+        if (seen[mark] !== undefined) return;
+        seen[mark] = new Date(x.nowMs).toISOString();
+        rejected.push({ id, raw, reason: err instanceof Error ? err.message : String(err) });
+      };
       let { nextPageToken, highWaterMs } = c;
       for (let i = 0; i < MAX_PAGES; i++) {
         const res = await client.issueSearch.searchForIssuesUsingJqlEnhancedSearchPost({
@@ -145,24 +178,49 @@ export function createJiraPoller(deps: ConnectorDeps<JiraConfig>): Poller {
         });
         const page = searchPage.parse(res);
         for (const node of page.issues) {
-          const issue = jiraIssue.parse(node);
+          const parsed = jiraIssue.safeParse(node);
+          if (!parsed.success) {
+            reject(node, parsed.error);
+            continue;
+          }
+          const issue = parsed.data;
           const updatedMs = Date.parse(issue.fields.updated);
           highWaterMs = Math.max(highWaterMs, updatedMs);
           if (seen[issue.id] !== issue.fields.updated) {
+            let e: ChangeEvent | null;
+            try {
+              e = issueEvent(cfg, 'r', issue, null, x);
+            } catch (err) {
+              if (!isBadItem(err)) throw err;
+              reject(node, err);
+              continue;
+            }
             seen[issue.id] = issue.fields.updated;
-            const e = issueEvent(cfg, 'r', issue, null, x);
             if (e) events.push(e);
           }
           const cf = commentField.safeParse(z.object({ fields: z.unknown() }).parse(node).fields);
           const field = cf.success ? cf.data.comment : null;
           if (!field) continue;
-          const comments = await allComments(issue.id, field.comments, field.total ?? field.comments.length);
+          const comments = await allComments(
+            issue.id,
+            field.comments,
+            field.total ?? field.comments.length,
+            reject,
+          );
           for (const cm of comments) {
             if (Date.parse(cm.updated) < c.sinceMs - cfg.pollOverlapMs || seen[`c:${cm.id}`] === cm.updated)
               continue;
-            seen[`c:${cm.id}`] = cm.updated;
             // A comment's last editor is its updateAuthor: the actor a poll can know.
-            events.push(commentEvent('r', cm, issue, { ...x, actor: person(cm.updateAuthor ?? cm.author) }));
+            try {
+              events.push(
+                commentEvent('r', cm, issue, { ...x, actor: person(cm.updateAuthor ?? cm.author) }),
+              );
+            } catch (err) {
+              if (!isBadItem(err)) throw err;
+              reject(cm, err);
+              continue;
+            }
+            seen[`c:${cm.id}`] = cm.updated;
           }
         }
         nextPageToken = page.nextPageToken ?? null;
@@ -174,6 +232,7 @@ export function createJiraPoller(deps: ConnectorDeps<JiraConfig>): Poller {
             events: events.sort((a, b) => a.source.tsMs - b.source.tsMs),
             cursor: { v: 1, sinceMs: highWaterMs, nextPageToken: null, highWaterMs, seen: kept },
             caughtUp: true,
+            rejected,
           };
         }
       }
@@ -181,6 +240,7 @@ export function createJiraPoller(deps: ConnectorDeps<JiraConfig>): Poller {
         events: events.sort((a, b) => a.source.tsMs - b.source.tsMs),
         cursor: { v: 1, sinceMs: c.sinceMs, nextPageToken, highWaterMs, seen },
         caughtUp: false,
+        rejected,
       };
     },
   };

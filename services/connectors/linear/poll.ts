@@ -12,7 +12,15 @@ import { linearClient } from './client.ts';
 import { z } from 'zod';
 import type { ChangeEvent } from '../../../schemas/generated/types.ts';
 import { LockstepError } from '../../core/errors/index.ts';
-import type { ConnectorDeps, JsonValue, Poller, PollResult } from '../types.ts';
+import {
+  isBadItem,
+  rawId,
+  type ConnectorDeps,
+  type JsonValue,
+  type Poller,
+  type PollResult,
+  type RejectedItem,
+} from '../types.ts';
 import type { LinearConfig } from './config.ts';
 import {
   commentEvent,
@@ -102,7 +110,7 @@ export function createLinearPoller(deps: ConnectorDeps<LinearConfig>): Poller {
       node: unknown,
       x: LinearSourceExtras,
     ) => { event: ChangeEvent | null; id: string; updatedAt: string },
-  ): Promise<{ events: ChangeEvent[]; cursor: StreamCursor; caughtUp: boolean }> {
+  ): Promise<{ events: ChangeEvent[]; cursor: StreamCursor; caughtUp: boolean; rejected: RejectedItem[] }> {
     const fields = stream === 'issues' ? ISSUE_FIELDS : COMMENT_FIELDS;
     const filterType = stream === 'issues' ? 'IssueFilter' : 'CommentFilter';
     const filter = {
@@ -121,6 +129,7 @@ export function createLinearPoller(deps: ConnectorDeps<LinearConfig>): Poller {
       fallbackWorkspace: 'unknown',
     };
     const events: ChangeEvent[] = [];
+    const rejected: RejectedItem[] = [];
     let { after, highWater } = c;
     const seen = { ...c.seen };
     for (let i = 0; i < MAX_PAGES; i++) {
@@ -134,7 +143,21 @@ export function createLinearPoller(deps: ConnectorDeps<LinearConfig>): Poller {
       }
       const p = data.data[stream]!;
       for (const node of p.nodes) {
-        const { event, id, updatedAt } = toEvent(node, x);
+        let read: ReturnType<typeof toEvent>;
+        try {
+          read = toEvent(node, x);
+        } catch (err) {
+          if (!isBadItem(err)) throw err;
+          // Dead-lettered by the caller; kept in the seen-set for the overlap so re-reads skip it.
+          const id = rawId(node);
+          const mark = `bad:${id ?? JSON.stringify(node)}`;
+          if (seen[mark] === undefined) {
+            seen[mark] = new Date(x.nowMs).toISOString();
+            rejected.push({ id, raw: node, reason: err instanceof Error ? err.message : String(err) });
+          }
+          continue;
+        }
+        const { event, id, updatedAt } = read;
         if (Date.parse(updatedAt) > Date.parse(highWater)) highWater = updatedAt;
         if (seen[id] === updatedAt) continue;
         seen[id] = updatedAt;
@@ -148,11 +171,11 @@ export function createLinearPoller(deps: ConnectorDeps<LinearConfig>): Poller {
         const kept = Object.fromEntries(
           Object.entries(seen).filter(([, u]) => Date.parse(u) >= Date.parse(since)),
         );
-        return { events, cursor: { since, after: null, highWater, seen: kept }, caughtUp: true };
+        return { events, cursor: { since, after: null, highWater, seen: kept }, caughtUp: true, rejected };
       }
       after = p.pageInfo.endCursor;
     }
-    return { events, cursor: { since: c.since, after, highWater, seen }, caughtUp: false };
+    return { events, cursor: { since: c.since, after, highWater, seen }, caughtUp: false, rejected };
   }
 
   return {
@@ -184,6 +207,7 @@ export function createLinearPoller(deps: ConnectorDeps<LinearConfig>): Poller {
         events: [...issues.events, ...comments.events].sort((a, b) => a.source.tsMs - b.source.tsMs),
         cursor: next,
         caughtUp: issues.caughtUp && comments.caughtUp,
+        rejected: [...issues.rejected, ...comments.rejected],
       };
     },
   };
