@@ -94,13 +94,16 @@ describe('Postgres connections dropped under the services', { timeout: 120_000 }
     const app = rand('reconciler');
     const pool = createPool(db.url, { applicationName: app, max: 1 });
     try {
-      const running = pool.query('select pg_sleep(30)');
-      await until('the sleep to run', async () => (await backends(admin, app)) === 1);
-      await terminate(admin, app);
-      const err = await running.then(
+      // The handler is attached at once: the query fails as soon as Postgres reports the
+      // termination, which can be before `terminate` returns — a rejection with no handler yet is
+      // an unhandled rejection that fails the test (seen once under load).
+      const running = pool.query('select pg_sleep(30)').then(
         () => null,
         (e: unknown) => e,
       );
+      await until('the sleep to run', async () => (await backends(admin, app)) === 1);
+      await terminate(admin, app);
+      const err = await running;
       assert.ok(err instanceof Error);
       assert.equal(isRetriable(pgError('sleeping', err)), true, String(err));
       assert.equal((await pool.query<{ one: number }>('select 1 as one')).rows[0]?.one, 1, 'reconnects');
