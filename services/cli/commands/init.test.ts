@@ -139,7 +139,7 @@ test('a person answers the prompts in a terminal; the file names their choices a
   await type('lockstep-bot@example.com');
   await waitFor('Jira API token (not shown):');
   await type('a-wrong-token');
-  await waitFor(/checking the Jira credentials: .+ — try again/);
+  await waitFor(/checking the Jira credentials: the platform refused them \(.+\) — try again/);
   await waitFor(/try again\s+Jira site URL \(https:\/\/<site>\.atlassian\.net\):/);
   await type(jira.url);
   await waitFor('Jira account email:');
@@ -250,7 +250,10 @@ test('--yes --json: flags and environment only, no prompt; bad credentials fail 
     (err: { code?: number; stderr?: string }) => err,
   );
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr ?? '', /lockstep: checking the Jira credentials: /);
+  assert.match(
+    bad.stderr ?? '',
+    /lockstep: checking the Jira credentials: the platform refused them \(.*401/,
+  );
 
   // An unknown team is named, with the teams that exist.
   const noTeam = await run(node, [...args, '--linear-team', 'NOPE'], { env, cwd: root }).then(

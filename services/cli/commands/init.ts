@@ -133,18 +133,23 @@ class Prompter {
 
 /** Asks for a credential until the platform accepts it (interactive) or fails once (`--yes`). */
 async function checked<T>(
-  p: Prompter,
   interactive: boolean,
   say: (line: string) => void,
   attempt: () => Promise<T>,
   what: string,
+  classify: (err: unknown) => { category: string },
 ): Promise<T> {
   for (;;) {
     try {
       return await attempt();
     } catch (err) {
-      if (!interactive) throw new Error(`checking ${what}: ${message(err)}`, { cause: err });
-      say(`  ✗ checking ${what}: ${message(err)} — try again`);
+      // The connector's own classification says whether the platform refused the credentials.
+      const cause =
+        classify(err).category === 'auth'
+          ? `the platform refused them (${message(err)})`
+          : `${message(err)} (${classify(err).category})`;
+      if (!interactive) throw new Error(`checking ${what}: ${cause}`, { cause: err });
+      say(`  ✗ checking ${what}: ${cause} — try again`);
     }
   }
 }
@@ -183,7 +188,6 @@ export async function runInit(o: InitOptions, say: (line: string) => void): Prom
       "  Use a key of a user kept for Lockstep: that user's own edits are taken as Lockstep's and not synced.",
     );
     const linear = await checked(
-      p,
       interactive,
       say,
       async () => {
@@ -213,6 +217,7 @@ export async function runInit(o: InitOptions, say: (line: string) => void): Prom
         }
       },
       'the Linear API key',
+      linearConnector.classifyError,
     );
     say(`  ✓ Linear: authenticated (user ${linear.botUserId})`);
     const team = await p.choose('Linear team', linear.teams, o.linearTeam);
@@ -221,7 +226,6 @@ export async function runInit(o: InitOptions, say: (line: string) => void): Prom
       'Jira Cloud — an API token: id.atlassian.com → Security → API tokens (again of a user kept for Lockstep).',
     );
     const jira = await checked(
-      p,
       interactive,
       say,
       async () => {
@@ -260,6 +264,7 @@ export async function runInit(o: InitOptions, say: (line: string) => void): Prom
         }
       },
       'the Jira credentials',
+      jiraConnector.classifyError,
     );
     say(`  ✓ Jira: authenticated (account ${jira.botAccountId})`);
     const project = await p.choose('Jira project', jira.projects, o.jiraProject);
