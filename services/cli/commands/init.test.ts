@@ -59,11 +59,14 @@ async function refusingServer(): Promise<{ url: string; server: Server }> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
-// One tmux server of our own (its own socket), so nothing of anyone else's is touched.
-const socket = `lockstep-init-test-${process.pid}`;
-const tmux = (...args: string[]) => run('tmux', ['-L', socket, ...args]);
+// One tmux server of our own, its socket in our temporary folder, so nothing of anyone else's is
+// touched and nothing is left behind.
+const tmux = (...args: string[]) => run('tmux', ['-S', join(dir, 'tmux.sock'), ...args]);
 
 before(async () => {
+  await run('tmux', ['-V']).catch((err: Error) => {
+    throw new Error(`running the init terminal test: tmux is needed (apt-get install tmux): ${err.message}`);
+  });
   const seed = linearSeed();
   seed.teams = [...(seed.teams ?? []), { key: 'OPS', name: 'Operations' }];
   linear = await startLinearEmulator({ seed });
