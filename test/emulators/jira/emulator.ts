@@ -533,6 +533,24 @@ export class JiraEmulator implements PlatformEmulator {
           ? json(200, this.renderProject(proj, true))
           : jiraError(404, [`No project could be found with key '${key}'.`]);
       }
+      case 'searchProjects': {
+        // GET /project/search (PageBeanProject); `lockstep init` lists the projects it can pair.
+        const q = (req.query.get('query') ?? '').toLowerCase();
+        const all = [...this.projects.values()].filter(
+          (x) => q === '' || x.key.toLowerCase().includes(q) || x.name.toLowerCase().includes(q),
+        );
+        const startAt = Number(req.query.get('startAt') ?? 0);
+        const maxResults = Math.min(Number(req.query.get('maxResults') ?? 50), 100);
+        const values = all.slice(startAt, startAt + maxResults).map((x) => this.renderProject(x, false));
+        return json(200, {
+          self: `${this.baseUrl}${API}/project/search`,
+          maxResults,
+          startAt,
+          total: all.length,
+          isLast: startAt + values.length >= all.length,
+          values,
+        });
+      }
       case 'getPriorities':
         return json(
           200,
