@@ -103,7 +103,7 @@ logger.storage.name = org.apache.kafka.storage.internals.log
 logger.storage.level = info
 `;
 
-/** Bound on a restart after an unclean kill: JVM start plus log recovery, measured (see README). */
+/** Bound on a restart after an unclean kill: JVM start plus log recovery (measurements: README). */
 export const KAFKA_RECOVERY_BOUND_MS = 240_000;
 
 async function kafkaHealthy(bootstrap: string): Promise<boolean> {
