@@ -82,6 +82,30 @@ function kafkaProperties(o: StackOptions, external: number, advertised: number):
   ].join('\n');
 }
 
+/**
+ * The private broker logs to its stack's kafka.log (without a log4j2 config it logs nothing): the
+ * log manager's lines say how long loading and recovering the logs took after an unclean kill.
+ */
+const KAFKA_LOG4J2 = `status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.server.name = kafka.server.KafkaRaftServer
+logger.server.level = info
+logger.broker.name = kafka.server.BrokerServer
+logger.broker.level = info
+logger.logmanager.name = kafka.log.LogManager
+logger.logmanager.level = info
+logger.storage.name = org.apache.kafka.storage.internals.log
+logger.storage.level = info
+`;
+
+/** Bound on a restart after an unclean kill: JVM start plus log recovery (measurements: README). */
+export const KAFKA_RECOVERY_BOUND_MS = 240_000;
+
 async function kafkaHealthy(bootstrap: string): Promise<boolean> {
   const admin = new Kafka({
     clientId: 'lockstep-chaos-health',
@@ -100,11 +124,18 @@ async function kafkaHealthy(bootstrap: string): Promise<boolean> {
   }
 }
 
-async function startKafka(o: StackOptions, external: number, advertised: number): Promise<void> {
+async function startKafka(
+  o: StackOptions,
+  external: number,
+  advertised: number,
+  timeoutMs: number,
+): Promise<void> {
   const dir = kafkaDir(o);
   mkdirSync(join(dir, 'data'), { recursive: true });
   const props = join(dir, 'server.properties');
   writeFileSync(props, kafkaProperties(o, external, advertised));
+  const log4j = join(dir, 'log4j2.properties');
+  writeFileSync(log4j, KAFKA_LOG4J2);
   const lib = join(o.cacheDir, 'kafka', o.env.versions.kafka, 'lib');
   const cp = readdirSync(lib)
     .filter((f) => f.endsWith('.jar'))
@@ -131,13 +162,23 @@ async function startKafka(o: StackOptions, external: number, advertised: number)
   }
   const pid = await startDaemon(
     o.env.java,
-    ['-Xms128m', '-Xmx512m', '-XX:+UseG1GC', '-Djava.awt.headless=true', '-cp', cp, 'kafka.Kafka', props],
+    [
+      '-Xms128m',
+      '-Xmx512m',
+      '-XX:+UseG1GC',
+      '-Djava.awt.headless=true',
+      `-Dlog4j2.configurationFile=${log4j}`,
+      '-cp',
+      cp,
+      'kafka.Kafka',
+      props,
+    ],
     { component: 'kafka', logFile: log, pidFile: kafkaPidFile(o) },
   );
   await waitUntil(() => kafkaHealthy(`127.0.0.1:${o.ports.kafka}`), {
     component: 'kafka',
     logFile: log,
-    timeoutMs: 120_000,
+    timeoutMs,
     pid,
   });
 }
@@ -181,7 +222,20 @@ export async function startPrivateStack(
   const starts = {
     kafka: async () => {
       await kafkaComponent.install(o);
-      await startKafka(o, external, advertised);
+      // A broker killed without a clean shutdown (no clean-shutdown marker in its log dir)
+      // recovers its logs before it answers: its restart's bound covers that recovery as well as
+      // the JVM start (the first start's 120 s).
+      const data = join(kafkaDir(o), 'data');
+      const unclean =
+        existsSync(join(data, 'meta.properties')) && !existsSync(join(data, '.kafka_cleanshutdown'));
+      if (!unclean) return startKafka(o, external, advertised, 120_000);
+      try {
+        await startKafka(o, external, advertised, KAFKA_RECOVERY_BOUND_MS);
+      } catch (err) {
+        throw new Error(
+          `restarting the killed broker on its data (JVM start plus log recovery): not healthy within ${KAFKA_RECOVERY_BOUND_MS / 1000} s: ${String(err)}`,
+        );
+      }
     },
     registry: async () => {
       await registryComponent.install(o);

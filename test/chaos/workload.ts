@@ -148,20 +148,25 @@ async function agreement(w: ChaosWorld, titles: string[]): Promise<string | true
   return l === j ? true : `fields differ: linear ${l} jira ${j}`;
 }
 
-/** Waits until neither emulator has seen a call for `quietMs`. */
+/**
+ * Waits until neither emulator has seen a write call for `quietMs`. Reads do not count: a world
+ * whose pollers run reads both platforms every few seconds for ever, and a read changes nothing
+ * the end checks look at.
+ */
 export async function quiet(w: ChaosWorld, quietMs = 4000, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = -1;
   let since = Date.now();
   while (Date.now() < deadline) {
-    const n = w.linearEmu.ledger.list().length + w.jiraEmu.ledger.list().length;
+    const n =
+      writes(w.linearEmu.ledger.list(), 'linear').length + writes(w.jiraEmu.ledger.list(), 'jira').length;
     if (n !== last) {
       last = n;
       since = Date.now();
     } else if (Date.now() - since >= quietMs) return;
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`waiting for the emulators to go quiet: calls still coming after ${timeoutMs} ms`);
+  throw new Error(`waiting for the emulators to go quiet: writes still coming after ${timeoutMs} ms`);
 }
 
 export async function converge(w: ChaosWorld, titles: string[], timeoutMs: number): Promise<void> {

@@ -82,7 +82,11 @@ export interface ChaosOptions {
    */
   private?: InfraName[];
   egress?: Record<string, unknown>;
-  /** Poll interval; 0 = webhooks only (the default: polls race our creates, finding 4 of issue 7). */
+  /**
+   * Poll interval; 0 = webhooks only (the default). Polls read our create markers since finding 4
+   * of issue 7 was fixed, so a world with pollers makes the same writes as one without
+   * (broker-restart runs them: they are what recovers a webhook lost during an outage).
+   */
   pollIntervalMs?: number;
   /**
    * Webhook retry delays of the emulators, as a fraction of the platforms' real ones. 0.01 (the
@@ -308,7 +312,9 @@ export async function startChaosWorld(opts: ChaosOptions = {}): Promise<ChaosWor
       stop: cleanup,
     };
   } catch (err) {
-    await cleanup();
+    // A world that failed to start keeps its logs too (a component that exited during start-up
+    // says why only there).
+    await cleanup(true);
     throw err;
   }
 }

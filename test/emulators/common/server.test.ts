@@ -4,7 +4,8 @@
  * pooled socket as the server closed it got `socket hang up`; SDK calls in tests failed on it.
  */
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
+import { createServer } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, it } from 'node:test';
 import { startJiraEmulator } from '../jira/index.ts';
 import type { RunningEmulator } from './server.ts';
@@ -70,4 +71,30 @@ it('sends no Keep-Alive timeout hint, so clients keep their own (shorter) idle t
   await res.text();
   assert.equal(res.headers.get('keep-alive'), null);
   assert.equal(res.headers.get('connection'), 'keep-alive');
+});
+
+it('closes without waiting out the retry schedule of a webhook its receiver refused', async () => {
+  // A receiver that refuses connections: a port taken by binding, then released.
+  const refusing = createServer();
+  await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+  const port = (refusing.address() as AddressInfo).port;
+  await new Promise<void>((r) => refusing.close(() => r()));
+  // Real time (scale 1): Jira's first retry would come 5 min after the refused attempt.
+  const e = await startJiraEmulator({ webhookTimeScale: 1 });
+  e.kit.webhooks.deliver('d-1', `http://127.0.0.1:${port}/hook`, () => ({ headers: {}, body: '{}' }));
+  const refused = async () => e.kit.webhooks.log.some((d) => d.deliveryId === 'd-1' && d.attempt === 0);
+  for (let i = 0; i < 100 && !(await refused()); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(await refused(), 'the first delivery attempt was made and refused');
+  const t = Date.now();
+  await Promise.race([
+    e.close(),
+    new Promise((_, reject) =>
+      setTimeout(
+        () => reject(new Error('closing the emulator: still waiting on a webhook retry after 20 s')),
+        20_000,
+      ).unref(),
+    ),
+  ]);
+  assert.ok(Date.now() - t < 20_000);
+  assert.equal(e.kit.webhooks.log.filter((d) => d.deliveryId === 'd-1').length, 1, 'no retry after close');
 });

@@ -224,6 +224,7 @@ export async function startEmulator(
     faults,
     kit,
     async close() {
+      kit.webhooks.abandonRetries();
       await kit.webhooks.idle();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -37,6 +37,9 @@ export class WebhookDispatcher {
   readonly log: DeliveryRecord[] = [];
   private inFlight = new Set<Promise<void>>();
   private held: Pending[] = [];
+  /** Set by `abandonRetries`: waits for a retry end now, and no further attempt is made. */
+  private abandoned = false;
+  private wakeRetries = new Set<() => void>();
 
   private readonly faults: FaultBook;
   private readonly retry: RetryPolicy;
@@ -79,6 +82,18 @@ export class WebhookDispatcher {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
+  /**
+   * Gives up every retry that is waiting (an emulator that closes sends nothing more): an attempt
+   * on the wire still ends (bounded by the policy's timeout). Without it, closing an emulator
+   * whose receiver was down waited out the platform's whole retry schedule (Linear's last retry
+   * is 6 h after the first, 18 min even at a time scale of 0.05).
+   */
+  abandonRetries(): void {
+    this.abandoned = true;
+    for (const wake of this.wakeRetries) wake();
+    this.wakeRetries.clear();
+  }
+
   clear(): void {
     this.log.length = 0;
     this.held = [];
@@ -108,9 +123,13 @@ export class WebhookDispatcher {
       retry = true;
     }
     const delay = this.retry.delaysMs[attempt];
-    if (retry && delay !== undefined) {
-      await new Promise((r) => setTimeout(r, Math.max(0, Math.round(delay * this.timeScale()))));
-      await this.send(p, attempt + 1);
+    if (retry && delay !== undefined && !this.abandoned) {
+      await new Promise<void>((resolve) => {
+        const wake = () => (clearTimeout(t), this.wakeRetries.delete(wake), resolve());
+        const t = setTimeout(wake, Math.max(0, Math.round(delay * this.timeScale())));
+        this.wakeRetries.add(wake);
+      });
+      if (!this.abandoned) await this.send(p, attempt + 1);
     }
   }
 
