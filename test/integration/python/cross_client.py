@@ -16,7 +16,10 @@ from confluent_kafka.serialization import MessageField, SerializationContext, St
 
 def main() -> None:
     mode, bootstrap, registry_url, topic = sys.argv[1:5]
-    sr = SchemaRegistryClient({"url": registry_url})
+    # The client's default is no timeout at all (httpx timeout=None): a registry that does not answer
+    # would hang this process until the test kills it with nothing on stderr, as one loaded CI run
+    # showed. 30 s per request, so such a hang fails with the registry's read timeout named.
+    sr = SchemaRegistryClient({"url": registry_url, "timeout": 30})
     if mode == "read":
         count = int(sys.argv[5])
         deser = AvroDeserializer(sr)
