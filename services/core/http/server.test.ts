@@ -73,3 +73,38 @@ test('shutdownGracefully runs every step in order, reports failures and timeouts
   assert.deepEqual(after, []);
   assert.deepEqual(order, ['stop', 'close']);
 });
+
+test('a second SIGTERM during the drain does not kill the process (down signals the group, the supervisor passes it on)', async () => {
+  const { spawn } = await import('node:child_process');
+  const server = new URL('./server.ts', import.meta.url).pathname;
+  // A process whose drain takes 1 s and says when it is done; it tells us when its handler is set.
+  const script = `
+    const { onTerminate } = await import(${JSON.stringify(server)});
+    onTerminate(async () => { await new Promise((r) => setTimeout(r, 1000)); process.stdout.write('drained\\n'); return []; });
+    process.stdout.write('ready\\n');
+    setInterval(() => undefined, 1000);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const ready = new Promise<void>((resolve) =>
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) resolve();
+    }),
+  );
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  await ready;
+  child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 100));
+  child.kill('SIGTERM');
+  assert.deepEqual(
+    await exited,
+    { code: 0, signal: null },
+    `the process was killed mid-drain; stdout: ${out}`,
+  );
+  assert.match(out, /drained/);
+});

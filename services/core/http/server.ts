@@ -124,7 +124,14 @@ export async function shutdownGracefully(
   return failed;
 }
 
-/** Run `shutdown` once on SIGTERM/SIGINT, then exit (1 if any step failed). */
+/**
+ * Run `shutdown` once on SIGTERM/SIGINT, then exit (1 if any step failed). Further signals while
+ * it runs are ignored, not fatal: a service under its supervisor gets SIGTERM twice (`lockstep
+ * down` signals the process group, and the supervisor passes the signal on), and with a one-shot
+ * listener the second one killed it mid-drain — no LeaveGroup, so the next start's JoinGroup
+ * waited ~20 s for the dead member's session to expire, and the sandbox reset could not delete
+ * the group. A drain that hangs is ended by its caller's SIGKILL (stopProcess) or the step timeouts.
+ */
 export function onTerminate(shutdown: () => Promise<string[]>): void {
   let started = false;
   const handler = () => {
@@ -135,6 +142,6 @@ export function onTerminate(shutdown: () => Promise<string[]>): void {
       () => process.exit(1),
     );
   };
-  process.once('SIGTERM', handler);
-  process.once('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
 }
