@@ -25,7 +25,7 @@ import {
 } from '../../deploy/local/process.ts';
 import { registryComponent, registryUrl } from '../../deploy/local/registry.ts';
 import type { StackOptions } from '../../deploy/local/types.ts';
-import { freePort } from './ports.ts';
+import { freePort } from '../support/ports.ts';
 
 export type InfraName = 'kafka' | 'registry' | 'postgres';
 

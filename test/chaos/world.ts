@@ -38,7 +38,7 @@ import {
   LINEAR_DEMO_TOKENS,
   startLinearEmulator,
 } from '../emulators/linear/index.ts';
-import { freePort, freePortPair } from './ports.ts';
+import { freePort, freePortPair } from '../support/ports.ts';
 import { testStackEndpoints } from '../stack/env.ts';
 import { startPrivateStack, type InfraName, type PrivateStack } from './stack.ts';
 

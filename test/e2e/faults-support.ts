@@ -13,7 +13,7 @@ import {
 } from '../../services/core/kafka/index.ts';
 import type { DeadLetter } from '../../schemas/generated/types.ts';
 import type { LedgerEntry } from '../emulators/common/ledger.ts';
-import type { E2E } from './harness.ts';
+import { pendingWork, type E2E } from './harness.ts';
 import { writes } from './helpers.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -31,22 +31,26 @@ function allWrites(e: E2E): LedgerEntry[] {
 }
 
 /**
- * Like harness `settled`, for a world that polls: polls keep reading forever, so this waits until
- * no write (by anyone) has reached either emulator for `quietMs`.
+ * Like harness `settled`, for a world that polls: polls read forever, so the window counts writes
+ * (by anyone), not every request. Settled when nothing is pending (harness `pendingWork`) at the
+ * start and the end of a `quietMs` window with no write.
  */
-export async function writesSettled(e: E2E, quietMs = 5000, timeoutMs = 60_000): Promise<void> {
+export async function writesSettled(e: E2E, quietMs = 3000, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let last = -1;
-  let quietSince = Date.now();
+  let pending: string[] = [];
   while (Date.now() < deadline) {
-    const n = allWrites(e).length;
-    if (n !== last) {
-      last = n;
-      quietSince = Date.now();
-    } else if (Date.now() - quietSince >= quietMs) return;
+    pending = await pendingWork(e);
+    if (pending.length === 0) {
+      const before = allWrites(e).length;
+      await new Promise((r) => setTimeout(r, quietMs));
+      pending = await pendingWork(e);
+      if (pending.length === 0 && allWrites(e).length === before) return;
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`waiting for writes to stop: still writing after ${timeoutMs} ms`);
+  throw new Error(
+    `waiting for writes to stop: still busy after ${timeoutMs} ms (${pending.join('; ') || 'writes still happening'})`,
+  );
 }
 
 /** Runs `lockstep <args>` with the checkout's pinned Node; resolves with stdout, rejects with stderr. */

@@ -6,11 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LinearClient } from '@linear/sdk';
 import { Version3Client } from 'jira.js';
+import type { Admin } from 'kafkajs';
 import pg from 'pg';
 import { stringify } from 'yaml';
 import { boundConnectors, loadAppConfig, type AppConfig } from '../../services/app/config.ts';
@@ -24,6 +24,7 @@ import {
   type PipelineOptions,
 } from '../../services/app/launcher.ts';
 import { DEMO_STATUS_MAP } from '../../services/app/sandbox-config.ts';
+import { commandsTopic, createKafka } from '../../services/core/kafka/index.ts';
 import { EmulatorControl } from '../emulators/common/control-client.ts';
 import type { RunningEmulator } from '../emulators/common/server.ts';
 import {
@@ -37,6 +38,7 @@ import {
   startLinearEmulator,
 } from '../emulators/linear/index.ts';
 import { testStackEndpoints } from '../stack/env.ts';
+import { freePort, freePortPair } from '../support/ports.ts';
 
 export const LINEAR_WEBHOOK_SECRET = 'e2e-linear-webhook-secret';
 export const JIRA_WEBHOOK_SECRET = 'e2e-jira-webhook-secret';
@@ -64,38 +66,11 @@ export interface E2E {
   linearAs(person: 'alice' | 'bob' | 'carol'): LinearClient;
   jiraAs(person: 'alice' | 'bob' | 'carol'): Version3Client;
   db: pg.Pool;
+  /** A Kafka admin client for the test's own checks (connected on first use, closed by stop). */
+  admin(): Promise<Admin>;
   kill(service: string): Promise<void>;
   restart(service: string): Promise<void>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A free port whose successor is free too: egress takes base + platform index (linear 0, jira 1). */
-async function freePortPair(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const p = await freePort();
-    if (p < 65535 && (await portFree(p + 1))) return p;
-  }
-  throw new Error('finding two adjacent free ports for egress: none in 50 tries');
 }
 
 /** Emulator seeds for tests: the demo people and team/project ENG, and no items. */
@@ -227,6 +202,7 @@ async function startWorld(
 
   const db = new pg.Pool({ connectionString: pgUrl.toString(), max: 2 });
   const people = { alice: 'alice', bob: 'bob', carol: 'carol' } as const;
+  let kafkaAdmin: Promise<Admin> | undefined;
   return {
     id,
     config,
@@ -243,6 +219,14 @@ async function startWorld(
         authentication: { basic: { email: `${p}@example.com`, apiToken: `sandbox-jira-token-${p}` } },
       }),
     db,
+    admin() {
+      kafkaAdmin ??= (async () => {
+        const a = createKafka(config.kafka).kafka.admin();
+        await a.connect();
+        return a;
+      })();
+      return kafkaAdmin;
+    },
     kill: (service) => killService(pipeline, service),
     async restart(service) {
       const spec = pipelineServices(config).find((x) => x.name === service);
@@ -251,6 +235,7 @@ async function startWorld(
     },
     async stop() {
       await stopPipeline(pipeline);
+      if (kafkaAdmin) await (await kafkaAdmin).disconnect();
       await db.end();
       await linearEmu.close();
       await jiraEmu.close();
@@ -281,18 +266,72 @@ export async function eventually<T>(
   );
 }
 
-/** Waits until neither emulator has answered a request for `quietMs`: the pipeline has settled. */
-export async function settled(e: E2E, quietMs = 3000, timeoutMs = 60_000): Promise<void> {
+/**
+ * What the pipeline still has to do, one line each (empty: idle): records a consumer group has not
+ * committed (the reconciler on changes and outcomes, each egress on its commands), outbox rows not
+ * yet published, webhooks an emulator is still delivering. Every step of a sync shows in one of
+ * them until the next step shows: an emulator queues the webhook before it answers the write,
+ * ingest answers it after the produce, the reconciler commits its offset after the transaction
+ * that wrote the outbox rows, the relay marks a row sent after its produce, and egress commits
+ * after its outcome is published.
+ */
+export async function pendingWork(e: E2E): Promise<string[]> {
+  const t = e.config.kafka.topics;
+  const clientId = e.config.kafka.clientId;
+  const groups: [string, string[]][] = [
+    [`${clientId}-reconciler`, [t.changes, t.outcomes]],
+    ...[...boundConnectors(e.config).keys()].map((p): [string, string[]] => [
+      `${clientId}-egress-${p}`,
+      [commandsTopic(t, p)],
+    ]),
+  ];
+  const pending: string[] = [];
+  const admin = await e.admin();
+  for (const [groupId, topics] of groups) {
+    const committed = await admin.fetchOffsets({ groupId, topics });
+    for (const topic of topics) {
+      const parts = committed.find((c) => c.topic === topic)?.partitions ?? [];
+      for (const o of await admin.fetchTopicOffsets(topic)) {
+        const c = parts.find((p) => p.partition === o.partition)?.offset ?? '-1';
+        const at = c === '-1' ? BigInt(o.low) : BigInt(c);
+        if (at < BigInt(o.high)) pending.push(`${groupId}: ${topic}[${o.partition}] at ${at} of ${o.high}`);
+      }
+    }
+  }
+  const outbox = await e.db.query<{ n: number }>(
+    'select count(*)::int as n from reconciler_outbox where sent_at is null',
+  );
+  if (outbox.rows[0]!.n > 0) pending.push(`${outbox.rows[0]!.n} outbox rows unsent`);
+  for (const [name, emu] of [
+    ['linear', e.linearEmu],
+    ['jira', e.jiraEmu],
+  ] as const)
+    if (emu.kit.webhooks.inFlightCount > 0)
+      pending.push(`${name}: ${emu.kit.webhooks.inFlightCount} webhooks in flight`);
+  return pending;
+}
+
+/**
+ * Waits until the pipeline has settled: nothing pending (see `pendingWork`) at the start and the
+ * end of a `quietMs` window in which neither emulator answered a request. The window only
+ * confirms; the condition is the pipeline's own state, so a loaded machine makes this slower,
+ * never wrong.
+ */
+export async function settled(e: E2E, quietMs = 500, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let lastCount = -1;
-  let quietSince = Date.now();
+  const count = () => e.linearEmu.ledger.list().length + e.jiraEmu.ledger.list().length;
+  let pending: string[] = [];
   while (Date.now() < deadline) {
-    const count = e.linearEmu.ledger.list().length + e.jiraEmu.ledger.list().length;
-    if (count !== lastCount) {
-      lastCount = count;
-      quietSince = Date.now();
-    } else if (Date.now() - quietSince >= quietMs) return;
+    pending = await pendingWork(e);
+    if (pending.length === 0) {
+      const before = count();
+      await new Promise((r) => setTimeout(r, quietMs));
+      pending = await pendingWork(e);
+      if (pending.length === 0 && count() === before) return;
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`waiting for the pipeline to settle: API calls still happening after ${timeoutMs} ms`);
+  throw new Error(
+    `waiting for the pipeline to settle: still busy after ${timeoutMs} ms (${pending.join('; ') || 'API calls still happening'})`,
+  );
 }

@@ -85,7 +85,7 @@ describe('our own create, seen by a poll before its outcome, is never mirrored',
       async () => (await links(e)).every((l) => l.status === 'active'),
       120_000,
     );
-    await writesSettled(e, 5000, 180_000);
+    await writesSettled(e, 3000, 180_000);
     const linear = (await linearIssues(e.linearAs('alice'))).filter((i) => i.title === title);
     const jira = (await jiraState(e)).filter((i) => i.fields.summary === title);
     assert.equal(linear.length, 1, `Linear holds ${linear.length} issues titled "${title}"`);
@@ -120,7 +120,7 @@ describe('our own create, seen by a poll before its outcome, is never mirrored',
       },
       180_000,
     );
-    await writesSettled(e, 5000, 180_000);
+    await writesSettled(e, 3000, 180_000);
     const jira = (await jiraState(e)).filter((i) => i.fields.summary === title);
     assert.equal(jira.length, 1, `Jira holds ${jira.length} issues titled "${title}"`);
     assert.equal((await linearIssues(e.linearAs('alice'))).filter((i) => i.title === title).length, 1);
@@ -156,7 +156,7 @@ describe('our own create, seen by a poll before its outcome, is never mirrored',
       async () => (await linearIssues(e.linearAs('alice'))).some((i) => i.title === title),
       120_000,
     );
-    await writesSettled(e, 5000, 180_000);
+    await writesSettled(e, 3000, 180_000);
     const dead = (await deadLetters(e)).filter((d) => d.topic === 'poll:jira');
     assert.equal(dead.length, 1, `dead letters: ${JSON.stringify(dead.map((d) => d.error))}`);
     assert.equal(dead[0]!.error.category, 'validation');

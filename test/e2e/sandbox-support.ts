@@ -1,9 +1,8 @@
 /**
  * `lockstep start` in sandbox mode on the shared test stack for tests: a temp state dir, emulator
- * and service ports taken by binding port 0, a private database and topic namespace.
+ * ports taken by binding port 0, service ports reserved by test/support/ports.ts, a private database and topic namespace.
  */
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { LinearClient } from '@linear/sdk';
 import { Version3Client } from 'jira.js';
@@ -11,32 +10,7 @@ import { testStack } from '../../deploy/local/stack.ts';
 import type { SandboxEndpoints } from '../../services/app/sandbox-config.ts';
 import type { StartOptions } from '../../services/cli/commands/start.ts';
 import { LINEAR_DEMO_TOKENS } from '../emulators/linear/index.ts';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const a = s.address();
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  if (a === null || typeof a === 'string') throw new Error('binding port 0: no port');
-  return a.port;
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** egress takes base + platform index (linear 0, jira 1). */
-async function freePortPair(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const p = await freePort();
-    if (p < 65535 && (await portFree(p + 1))) return p;
-  }
-  throw new Error('finding two adjacent free ports for egress: none in 50 tries');
-}
+import { freePort, freePortPair } from '../support/ports.ts';
 
 export async function sandboxStartOptions(id: string, dir: string): Promise<StartOptions> {
   const lines: string[] = [];

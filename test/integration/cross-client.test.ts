@@ -25,16 +25,29 @@ const venv = join(root, '.lockstep', 'pyenv');
 const python = join(venv, 'bin', 'python');
 const script = join(import.meta.dirname, 'python', 'cross_client.py');
 
+/** What each Python run wrote on stderr (its step timings), printed as test diagnostics. */
+const stderrs: string[] = [];
+
 function run(cmd: string, args: string[], opts: ExecFileOptions & { input?: string } = {}): Promise<string> {
+  const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = execFile(
       cmd,
       args,
       { timeout: 120_000, maxBuffer: 16 << 20, encoding: 'utf8', ...opts },
-      (err, stdout, stderr) =>
-        err
-          ? reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stderr}`))
-          : resolve(String(stdout)),
+      (err, stdout, stderr) => {
+        const took = `${cmd === python ? args[1] : cmd} took ${Date.now() - started} ms`;
+        if (err) {
+          reject(
+            new Error(
+              `${cmd} ${args.join(' ')}: ${err.message} (${took})\nstdout:\n${stdout}\nstderr:\n${stderr}`,
+            ),
+          );
+          return;
+        }
+        if (cmd === python) stderrs.push(`${took}\n${String(stderr)}`);
+        resolve(String(stdout));
+      },
     );
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
@@ -60,7 +73,10 @@ after(async () => {
   await producer?.disconnect();
 });
 
-test('Python confluent-kafka reads what Lockstep writes, and lockstep topics tail decodes what Python writes', async () => {
+test('Python confluent-kafka reads what Lockstep writes, and lockstep topics tail decodes what Python writes', async (t) => {
+  t.after(() => {
+    for (const s of stderrs) t.diagnostic(s);
+  });
   const event = sampleChangeEvent(rand('ev'));
   await producer.produce<'ChangeEvent'>(topic, 'linear:ENG:issue:lin-123', event, {
     traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',

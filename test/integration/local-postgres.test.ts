@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../support/ports.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -14,16 +14,6 @@ import pg from 'pg';
 import { localStackEnv } from '../../deploy/local/config.ts';
 import { postgresComponent, postgresUrl } from '../../deploy/local/postgres.ts';
 import type { StackOptions } from '../../deploy/local/types.ts';
-
-/** A free port, taken by binding port 0 and released for the server to bind. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('binding port 0: no port');
-  return address.port;
-}
 
 test('postgres initialises and serves from a folder only its owner can enter', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'lockstep-pg-'));

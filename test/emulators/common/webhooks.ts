@@ -77,6 +77,11 @@ export class WebhookDispatcher {
     for (let i = 0; i < copies; i++) this.track(this.send(p, 0));
   }
 
+  /** Deliveries queued or on the wire (with their retries); a held (reordered) one is not counted. */
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
   /** Resolves when every queued delivery (including its retries) has finished. */
   async idle(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
