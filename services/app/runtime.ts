@@ -17,6 +17,7 @@ import {
   createRegistry,
   createSerde,
   type AvroSerde,
+  type DecodeRetry,
   type KafkaHandle,
   type LockstepProducer,
 } from '../core/kafka/index.ts';
@@ -39,6 +40,12 @@ export interface Runtime {
   deadLetter(d: Pick<DeadLetter, 'stage' | 'topic' | 'error'> & Partial<DeadLetter>): Promise<void>;
   /** Steps run on SIGTERM/SIGINT in order, before the runtime's own resources close. */
   onShutdown(step: ShutdownStep): void;
+  /**
+   * A consumer's `onDecodeRetry`: a record that could not be decoded because the registry failed
+   * (not a poison record) is logged and counted in `lockstep_decode_retries_total{topic}` while the
+   * consumer waits on it, so a stalled consumer shows why.
+   */
+  onDecodeRetry(info: DecodeRetry): void;
 }
 
 export interface RuntimeOptions {
@@ -100,6 +107,12 @@ export async function startRuntime(
     registers: [metrics],
   });
   http.addReadinessCheck('postgres', async () => void (await pool.query('select 1')));
+  const decodeRetries = new Counter({
+    name: 'lockstep_decode_retries_total',
+    help: 'Records whose decoding failed because the schema registry did (not poison), by topic; each is retried, never skipped',
+    labelNames: ['topic'] as const,
+    registers: [metrics],
+  });
 
   const steps: ShutdownStep[] = [];
   const rt: Runtime = {
@@ -132,6 +145,20 @@ export async function startRuntime(
       await producer.produce(config.kafka.topics.dlq, d.key?.toString('utf8') ?? value.id, value);
     },
     onShutdown: (step) => void steps.push(step),
+    onDecodeRetry(info) {
+      decodeRetries.inc({ topic: info.topic });
+      logger.warn(
+        {
+          topic: info.topic,
+          partition: info.partition,
+          offset: info.offset,
+          attempt: info.attempt,
+          retryInMs: info.delayMs,
+          err: info.error,
+        },
+        'record not decoded (schema registry failing); waiting on it, nothing is skipped',
+      );
+    },
   };
 
   onTerminate(() => {

@@ -82,6 +82,7 @@ export async function runEgress(platform: string): Promise<void> {
     groupId: `${config.kafka.clientId}-egress-${platform}`,
     topics: [topic],
     fromBeginning: true,
+    onDecodeRetry: (info) => rt.onDecodeRetry(info),
     async poison(record, error) {
       await rt.deadLetter({
         stage: `egress-${platform}`,

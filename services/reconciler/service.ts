@@ -104,6 +104,7 @@ export async function runReconciler(): Promise<void> {
     groupId: `${config.kafka.clientId}-reconciler`,
     topics: [topics.changes, topics.outcomes],
     fromBeginning: true,
+    onDecodeRetry: (info) => rt.onDecodeRetry(info),
     async poison(record, error) {
       metrics.inputs.inc({ topic: record.topic, result: 'dead_lettered' });
       await deadLetter(rt, record, 'validation', `decoding ${record.topic} record: ${String(error)}`);

@@ -6,9 +6,29 @@
  * record that cannot be decoded because the registry is unreachable is not poison: the consumers
  * must wait and retry, and nothing may be dead-lettered.
  */
+import { egressPort } from '../../services/app/config.ts';
+import type { ChaosWorld } from './world.ts';
 import { chaosScenario, sleep } from './scenario.ts';
 
 const OUTAGE_MS = 20_000;
+
+/** `lockstep_decode_retries_total` of the reconciler and each egress, summed over topics. */
+async function decodeRetries(w: ChaosWorld): Promise<Record<string, number>> {
+  const ports = {
+    reconciler: w.config.reconciler.port,
+    'egress-linear': egressPort(w.config, 'linear'),
+    'egress-jira': egressPort(w.config, 'jira'),
+  };
+  const out: Record<string, number> = {};
+  for (const [name, port] of Object.entries(ports)) {
+    const text = await (await fetch(`http://${w.config.http.host}:${port}/metrics`)).text();
+    out[name] = text
+      .split('\n')
+      .filter((l) => l.startsWith('lockstep_decode_retries_total{'))
+      .reduce((n, l) => n + Number(l.slice(l.indexOf('}') + 1)), 0);
+  }
+  return out;
+}
 
 chaosScenario({
   name: 'registry down while consumers restart',
@@ -32,6 +52,14 @@ chaosScenario({
     await load.runSteps();
     await sleep(Math.max(0, OUTAGE_MS - (Date.now() - cutAt)));
     await tp.setEnabled('registry', true);
-    return Date.now();
+    const healedAt = Date.now();
+    // The outage reached the path it is about: restarted cold, the consumers met records whose
+    // writer schema they had never fetched, and waited on them (counted, not dead-lettered).
+    const retries = await decodeRetries(w);
+    if (!(retries['reconciler']! > 0))
+      throw new Error(
+        `the reconciler never waited on an undecodable record during the outage: ${JSON.stringify(retries)}`,
+      );
+    return healedAt;
   },
 });

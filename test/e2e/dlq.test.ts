@@ -7,10 +7,18 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { commandsTopic } from '../../services/core/kafka/index.ts';
-import type { WriteCommand } from '../../schemas/generated/types.ts';
+import { randomUUID } from 'node:crypto';
+import { killService } from '../../services/app/launcher.ts';
+import {
+  commandsTopic,
+  createKafka,
+  createProducer,
+  createRegistry,
+  createSerde,
+} from '../../services/core/kafka/index.ts';
+import type { DeadLetter, WriteCommand } from '../../schemas/generated/types.ts';
 import { eventually, settled, startE2E, type E2E } from './harness.ts';
-import { botCalls, jiraIssues, lastSeq, linearIds, writes } from './helpers.ts';
+import { botCalls, jiraIssue as jiraIssueByKey, jiraIssues, lastSeq, linearIds, writes } from './helpers.ts';
 import { botId } from './faults-support.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -64,7 +72,7 @@ async function listed(e: E2E): Promise<Listed[]> {
 }
 
 async function jiraSummary(e: E2E, key: string): Promise<string | undefined> {
-  return (await jiraIssues(e.jiraAs('carol'))).find((i) => i.key === key)?.fields.summary;
+  return (await jiraIssueByKey(e.jiraAs('carol'), key)).fields.summary;
 }
 
 /** egress-jira's count of commands by result, from its /metrics. */
@@ -265,5 +273,140 @@ describe('lockstep dlq: list, show, retry, discard on the real pipeline', { time
     // Nothing was retried: Jira still holds the title of the first, retried dead letter.
     await settled(e);
     assert.equal(await jiraSummary(e, jiraKey), 'DLQ A (needs a retry)');
+  });
+
+  it('a dead letter made by a registry outage (as versions before the decode fix filed it) converges on retry with one write', async () => {
+    // Today a consumer that cannot fetch a record's writer schema waits for the registry (issue 7,
+    // finding 1), so no outage makes such a dead letter any more. Versions before that filed the
+    // record as `validation` and committed past it, and their dead letters outlive an upgrade. This
+    // leaves the state the old reconciler left: a person's edit on the changes topic, the
+    // reconciler's group committed past it, and a DeadLetter with its original bytes. Then it
+    // retries that dead letter.
+    const t = e.config.kafka.topics;
+    const title = 'DLQ A (lost to a registry outage)';
+    const kafka = createKafka(e.config.kafka);
+    const admin = await e.admin();
+    await killService(e.pipeline, 'reconciler', 'SIGTERM');
+    const before = new Map(
+      (await admin.fetchTopicOffsets(t.changes)).map((o) => [o.partition, BigInt(o.high)]),
+    );
+    await e.linearAs('bob').updateIssue(issueId, { title });
+    const grown = await eventually('the edit on the changes topic', async () => {
+      if (e.linearEmu.kit.webhooks.inFlightCount > 0) return undefined;
+      const now = await admin.fetchTopicOffsets(t.changes);
+      const g = now
+        .map((o) => ({ partition: o.partition, from: before.get(o.partition) ?? 0n, to: BigInt(o.high) }))
+        .filter((o) => o.to > o.from);
+      return g.length ? g : undefined;
+    });
+
+    // The raw records, as the old consumer had them when decoding failed.
+    const raw: { partition: number; offset: string; key: Buffer | null; value: Buffer }[] = [];
+    const want = grown.reduce((n, g) => n + Number(g.to - g.from), 0);
+    const reader = kafka.kafka.consumer({ groupId: `e2e-raw-${randomUUID()}` });
+    await reader.connect();
+    try {
+      await reader.subscribe({ topic: t.changes, fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`reading the ${want} new changes records: got ${raw.length} in 60 s`)),
+          60_000,
+        );
+        void reader.run({
+          eachMessage: async ({ partition, message }) => {
+            const g = grown.find((x) => x.partition === partition);
+            const at = BigInt(message.offset);
+            if (g && at >= g.from && at < g.to && message.value)
+              raw.push({ partition, offset: message.offset, key: message.key, value: message.value });
+            if (raw.length === want) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        });
+      });
+    } finally {
+      await reader.disconnect();
+    }
+
+    // Committed past them, as the old consumer did after dead-lettering (the group is empty: the
+    // reconciler left it when it stopped).
+    await eventually('the reconciler group to take the new offsets', async () => {
+      await admin.setOffsets({
+        groupId: `${e.config.kafka.clientId}-reconciler`,
+        topic: t.changes,
+        partitions: grown.map((g) => ({ partition: g.partition, offset: String(g.to) })),
+      });
+      return true;
+    });
+    const producer = createProducer(kafka, createSerde(createRegistry(e.config.registry.url), t));
+    await producer.connect();
+    try {
+      for (const r of raw) {
+        const now = Date.now();
+        const dl: DeadLetter = {
+          id: randomUUID(),
+          stage: 'reconciler',
+          topic: t.changes,
+          partition: r.partition,
+          offset: r.offset,
+          key: r.key,
+          value: r.value,
+          headers: {},
+          // The message the old consumer wrote for a schema fetch refused by a registry that was down.
+          error: {
+            category: 'validation',
+            message: `decoding ${t.changes} record: Error: connect ECONNREFUSED ${new URL(e.config.registry.url).host}`,
+            retriable: false,
+          },
+          attempts: 1,
+          firstFailedAtMs: now,
+          tsMs: now,
+        };
+        await producer.produce(t.dlq, r.key?.toString('utf8') ?? dl.id, dl);
+      }
+    } finally {
+      await producer.disconnect();
+    }
+    await e.restart('reconciler');
+    await settled(e);
+    assert.equal(
+      await jiraSummary(e, jiraKey),
+      'DLQ A (needs a retry)',
+      'the skipped edit did not reach Jira',
+    );
+
+    const outage = (await listed(e)).filter((d) => d.stage === 'reconciler');
+    assert.equal(outage.length, raw.length);
+    assert.ok(
+      outage.every((d) => d.state === 'open' && d.category === 'validation' && d.topic === t.changes),
+    );
+    const jSince = lastSeq(e, 'jira');
+    for (const d of outage) {
+      const out = JSON.parse(await dlqOk(e, ['retry', d.id, '--by', 'ops-ada', '--json'])) as {
+        result: string;
+      };
+      assert.equal(out.result, 'retried');
+    }
+    await eventually('the retried edit in Jira', async () =>
+      (await jiraSummary(e, jiraKey)) === title ? true : undefined,
+    );
+    await settled(e);
+    assert.equal(okWrites(e, jSince).length, 1, 'the retried edit was written once');
+
+    // Forced a second time: the reconciler has seen the event, so nothing is written.
+    const jBefore = lastSeq(e, 'jira');
+    for (const d of outage) await dlqOk(e, ['retry', d.id, '--force', '--by', 'ops-ada']);
+    await eventually('the reconciler to read the forced retry', async () => {
+      const text = await (
+        await fetch(`http://${e.config.http.host}:${e.config.reconciler.port}/metrics`)
+      ).text();
+      return /lockstep_reconciler_notes_total\{[^}]*code="duplicate"[^}]*\} [1-9]/.test(text)
+        ? true
+        : undefined;
+    });
+    await settled(e);
+    assert.deepEqual(writes(botCalls(e, 'jira', jBefore), 'jira'), [], 'no second write');
+    assert.equal(await jiraSummary(e, jiraKey), title);
   });
 });

@@ -9,7 +9,16 @@ import { after, before, describe, it } from 'node:test';
 import type { LedgerEntry } from '../emulators/common/ledger.ts';
 import { routeName } from '../emulators/common/ledger.ts';
 import { eventually, settled, startE2E, type E2E } from './harness.ts';
-import { botCalls, jiraAccountId, jiraIssues, lastSeq, linearIds, linearIssues, writes } from './helpers.ts';
+import {
+  botCalls,
+  jiraAccountId,
+  jiraIssue as jiraIssueByKey,
+  jiraIssues,
+  lastSeq,
+  linearIds,
+  linearIssues,
+  writes,
+} from './helpers.ts';
 
 type Platform = 'linear' | 'jira';
 type Adf = {
@@ -84,9 +93,7 @@ describe('every field and comments sync both ways (end to end)', { timeout: 600_
     return found;
   };
   const jiraIssue = async () => {
-    const found = (await jiraIssues(e.jiraAs('alice'))).find((i) => i.key === jiraKey);
-    assert.ok(found, `Jira issue ${jiraKey} exists`);
-    return found;
+    return jiraIssueByKey(e.jiraAs('alice'), jiraKey);
   };
 
   /**

@@ -28,6 +28,7 @@ import { commandsTopic, createKafka } from '../../services/core/kafka/index.ts';
 import { EmulatorControl } from '../emulators/common/control-client.ts';
 import type { RunningEmulator } from '../emulators/common/server.ts';
 import {
+  type JiraEmulator,
   demoSeed as jiraDemoSeed,
   startJiraEmulator,
   DEMO_BOT_TOKEN as JIRA_BOT_TOKEN,
@@ -59,7 +60,7 @@ export interface E2E {
   config: AppConfig;
   pipeline: PipelineOptions;
   linearEmu: RunningEmulator;
-  jiraEmu: RunningEmulator;
+  jiraEmu: RunningEmulator & { jira: JiraEmulator };
   linearControl: EmulatorControl;
   jiraControl: EmulatorControl;
   /** SDK clients acting as people (not the bot). */
@@ -118,7 +119,7 @@ async function startWorld(
     id: string;
     dir: string;
     linearEmu: RunningEmulator;
-    jiraEmu: RunningEmulator;
+    jiraEmu: RunningEmulator & { jira: JiraEmulator };
     pipeline: PipelineOptions;
   },
 ): Promise<E2E> {
@@ -273,7 +274,8 @@ export async function eventually<T>(
  * them until the next step shows: an emulator queues the webhook before it answers the write,
  * ingest answers it after the produce, the reconciler commits its offset after the transaction
  * that wrote the outbox rows, the relay marks a row sent after its produce, and egress commits
- * after its outcome is published.
+ * after its outcome is published. Also pending: Jira's search not yet showing the last write
+ * (the emulator's `searchLagMs`, as Jira Cloud's search lags), so tests may read through search.
  */
 export async function pendingWork(e: E2E): Promise<string[]> {
   const t = e.config.kafka.topics;
@@ -308,6 +310,8 @@ export async function pendingWork(e: E2E): Promise<string[]> {
   ] as const)
     if (emu.kit.webhooks.inFlightCount > 0)
       pending.push(`${name}: ${emu.kit.webhooks.inFlightCount} webhooks in flight`);
+  const behind = e.jiraEmu.jira.searchIndexBehindMs();
+  if (behind > 0) pending.push(`jira: search sees the last write in ${behind} ms`);
   return pending;
 }
 

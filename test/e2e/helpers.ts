@@ -35,6 +35,19 @@ export async function jiraAccountId(client: Version3Client, email: string): Prom
 }
 
 /** Jira issues of project ENG, with the fields Lockstep syncs. */
+/**
+ * One Jira issue read by key (GET /rest/api/3/issue/{key}): consistent right after a write, unlike
+ * search, which lags writes on the emulator (`searchLagMs`) as on Jira Cloud. Read a known issue
+ * this way after an edit; search is for finding issues.
+ */
+export async function jiraIssue(client: Version3Client, key: string) {
+  return client.issues.getIssue({
+    issueIdOrKey: key,
+    fields: ['summary', 'description', 'status', 'priority', 'assignee', 'labels', 'updated'],
+  });
+}
+
+/** Every issue of project ENG through search: lags writes (see `jiraIssue`). */
 export async function jiraIssues(client: Version3Client) {
   const r = await client.issueSearch.searchForIssuesUsingJqlEnhancedSearch({
     jql: 'project = ENG ORDER BY created ASC',

@@ -9,7 +9,15 @@ import { after, before, describe, it } from 'node:test';
 import type { LedgerEntry } from '../emulators/common/ledger.ts';
 import { routeName } from '../emulators/common/ledger.ts';
 import { eventually, settled, startE2E, type E2E } from './harness.ts';
-import { botCalls, jiraIssues, lastSeq, linearIds, linearIssues, writes } from './helpers.ts';
+import {
+  botCalls,
+  jiraIssue as jiraIssueByKey,
+  jiraIssues,
+  lastSeq,
+  linearIds,
+  linearIssues,
+  writes,
+} from './helpers.ts';
 
 type Platform = 'linear' | 'jira';
 const other = (p: Platform): Platform => (p === 'linear' ? 'jira' : 'linear');
@@ -60,8 +68,7 @@ describe('labels with spaces between Linear and Jira (end to end)', { timeout: 6
     return sorted(found.labels.nodes.map((l) => l.name));
   };
   const jiraLabels = async () => {
-    const found = (await jiraIssues(e.jiraAs('alice'))).find((i) => i.key === jiraKey);
-    assert.ok(found, `Jira issue ${jiraKey} exists`);
+    const found = await jiraIssueByKey(e.jiraAs('alice'), jiraKey);
     return sorted(found.fields.labels ?? []);
   };
 

@@ -380,6 +380,15 @@ export class JiraEmulator implements PlatformEmulator {
     this.pendingIndex.push({ visibleAtMs: Date.now() + this.searchLagMs, issues: this.cloneIssues() });
   }
 
+  /**
+   * How long until search sees the last write (0: search is current). Tests that read through
+   * search after writes wait for 0 (test/e2e/harness.ts `pendingWork`), as a condition, not a sleep.
+   */
+  searchIndexBehindMs(): number {
+    const last = this.pendingIndex.at(-1);
+    return last ? Math.max(0, last.visibleAtMs - Date.now()) : 0;
+  }
+
   /** The issues search sees now. */
   private searchable(reconcile: readonly string[]): Map<string, StoredIssue> {
     if (this.searchLagMs <= 0) return this.issues;
