@@ -240,7 +240,9 @@ async function startWorld(
       await db.end();
       await linearEmu.close();
       await jiraEmu.close();
-      rmSync(dir, { recursive: true, force: true });
+      // LOCKSTEP_E2E_KEEP_LOGS=1 keeps the world's dir (config, service logs) to read a failure.
+      if (process.env['LOCKSTEP_E2E_KEEP_LOGS']) process.stderr.write(`[e2e] world ${id} kept in ${dir}\n`);
+      else rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -80,6 +80,8 @@ export interface AfterApplyFault {
   status?: number;
   /** Hold the answer until `POST /_emulator/jira/after-apply/release`. */
   hold?: boolean;
+  /** Only writes by this account id (e.g. the bot's, so people's writes in the same test pass). */
+  actor?: string;
 }
 const ADMIN_WEBHOOKS = '/rest/webhooks/1.0/webhook';
 const NOT_FOUND_ISSUE = 'Issue does not exist or you do not have permission to see it.';
@@ -328,7 +330,8 @@ export class JiraEmulator implements PlatformEmulator {
       (a) =>
         a.remaining > 0 &&
         (!a.method || a.method.toUpperCase() === req.method) &&
-        (!a.pathPrefix || req.path.startsWith(a.pathPrefix)),
+        (!a.pathPrefix || req.path.startsWith(a.pathPrefix)) &&
+        (!a.actor || a.actor === req.actor.id),
     );
     if (!f) return response;
     f.remaining--;
