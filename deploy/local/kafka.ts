@@ -10,7 +10,21 @@ import { Kafka, logLevel } from 'kafkajs';
 import { isAlive, readPid, run, startDaemon, stopPidFile, waitUntil } from './process.ts';
 import type { Component, StackOptions } from './types.ts';
 
+/**
+ * A new cluster id: 16 random bytes, base64url without padding (Kafka's Uuid format), never
+ * starting with '-' — `kafka-storage format -t -Zz…` reads such an id as an option and fails
+ * ("argument --cluster-id/-t: expected one argument"; seen in a CI run, 1 start in 64). Kafka's
+ * own Uuid.randomUuid() skips those ids for the same reason.
+ */
+export function kafkaClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 // Kafka 4 logs through slf4j 1.7 (its pom's slf4j-api); the binding is log4j2's slf4j-impl.
+
 const LOG4J_VERSION = '2.24.3';
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
 const START_WAIT_MS = 300_000;
@@ -168,11 +182,20 @@ async function start(o: StackOptions): Promise<void> {
   const cp = classpath(o);
   const jvm = [`-Dlog4j2.configurationFile=${log4j}`, `-Dkafka.logs.dir=${join(dir(o), 'logs')}`];
   if (!existsSync(join(dir(o), 'data', 'meta.properties'))) {
-    // Cluster ids are 16 random bytes, base64url without padding (Kafka's Uuid format).
-    const clusterId = randomBytes(16).toString('base64url');
     await run(
       o.env.java,
-      [...jvm, '-cp', cp, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', clusterId, '-c', props],
+      [
+        ...jvm,
+        '-cp',
+        cp,
+        'kafka.tools.StorageTool',
+        'format',
+        '--standalone',
+        '-t',
+        kafkaClusterId(),
+        '-c',
+        props,
+      ],
       { component: 'kafka', logFile: log },
     );
   }

@@ -7,12 +7,11 @@
  * it through Toxiproxy, so that listener must advertise the proxy's port (a client connects to the
  * advertised address after bootstrap; advertising the broker's own port would bypass the proxy).
  */
-import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { localStackEnv } from '../../deploy/local/config.ts';
-import { kafkaComponent } from '../../deploy/local/kafka.ts';
+import { kafkaClusterId, kafkaComponent } from '../../deploy/local/kafka.ts';
 import { postgresComponent, postgresUrl } from '../../deploy/local/postgres.ts';
 import {
   isAlive,
@@ -146,17 +145,7 @@ async function startKafka(
   if (!existsSync(join(dir, 'data', 'meta.properties'))) {
     await run(
       o.env.java,
-      [
-        '-cp',
-        cp,
-        'kafka.tools.StorageTool',
-        'format',
-        '--standalone',
-        '-t',
-        randomBytes(16).toString('base64url'),
-        '-c',
-        props,
-      ],
+      ['-cp', cp, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', kafkaClusterId(), '-c', props],
       { component: 'kafka', logFile: log },
     );
   }
