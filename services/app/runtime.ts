@@ -46,6 +46,12 @@ export interface Runtime {
    * consumer waits on it, so a stalled consumer shows why.
    */
   onDecodeRetry(info: DecodeRetry): void;
+  /**
+   * A consumer's `onCrash`: logged; when kafkajs will not start the consumer again (an error it
+   * deems non-retriable) the process exits 1, so its supervisor (or Kubernetes) restarts it and a
+   * crash loop shows — instead of a process that stays up, ready, and consumes nothing.
+   */
+  onConsumerCrash(consumer: string, err: unknown, restart: boolean): void;
 }
 
 export interface RuntimeOptions {
@@ -145,6 +151,17 @@ export async function startRuntime(
       await producer.produce(config.kafka.topics.dlq, d.key?.toString('utf8') ?? value.id, value);
     },
     onShutdown: (step) => void steps.push(step),
+    onConsumerCrash(consumer, err, restart) {
+      if (restart) {
+        logger.error({ consumer, err: String(err) }, 'consumer crashed; kafkajs restarts it');
+        return;
+      }
+      logger.fatal(
+        { consumer, err: String(err) },
+        'consumer stopped for good; exiting so the process is restarted',
+      );
+      process.exit(1);
+    },
     onDecodeRetry(info) {
       decodeRetries.inc({ topic: info.topic });
       logger.warn(

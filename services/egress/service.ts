@@ -148,9 +148,7 @@ export async function runEgress(platform: string): Promise<void> {
       for (const p of finished) ctx.done(p.meta.offset);
     },
   });
-  consumer.onCrash((err) =>
-    logger.error({ platform, err: String(err) }, 'egress consumer crashed; kafkajs restarts it'),
-  );
+  consumer.onCrash((err, restart) => rt.onConsumerCrash(`egress-${platform}`, err, restart));
   await consumer.start();
   rt.onShutdown({ name: 'consumer', run: () => consumer?.stop() });
   rt.http.addReadinessCheck('breaker', () => {

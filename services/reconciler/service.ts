@@ -154,9 +154,7 @@ export async function runReconciler(): Promise<void> {
       }
     },
   });
-  consumer.onCrash((err) =>
-    logger.error({ err: String(err) }, 'reconciler consumer crashed; kafkajs restarts it'),
-  );
+  consumer.onCrash((err, restart) => rt.onConsumerCrash('reconciler', err, restart));
 
   const relayDone = runRelay(
     rt,

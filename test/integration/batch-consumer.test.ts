@@ -265,3 +265,29 @@ test('a handler that stops early leaves the rest of its batch uncommitted, even 
     [bad.offset],
   );
 });
+
+test('a handler error kafkajs will not retry is reported as a crash without restart (what runtime.onConsumerCrash exits on)', async () => {
+  await producer.produce<'ChangeEvent'>(topic, rand('key'), sampleChangeEvent(rand('ev')));
+  const crashes: { err: string; restart: boolean }[] = [];
+  const c = createBatchConsumer<ChangeEvent>(kafka, serde, {
+    groupId: rand('group'),
+    topics: [topic],
+    fromBeginning: true,
+    async poison() {
+      throw new Error('no poison expected here');
+    },
+    async eachBatch() {
+      // A programmer error: kafkajs gives up on TypeError at once and does not restart.
+      throw new TypeError('a bug in a handler');
+    },
+  });
+  c.onCrash((err, restart) => crashes.push({ err: String(err), restart }));
+  try {
+    await c.start();
+    await waitFor('the consumer to crash', () => crashes.length > 0);
+  } finally {
+    await c.stop();
+  }
+  assert.equal(crashes[0]!.restart, false, JSON.stringify(crashes));
+  assert.match(crashes[0]!.err, /a bug in a handler/);
+});

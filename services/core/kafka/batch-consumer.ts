@@ -53,7 +53,8 @@ export interface BatchConsumer {
   stop(): Promise<void>;
   pause(topic: string): void;
   resume(topic: string): void;
-  onCrash(fn: (err: unknown) => void): void;
+  /** `restart`: whether kafkajs starts the consumer again (false: it is stopped for good). */
+  onCrash(fn: (err: unknown, restart: boolean) => void): void;
 }
 
 /**
@@ -183,7 +184,7 @@ export function createBatchConsumer<T>(
     },
     pause: (topic) => consumer.pause([{ topic }]),
     resume: (topic) => consumer.resume([{ topic }]),
-    onCrash: (fn) => void consumer.on(consumer.events.CRASH, (e) => fn(e.payload.error)),
+    onCrash: (fn) => void consumer.on(consumer.events.CRASH, (e) => fn(e.payload.error, e.payload.restart)),
   };
 }
 
