@@ -5,7 +5,7 @@
  * `lockstep start`, against the shared test stack's Kafka, registry, Postgres and Jaeger.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LinearClient } from '@linear/sdk';
@@ -13,6 +13,7 @@ import { Version3Client } from 'jira.js';
 import type { Admin } from 'kafkajs';
 import pg from 'pg';
 import { stringify } from 'yaml';
+import { StackError } from '../../deploy/local/process.ts';
 import { boundConnectors, loadAppConfig, type AppConfig } from '../../services/app/config.ts';
 import {
   killService,
@@ -103,7 +104,13 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
     return await startWorld(opts, { stack, id, dir, linearEmu, jiraEmu, pipeline });
   } catch (err) {
     // A world that failed to start must not keep the test file alive (open emulator servers) or
-    // leave its services running.
+    // leave its services running. Its dir goes, so the failing service's last log lines go into
+    // the error (a CI run keeps nothing else).
+    const log = err instanceof StackError ? err.logFile : undefined;
+    if (log && existsSync(log)) {
+      const tail = readFileSync(log, 'utf8').split('\n').slice(-40).join('\n');
+      (err as Error).message += `\n--- last lines of ${log} ---\n${tail}`;
+    }
     await stopPipeline(pipeline).catch(() => undefined);
     await linearEmu.close().catch(() => undefined);
     await jiraEmu.close().catch(() => undefined);
