@@ -28,7 +28,8 @@ export function exportedMetricNames(): Set<string> {
     for (const m of text.matchAll(
       /new (Counter|Gauge|Histogram|Summary)\(\{\s*name: '([a-z_:][a-z0-9_:]*)'/g,
     )) {
-      const [, kind, name] = m as unknown as [string, string, string];
+      const kind = m[1] ?? '';
+      const name = m[2] ?? '';
       names.add(name);
       if (kind === 'Histogram' || kind === 'Summary') for (const s of ['_sum', '_count']) names.add(name + s);
       if (kind === 'Histogram') names.add(`${name}_bucket`);
@@ -63,8 +64,8 @@ export function metricNamesIn(expr: string): string[] {
     .replace(/\$\w+|\$\{[^}]*\}/g, ' ');
   const names = new Set<string>();
   for (const m of stripped.matchAll(/(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?/g)) {
-    const [, id, call] = m as unknown as [string, string, string | undefined];
-    if (call || KEYWORDS.has(id.toLowerCase())) continue;
+    const id = m[1] ?? '';
+    if (m[2] || KEYWORDS.has(id.toLowerCase())) continue;
     names.add(id);
   }
   return [...names];
