@@ -63,6 +63,7 @@ export function registerConsumerLag(
     }
     return out;
   };
+  let inflight: ReturnType<typeof read> | null = null;
   new Gauge({
     name: 'lockstep_consumer_lag',
     help: "Records not yet committed by the consumer group: the partition's log end minus the group's committed offset",
@@ -72,8 +73,9 @@ export function registerConsumerLag(
       this.reset();
       let timer: NodeJS.Timeout | undefined;
       try {
+        // One read at a time: while Kafka hangs, later scrapes wait on the same read, not pile up.
         const rows = await Promise.race([
-          read(),
+          (inflight ??= read().finally(() => (inflight = null))),
           new Promise<never>((_, reject) => {
             timer = setTimeout(() => reject(new Error('timed out')), READ_TIMEOUT_MS);
           }),
