@@ -21,7 +21,7 @@ import {
   type KafkaHandle,
   type LockstepProducer,
 } from '../core/kafka/index.ts';
-import { LockstepError } from '../core/errors/index.ts';
+import { ERROR_CATEGORIES, LockstepError } from '../core/errors/index.ts';
 import { createLogger, type Logger } from '../core/logging/index.ts';
 import type { DeadLetter, ErrorInfo } from '../../schemas/generated/types.ts';
 import { loadAppConfig, type AppConfig } from './config.ts';
@@ -112,6 +112,7 @@ export async function startRuntime(
     labelNames: ['stage', 'category'],
     registers: [metrics],
   });
+  for (const category of ERROR_CATEGORIES) deadLetters.inc({ stage: service, category }, 0); // alerts see the first one
   http.addReadinessCheck('postgres', async () => void (await pool.query('select 1')));
   const decodeRetries = new Counter({
     name: 'lockstep_decode_retries_total',

@@ -5,10 +5,12 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { boundConnectors, egressPort, rateLimitFor } from '../app/config.ts';
 import { startRuntime } from '../app/runtime.ts';
-import { commandsTopic, createBatchConsumer } from '../core/kafka/index.ts';
+import { commandsTopic, createBatchConsumer, registerConsumerLag } from '../core/kafka/index.ts';
+import { ERROR_CATEGORIES } from '../core/errors/index.ts';
 import { CircuitBreaker, RateBudget } from '../core/resilience/index.ts';
 import type { WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
 import { processCommands, type CommandMeta } from './egress.ts';
+import { endToEndLatency } from './metrics.ts';
 import { createAppliedStore } from './store.ts';
 
 export async function runEgress(platform: string): Promise<void> {
@@ -36,6 +38,7 @@ export async function runEgress(platform: string): Promise<void> {
     labelNames: ['platform'],
     registers: [rt.metrics],
   });
+  breakerState.set({ platform }, 0);
   let consumer: ReturnType<typeof createBatchConsumer<WriteCommand>> | undefined = undefined;
   const breaker = new CircuitBreaker({
     failureThreshold: config.egress.breaker.failureThreshold,
@@ -74,8 +77,11 @@ export async function runEgress(platform: string): Promise<void> {
       registers: [rt.metrics],
     }),
   };
+  for (const result of ['ok', ...ERROR_CATEGORIES]) metrics.apiCalls.inc({ platform, result }, 0);
+  const latency = endToEndLatency(rt.metrics, platform);
   const publishOutcome = async (o: WriteOutcome) => {
     await producer.produce(config.kafka.topics.outcomes, o.linkId, o);
+    latency.observe(o);
   };
 
   consumer = createBatchConsumer<WriteCommand>(rt.kafka, rt.serde, {
@@ -96,6 +102,7 @@ export async function runEgress(platform: string): Promise<void> {
       });
     },
     async eachBatch(records, ctx) {
+      latency.track(records);
       const pending = records.map((r) => ({
         cmd: r.value,
         meta: {
@@ -146,11 +153,16 @@ export async function runEgress(platform: string): Promise<void> {
       );
       // Only what was finished (a prefix): after a stop or a revocation the rest is redelivered.
       for (const p of finished) ctx.done(p.meta.offset);
+      latency.forget(records);
     },
   });
   consumer.onCrash((err, restart) => rt.onConsumerCrash(`egress-${platform}`, err, restart));
   await consumer.start();
   rt.onShutdown({ name: 'consumer', run: () => consumer?.stop() });
+  const lag = registerConsumerLag(rt.kafka, rt.metrics, `${config.kafka.clientId}-egress-${platform}`, [
+    topic,
+  ]);
+  rt.onShutdown({ name: 'consumer lag reader', run: () => lag.close() });
   rt.http.addReadinessCheck('breaker', () => {
     if (!breaker.allows()) throw new Error(`${platform} circuit breaker open`);
   });

@@ -3,7 +3,7 @@
  * read from and written to Postgres, and written only after the events are in Kafka, so a crash
  * in between re-reads the same window and the reconciler's eventId dedupe absorbs the repeat.
  */
-import type { Counter } from 'prom-client';
+import type { Counter, Gauge } from 'prom-client';
 import type { JsonValue, Poller, RejectedItem } from '../connectors/types.ts';
 import type { Logger } from '../core/logging/index.ts';
 import { backoffDelay } from '../core/resilience/index.ts';
@@ -23,7 +23,12 @@ export interface PollLoopDeps {
   logger: Logger;
   /** Puts an item the poll could not read on the dead-letter topic (with its raw JSON). */
   deadLetter(source: string, item: RejectedItem): Promise<void>;
-  metrics: { polls: Counter<'source' | 'result'>; polledEvents: Counter<'source'> };
+  metrics: {
+    polls: Counter<'source' | 'result'>;
+    polledEvents: Counter<'source'>;
+    /** Set to the time of each successful poll round (alert on `time() - value`: a stalled poller). */
+    lastSuccess?: Gauge<'source'>;
+  };
 }
 
 /** One poll round: pages until caught up. Returns the number of events published. */
@@ -60,6 +65,7 @@ export async function runPollLoop(deps: PollLoopDeps, signal: AbortSignal): Prom
     try {
       const n = await pollOnce(deps);
       deps.metrics.polls.inc({ source: deps.source, result: 'ok' });
+      deps.metrics.lastSuccess?.set({ source: deps.source }, Date.now() / 1000);
       if (n) deps.logger.info({ source: deps.source, events: n }, 'poll published events');
       failures = 0;
     } catch (err) {

@@ -1,7 +1,7 @@
 /**
  * `lockstep ingest`: the webhook receiver plus one poller per configured connector.
  */
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { topicOffsets } from '../core/kafka/index.ts';
 import type { BoundConnector, WebhookRequest } from '../connectors/types.ts';
 import type { ChangeEvent } from '../../schemas/generated/types.ts';
@@ -56,6 +56,9 @@ export async function runIngest(): Promise<void> {
   });
   // The one series an unknown platform ever makes, there from the start.
   webhooks.inc({ platform: UNKNOWN_PLATFORM_LABEL, result: 'unknown_platform' }, 0);
+  // The series alerts watch exist from the start, so their first increase is seen.
+  for (const platform of connectors.keys())
+    for (const result of ['accepted', 'bad_signature']) webhooks.inc({ platform, result }, 0);
   const polls = new Counter({
     name: 'lockstep_ingest_polls_total',
     help: 'Poll rounds by source and result',
@@ -65,6 +68,15 @@ export async function runIngest(): Promise<void> {
   const polledEvents = new Counter({
     name: 'lockstep_ingest_polled_events_total',
     help: 'Events found by polls',
+    labelNames: ['source'],
+    registers: [rt.metrics],
+  });
+
+  // Poll lag = time() - this. One poller per platform covers all its configured workspaces, so the
+  // label is the platform (the poll source), not a workspace.
+  const lastPoll = new Gauge({
+    name: 'lockstep_ingest_last_successful_poll_timestamp_seconds',
+    help: 'Unix time of the last poll round that completed, by source (platform); the start time until the first',
     labelNames: ['source'],
     registers: [rt.metrics],
   });
@@ -169,6 +181,8 @@ export async function runIngest(): Promise<void> {
   const loops: Promise<void>[] = [];
   if (config.ingest.pollIntervalMs > 0) {
     for (const [platform, c] of connectors) {
+      // Until the first round completes, the age counts from the start (a poller that never succeeds stalls too).
+      lastPoll.set({ source: platform }, Date.now() / 1000);
       loops.push(
         runPollLoop(
           {
@@ -191,7 +205,7 @@ export async function runIngest(): Promise<void> {
                 value: Buffer.from(JSON.stringify(item.raw ?? null)),
                 error: { category: 'validation', message: item.reason, retriable: false },
               }),
-            metrics: { polls, polledEvents },
+            metrics: { polls, polledEvents, lastSuccess: lastPoll },
           },
           abort.signal,
         ),

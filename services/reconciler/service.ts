@@ -13,7 +13,9 @@ import { pruneCutoff, prunedRowsCounter, startPruning } from '../core/db/index.t
 import { categoryOf, isRetriable } from '../core/errors/index.ts';
 import {
   createBatchConsumer,
+  pickSourceTime,
   schemaText,
+  sourceTimeHeader,
   type AvroSerde,
   type ConsumedRecord,
   type LockstepProducer,
@@ -22,6 +24,7 @@ import { canonicalLabelOn } from '../connectors/registry.ts';
 import { backoffDelay } from '../core/resilience/index.ts';
 import type { ChangeEvent, WriteOutcome } from '../../schemas/generated/types.ts';
 import { isChangeEvent } from './decide.ts';
+import { registerReconcilerGauges } from './metrics.ts';
 import { deterministicId } from './ids.ts';
 import { processChange, processOutcome, type ProcessDeps, type Processed } from './process.ts';
 import { traceHeadersOf, withSpan, withTraceHeaders } from '../core/telemetry/index.ts';
@@ -78,13 +81,18 @@ export async function runReconciler(): Promise<void> {
       withSpan(
         `reconcile ${record.topic}`,
         () => {
-          const traceHeaders = traceHeadersOf();
+          const value = record.value;
+          // The change's platform time rides along to egress (end-to-end latency): see source-time.ts.
+          const carried = isChangeEvent(value)
+            ? sourceTimeHeader(value.source.tsMs, value.source.platform)
+            : {};
+          const own = traceHeadersOf();
+          const traceHeaders = own || isChangeEvent(value) ? { ...own, ...carried } : null;
           return store.transaction((tx) => {
             const traced: StoreTx = {
               ...tx,
               enqueue: (rows) => tx.enqueue(rows.map((row) => ({ ...row, traceHeaders }))),
             };
-            const value = record.value;
             return isChangeEvent(value)
               ? processChange(traced, deps, value)
               : processOutcome(traced, deps, value);
@@ -155,6 +163,7 @@ export async function runReconciler(): Promise<void> {
     },
   });
   consumer.onCrash((err, restart) => rt.onConsumerCrash('reconciler', err, restart));
+  registerReconcilerGauges(rt, `${config.kafka.clientId}-reconciler`, [topics.changes, topics.outcomes]);
 
   const relayDone = runRelay(
     rt,
@@ -295,7 +304,7 @@ export function createOutboxSender(d: OutboxSenderDeps): (row: StoredOutboxRow) 
         return deadLetter(row, `encoding outbox row ${row.id} for ${row.topic}: ${violation}`, null);
       const bytes = await d.serde.serialize(row.topic, row.payload); // throws only on a registry outage
       try {
-        await d.producer.produceRaw(row.topic, row.key, bytes);
+        await d.producer.produceRaw(row.topic, row.key, bytes, pickSourceTime(row.traceHeaders));
       } catch (err) {
         const type = unsendableType(err);
         if (type === null) throw err;

@@ -57,3 +57,11 @@ export {
   type BatchContext,
   type DecodeRetry,
 } from './batch-consumer.ts';
+export { registerConsumerLag, type ConsumerLagMetric } from './lag.ts';
+export {
+  pickSourceTime,
+  SOURCE_PLATFORM_HEADER,
+  SOURCE_TS_HEADER,
+  sourceTimeHeader,
+  sourceTimeOf,
+} from './source-time.ts';
