@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { connect, createServer, type Socket } from 'node:net';
 import pg from 'pg';
 import { createClient, createPool, migrate, pgError, type Pool } from '../../services/core/db/index.ts';
 import { isRetriable } from '../../services/core/errors/index.ts';
@@ -163,5 +164,60 @@ describe('Postgres connections dropped under the services', { timeout: 120_000 }
       );
     for (const message of ['Connection terminated unexpectedly', 'timeout exceeded when trying to connect'])
       assert.equal(isRetriable(pgError('querying', new Error(message))), true, message);
+  });
+
+  it('a query on a connection the network stopped passing bytes fails after the query timeout (retriable) instead of hanging, and the pool recovers', async () => {
+    // A TCP relay in front of Postgres that can go silent: connections stay open, no byte passes
+    // either way (a partition, a half-open connection after a reset) — what Toxiproxy left behind
+    // in the chaos suite's network-toxics scenario when a query never returned.
+    const target = new URL(db.url);
+    let silent = false;
+    const sockets = new Set<Socket>();
+    const relay = createServer((client) => {
+      const upstream = connect(Number(target.port), target.hostname);
+      sockets.add(client).add(upstream);
+      client.on('data', (d) => void (silent || upstream.write(d)));
+      upstream.on('data', (d) => void (silent || client.write(d)));
+      const close = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', close).on('close', close);
+      upstream.on('error', close).on('close', close);
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const port = (relay.address() as { port: number }).port;
+    const url = new URL(db.url);
+    url.port = String(port);
+    const pool = createPool(url.toString(), {
+      max: 1,
+      applicationName: 'pg-faults-silent',
+      queryTimeoutMs: 1500,
+    });
+    try {
+      assert.equal((await pool.query('select 1 as n')).rows[0].n, 1);
+      silent = true;
+      const t0 = Date.now();
+      const err = await pool.query('select 2 as n').then(
+        () => null,
+        (e: unknown) => e,
+      );
+      const took = Date.now() - t0;
+      assert.ok(err instanceof Error, 'the query failed');
+      assert.match(err.message, /timeout/i);
+      assert.ok(took < 15_000, `it failed after ${took} ms, not at its 1.5 s bound`);
+      assert.equal(
+        isRetriable(pgError('querying', err)),
+        true,
+        'a query timeout is retried, never dead-lettered',
+      );
+      silent = false;
+      // The timed-out client was dropped: the next query gets a new connection and works.
+      assert.equal((await pool.query('select 3 as n')).rows[0].n, 3);
+    } finally {
+      await pool.end().catch(() => undefined);
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => relay.close(() => r()));
+    }
   });
 });

@@ -13,14 +13,28 @@ export type { Pool, PoolClient } from 'pg';
 export const MIGRATIONS_DIR = join(import.meta.dirname, 'migrations');
 export const MIGRATIONS_TABLE = 'lockstep_migrations';
 
+/**
+ * Client-side bounds on every connect and every query. Without them a connection the network
+ * breaks silently (a half-open TCP connection after a reset, a partition, a proxy that stops
+ * passing bytes) leaves the query waiting for ever: seen in the chaos suite's network-toxics
+ * scenario, where egress-linear's read of its applied record never returned after Toxiproxy reset
+ * the Postgres connections, and the edit it carried never reached Linear. A timed-out query fails
+ * as a transient error (no SQLSTATE, `errors.ts`), its client is dropped by the pool, and the
+ * caller retries. Generous on purpose: no query of Lockstep's takes seconds.
+ */
+export const PG_CONNECT_TIMEOUT_MS = 10_000;
+export const PG_QUERY_TIMEOUT_MS = 60_000;
+
 export function createPool(
   url: string,
-  opts: { max?: number; applicationName?: string; logger?: Logger } = {},
+  opts: { max?: number; applicationName?: string; logger?: Logger; queryTimeoutMs?: number } = {},
 ): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.max ?? 10,
     application_name: opts.applicationName ?? 'lockstep',
+    connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
+    query_timeout: opts.queryTimeoutMs ?? PG_QUERY_TIMEOUT_MS,
   });
   const log = opts.logger;
   // A dropped connection (failover, pg_terminate_backend, a restarted pooler) makes its client emit
@@ -44,6 +58,8 @@ export function createClient(
   const client = new pg.Client({
     connectionString: url,
     application_name: opts.applicationName ?? 'lockstep',
+    connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
+    query_timeout: PG_QUERY_TIMEOUT_MS,
   });
   client.on('error', (err) => opts.logger?.warn({ err: err.message }, 'Postgres connection lost'));
   return client;
