@@ -7,18 +7,6 @@
  */
 import { chaosScenario } from './scenario.ts';
 import { eventually } from './workload.ts';
-import type { ChaosWorld } from './world.ts';
-
-async function jiraPlatform(w: ChaosWorld, method: string, what: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(`${w.jiraEmu.url}/_emulator/jira/${what}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json: unknown = await res.json();
-  if (!res.ok) throw new Error(`calling the Jira emulator's ${what}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
 
 chaosScenario({
   name: 'a lost Jira create answer while search lags',
@@ -26,10 +14,10 @@ chaosScenario({
   async run(w, load) {
     const bot = w.jiraEmu.kit.actors.all().find((u) => u.isBot);
     if (!bot) throw new Error("looking up the Jira emulator's bot user: none seeded");
-    const lag = (await jiraPlatform(w, 'POST', 'search', {})) as { lagMs: number };
+    const lag = (await w.jiraControl.request('POST', 'jira/search', {})) as { lagMs: number };
     if (!(lag.lagMs > 0))
       throw new Error(`the Jira emulator's search does not lag (${lag.lagMs} ms): the test would prove less`);
-    await jiraPlatform(w, 'POST', 'after-apply', {
+    await w.jiraControl.request('POST', 'jira/after-apply', {
       method: 'POST',
       pathPrefix: '/rest/api/3/issue',
       actor: bot.id,

@@ -9,17 +9,6 @@ import { chaosScenario } from './scenario.ts';
 import { eventually } from './workload.ts';
 import type { ChaosWorld } from './world.ts';
 
-async function jiraPlatform(w: ChaosWorld, method: string, what: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(`${w.jiraEmu.url}/_emulator/jira/${what}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json: unknown = await res.json();
-  if (!res.ok) throw new Error(`calling the Jira emulator's ${what}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
 /** Successful Jira poll rounds so far (`lockstep_ingest_polls_total{source="jira",result="ok"}`). */
 async function pollRounds(w: ChaosWorld): Promise<number> {
   const text = await (await fetch(`http://${w.config.http.host}:${w.config.ingest.port}/metrics`)).text();
@@ -41,7 +30,7 @@ chaosScenario({
   async run(w, load) {
     const bot = w.jiraEmu.kit.actors.all().find((u) => u.isBot);
     if (!bot) throw new Error("looking up the Jira emulator's bot user: none seeded");
-    await jiraPlatform(w, 'POST', 'after-apply', {
+    await w.jiraControl.request('POST', 'jira/after-apply', {
       method: 'POST',
       pathPrefix: '/rest/api/3/issue',
       actor: bot.id,
@@ -51,7 +40,8 @@ chaosScenario({
     await load.runSteps();
     await eventually(
       "both of Lockstep's Jira creates applied, their answers held",
-      async () => ((await jiraPlatform(w, 'GET', 'after-apply/held')) as { held: number }).held === 2,
+      async () =>
+        ((await w.jiraControl.request('GET', 'jira/after-apply/held')) as { held: number }).held === 2,
       120_000,
     );
     // Two full poll rounds after both creates were applied: the pollers have read the new issues.
@@ -61,7 +51,9 @@ chaosScenario({
       async () => (await pollRounds(w)) >= rounds + 2,
       60_000,
     );
-    const { released } = (await jiraPlatform(w, 'POST', 'after-apply/release')) as { released: number };
+    const { released } = (await w.jiraControl.request('POST', 'jira/after-apply/release')) as {
+      released: number;
+    };
     if (released !== 2)
       throw new Error(`releasing the held create answers: ${released} released, 2 expected`);
     return Date.now();

@@ -8,17 +8,14 @@
  * one write. The dead-letter topic ends holding exactly that record.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import kafkajs from 'kafkajs';
 import { commandsTopic, createKafka } from '../../services/core/kafka/index.ts';
+import { lockstep } from '../e2e/faults-support.ts';
 import { jiraIssue, jiraIssues, linearIssues } from '../e2e/helpers.ts';
 import { chaosScenario } from './scenario.ts';
 import { deadLetterCount, eventually } from './workload.ts';
 import type { ChaosWorld } from './world.ts';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const LIMIT = 20_000;
 const DESCRIPTION = `Pasted log:\n\n${'0123456789 abcdefghij klmnopqrst uvwxyz. '.repeat(625)}`.slice(
   0,
@@ -43,15 +40,6 @@ async function setTopicLimit(w: ChaosWorld, topic: string, bytes: number | null)
   } finally {
     await admin.disconnect();
   }
-}
-
-async function lockstep(w: ChaosWorld, args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [join(ROOT, 'bin', 'lockstep.mjs'), ...args, '-c', w.pipeline.configFile],
-    { cwd: ROOT, timeout: 120_000 },
-  );
-  return stdout;
 }
 
 /** The plain text of a Jira ADF document. */
@@ -79,7 +67,7 @@ chaosScenario({
       'the outbox row of the oversized command on the dead-letter topic',
       async () => {
         if ((await deadLetterCount(w)) < 1) return undefined;
-        const out = await lockstep(w, ['dlq', 'list', '--json']);
+        const out = await lockstep(['dlq', 'list', '--json', '-c', w.pipeline.configFile]);
         const all = out
           .split('\n')
           .filter((l) => l.trim())
@@ -96,7 +84,7 @@ chaosScenario({
     // Heal: the topic takes the record again, and the operator retries the dead letter.
     await setTopicLimit(w, topic, null);
     const healedAt = Date.now();
-    await lockstep(w, ['dlq', 'retry', listed[0]!.id, '--by', 'chaos-operator']);
+    await lockstep(['dlq', 'retry', listed[0]!.id, '--by', 'chaos-operator', '-c', w.pipeline.configFile]);
     const key = (await jiraIssues(w.jiraAs('carol'))).find(
       (i) => i.fields.summary === 'L2 created in Linear',
     )?.key;

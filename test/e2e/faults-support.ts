@@ -60,7 +60,8 @@ export async function lockstep(args: string[]): Promise<string> {
     [join(ROOT, 'bin', 'lockstep.mjs'), ...args],
     {
       cwd: ROOT,
-      timeout: 90_000,
+      // A generous upper bound: one CLI run starts Node, loads the config and talks to Kafka.
+      timeout: 120_000,
     },
   );
   return stdout;

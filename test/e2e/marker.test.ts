@@ -8,17 +8,6 @@ import { eventually, startE2E, type E2E } from './harness.ts';
 import { deadLetters, writesSettled } from './faults-support.ts';
 import { jiraIssues, linearIds, linearIssues } from './helpers.ts';
 
-async function jiraControl(e: E2E, method: string, what: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(`${e.jiraEmu.url}/_emulator/jira/${what}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json: unknown = await res.json();
-  if (!res.ok) throw new Error(`calling the Jira emulator's ${what}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
 /** Every Jira issue the emulator holds (its state, not search: search lags on purpose). */
 async function jiraState(e: E2E): Promise<{ id: string; key: string; fields: { summary: string } }[]> {
   return (
@@ -50,7 +39,7 @@ describe('our own create, seen by a poll before its outcome, is never mirrored',
     // Only the poll may see the new Jira issue (its webhooks, whose actor is the bot, are dropped),
     // and the create's answer is held, so the outcome cannot come first.
     await e.jiraControl.fault({ kind: 'webhook_drop', count: 5 });
-    await jiraControl(e, 'POST', 'after-apply', {
+    await e.jiraControl.request('POST', 'jira/after-apply', {
       method: 'POST',
       pathPrefix: '/rest/api/3/issue',
       hold: true,
@@ -77,7 +66,9 @@ describe('our own create, seen by a poll before its outcome, is never mirrored',
       },
       120_000,
     );
-    const { released } = (await jiraControl(e, 'POST', 'after-apply/release')) as { released: number };
+    const { released } = (await e.jiraControl.request('POST', 'jira/after-apply/release')) as {
+      released: number;
+    };
     assert.equal(released, 1, 'the create answer was not held: the test would prove nothing');
 
     await eventually(
@@ -104,7 +95,7 @@ describe('our own create, seen by a poll before its outcome, is never mirrored',
 
   it('a Jira create whose answer is lost (503 after applying) while search lags is found on retry: one Jira issue', async () => {
     const title = 'Marker: lost create answer';
-    await jiraControl(e, 'POST', 'after-apply', {
+    await e.jiraControl.request('POST', 'jira/after-apply', {
       method: 'POST',
       pathPrefix: '/rest/api/3/issue',
       status: 503,

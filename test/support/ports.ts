@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { devStack, testStack } from '../../deploy/local/stack.ts';
 
 function ephemeralStart(): number {
   try {
@@ -21,9 +22,18 @@ function ephemeralStart(): number {
   }
 }
 
+/**
+ * 10000–19999, clear of the stacks' preset ports (the test stack's 2xxxx, the dev stack's 9092,
+ * 8081, 5433, 4317/4318 and 7070–7073) except the dev Jaeger's 16685/16686, which are skipped
+ * together with every port the dev and test stacks are configured with (LOCKSTEP_*_PORT
+ * overrides included): a stack started after a test took its port would fail to bind it.
+ */
 const LOW = 10_000;
-const HIGH = ephemeralStart() - 1;
-const taken = new Set<number>();
+const HIGH = Math.min(19_999, ephemeralStart() - 1);
+const STACK_PORTS = new Set<number>(
+  [devStack(), testStack()].flatMap((o) => Object.values(o.ports) as number[]),
+);
+const taken = new Set<number>(STACK_PORTS);
 let next = LOW + ((process.pid * 7919) % (HIGH - LOW));
 
 function canBind(port: number): Promise<boolean> {

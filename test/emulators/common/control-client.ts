@@ -41,6 +41,14 @@ export class EmulatorControl {
     return this.call('POST', 'settings', s);
   }
 
+  /**
+   * A route of one emulator's own control API, `/_emulator/<path>` (e.g. `jira/after-apply`): the
+   * controls only that platform's emulator has.
+   */
+  request(method: string, path: string, body?: unknown): Promise<unknown> {
+    return this.call(method, path, body);
+  }
+
   private async call(method: string, path: string, body?: unknown): Promise<unknown> {
     const res = await fetch(`${this.baseUrl}/_emulator/${path}`, {
       method,
