@@ -423,27 +423,50 @@ function accept(
   }
 }
 
-/** Both sides moved the field apart: settle by the field's policy. */
+/**
+ * `platform` moved the field away from a base that another side's change set while our write of
+ * it to `platform` was in flight: settle by the field's policy. With more than two sides the
+ * conflict is still the change against the base; the record names every side of the link — the
+ * side that moved with its new value, the side whose change set the base with the base, each
+ * other side with what it holds or is about to hold.
+ */
 function settle(run: Run, fs: FieldState, o: Observation, ancestor: FieldValue): void {
   const { field, platform } = o;
   const policy = policyFor(run.flow, field);
-  const other = run.state.sides.find((s) => s.platform !== platform)!;
-  const sides: ConflictSide[] = [
-    {
-      platform: other.platform,
-      entityId: other.entityId ?? '',
-      valueJson: json(fs.base),
-      tsMs: fs.baseTsMs,
-      actor: null,
-    },
-    {
-      platform,
-      entityId: sideOf(run.state, platform).entityId ?? '',
-      valueJson: json(o.value),
-      tsMs: o.tsMs,
-      actor: o.actor,
-    },
-  ];
+  // The base's side: the one whose change set it; after a merge or a person's resolution (no
+  // one side), the first other side in the flow's order.
+  const other =
+    run.state.sides.find((s) => s.platform !== platform && s.platform === fs.basePlatform) ??
+    run.state.sides.find((s) => s.platform !== platform)!;
+  const sides: ConflictSide[] = run.state.sides.map((side) => {
+    if (side.platform === platform) {
+      return {
+        platform,
+        entityId: side.entityId ?? '',
+        valueJson: json(o.value),
+        tsMs: o.tsMs,
+        actor: o.actor,
+      };
+    }
+    const sf = fs.sides[side.platform];
+    return side.platform === other.platform
+      ? {
+          platform: side.platform,
+          entityId: side.entityId ?? '',
+          valueJson: json(fs.base),
+          tsMs: fs.baseTsMs,
+          actor: null,
+        }
+      : {
+          platform: side.platform,
+          entityId: side.entityId ?? '',
+          valueJson: json(effective(sf) ?? fs.base),
+          tsMs: sf?.tsMs ?? 0,
+          actor: null,
+        };
+  });
+  // The side that moved is listed last (as with two sides: the base's side first).
+  sides.sort((a, b) => Number(a.platform === platform) - Number(b.platform === platform));
   const conflictId = run.ctx.ids('conflict', run.state.linkId, field, run.cause);
   const record = (status: Conflict['status'], resolution: FieldValue | undefined): Conflict => ({
     conflictId,

@@ -61,7 +61,7 @@ describe('flowSchema', () => {
 
   it('rejects two sides on one platform', () => {
     assert.deepEqual(issues({ id: 'x', sides: [sides[0], { platform: 'linear', workspace: 'OPS' }] }), [
-      'sides: the two sides must be on different platforms',
+      'sides.1.platform: linear is already side 1 of this flow: each side must be on a different platform',
     ]);
   });
 

@@ -1,6 +1,8 @@
 /**
- * A flow ties two sides (a platform + workspace each) and says how their records stay in step.
- * This is the schema of one entry of lockstep.yaml's `flows:` list.
+ * A flow ties two or more sides (a platform + workspace each) and says how their records stay in
+ * step: one link holds the item on every side (a hub, not a mesh of pairs), and a change on any
+ * side is commanded to every other side the flow writes to. This is the schema of one entry of
+ * lockstep.yaml's `flows:` list.
  *
  * ```yaml
  * flows:
@@ -8,7 +10,7 @@
  *     sides:                       # order matters: it is the last-write-wins tie-break
  *       - { platform: linear, workspace: ENG }
  *       - { platform: jira, workspace: ENG }
- *     direction: both              # or one-way: from the first side to the second only
+ *     direction: both              # or one-way: from the first side to every other side
  *     fields:
  *       default: last-write-wins
  *       labels: merge
@@ -78,7 +80,7 @@ export type PriorityMapEntry = z.infer<typeof priorityMapEntrySchema>;
 export const flowSchema = z
   .object({
     id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'must be letters, digits, - or _'),
-    sides: z.tuple([sideSchema, sideSchema]),
+    sides: z.array(sideSchema).min(2, 'a flow needs at least two sides'),
     direction: z.enum(['both', 'one-way']).default('both'),
     fields: z
       .object({ default: policySchema.default('last-write-wins'), ...fieldPolicies })
@@ -93,12 +95,14 @@ export const flowSchema = z
     const platforms = flow.sides.map((s) => s.platform);
     // Sides are told apart by platform (status maps and `prefer` name platforms), so a flow
     // between two workspaces of one platform is not expressible yet.
-    if (platforms[0] === platforms[1]) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['sides'],
-        message: 'the two sides must be on different platforms',
-      });
+    for (const [i, p] of platforms.entries()) {
+      if (platforms.indexOf(p) !== i) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sides', i, 'platform'],
+          message: `${p} is already side ${platforms.indexOf(p) + 1} of this flow: each side must be on a different platform`,
+        });
+      }
     }
     const checkPolicy = (policy: Policy | undefined, field: SyncedField | 'default') => {
       if (policy === undefined) return;
@@ -205,9 +209,10 @@ export function policyName(policy: Policy): string {
   return typeof policy === 'string' ? policy : `prefer:${policy.prefer.join('>')}`;
 }
 
-/** May a change on `from` be written to `to`? */
+/** May a change on `from` be written to `to`? One-way flows write from the first side to all others. */
 export function flows(flow: Flow, from: string, to: string): boolean {
   if (from === to) return false;
+  if (!flow.sides.some((s) => s.platform === to)) return false;
   if (flow.direction === 'both') return true;
-  return flow.sides[0].platform === from && flow.sides[1].platform === to;
+  return flow.sides[0]!.platform === from;
 }
