@@ -229,3 +229,14 @@ test("capabilities: every field a connector's normalize reports of its official 
   }
   assert.ok(checked > 20, `expected the fixtures to report fields, checked ${checked}`);
 });
+
+test("the Helm chart's egress port order (a template cannot read the registry) is the registry's", () => {
+  const tpl = readFileSync(join(ROOT, 'deploy', 'helm', 'lockstep', 'templates', '_helpers.tpl'), 'utf8');
+  const order = /\$order := dict ((?:"[a-z]+" \d+ ?)+)/.exec(tpl)?.[1];
+  assert.ok(order, 'the egress port order in deploy/helm/lockstep/templates/_helpers.tpl');
+  const pairs = [...order.matchAll(/"([a-z]+)" (\d+)/g)].map((m) => [m[1], Number(m[2])]);
+  assert.deepEqual(
+    pairs,
+    KNOWN_PLATFORMS.map((f, i) => [f.platform, i]),
+  );
+});
