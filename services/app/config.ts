@@ -5,8 +5,14 @@
  */
 import { z } from 'zod';
 import { defineConfigSchema, loadConfig } from '../core/config/index.ts';
-import { CONNECTORS, type Platform } from '../connectors/registry.ts';
-import type { BoundConnector } from '../connectors/types.ts';
+import {
+  bindConnector,
+  CONNECTORS,
+  defaultRateLimit,
+  platformIndex,
+  type Platform,
+} from '../connectors/registry.ts';
+import type { BoundConnector, FlowFacts } from '../connectors/types.ts';
 import { flowSchema, statusNameOn } from '../reconciler/flow.ts';
 
 const platforms = Object.keys(CONNECTORS) as Platform[];
@@ -19,21 +25,6 @@ const connectorsSchema = z
 const rateLimit = z
   .object({ limit: z.number().int().positive(), perMs: z.number().int().positive() })
   .strict();
-
-/**
- * Published limits (PLATFORMS.md), the budget every HTTP request of a connector (egress, pollers)
- * draws from before response headers correct it. Linear: 2,500 requests/h per API key (the lower
- * of the figures its docs give). Jira: burst limits of 100 GET/POST and 50 PUT/DELETE per second
- * per tenant — the lower one, since the budget counts every request, reads too (the 20 writes per
- * issue per 2 s are per issue, which one budget cannot express; a 429 for it carries Retry-After).
- * Asana: 1,500/min on paid plans (150 free). Slack: chat.postMessage ~1/s per channel.
- */
-const DEFAULT_RATE_LIMITS: Record<string, { limit: number; perMs: number }> = {
-  linear: { limit: 2500, perMs: 3_600_000 },
-  jira: { limit: 50, perMs: 1000 },
-  asana: { limit: 1500, perMs: 60_000 },
-  slack: { limit: 1, perMs: 1000 },
-};
 
 export const appConfigSchema = defineConfigSchema({
   connectors: connectorsSchema,
@@ -65,7 +56,7 @@ export const appConfigSchema = defineConfigSchema({
     .prefault({}),
   egress: z
     .object({
-      /** First port of the egress processes; each platform takes the next (linear, jira, asana, slack). */
+      /** First port of the egress processes; each platform takes the next, in registry order. */
       port: z.number().int().min(0).max(65535).default(7072),
       maxAttempts: z.number().int().min(1).max(20).default(6),
       backoffBaseMs: z.number().int().positive().default(500),
@@ -123,7 +114,7 @@ export function loadAppConfig(file?: string, env: NodeJS.ProcessEnv = process.en
   return loadConfig(file, env, appConfigSchema);
 }
 
-/** The configured connectors, bound to their config sections. */
+/** The configured connectors, bound to their config sections and to what the flows say of them. */
 export function boundConnectors(config: AppConfig): Map<string, BoundConnector> {
   const out = new Map<string, BoundConnector>();
   for (const p of platforms) {
@@ -131,36 +122,32 @@ export function boundConnectors(config: AppConfig): Map<string, BoundConnector> 
     if (section === undefined) continue;
     // `section` was parsed by CONNECTORS[p].configSchema above; TypeScript cannot tie the loop's
     // platform to its schema's output type, hence the one cast.
-    out.set(
-      p,
-      CONNECTORS[p].bind((p === 'jira' ? withFlowStatusCategories(config, section) : section) as never),
-    );
+    out.set(p, bindConnector(p, section as never, flowFacts(config, p)));
   }
   return out;
 }
 
-/**
- * Jira has three status categories (new/indeterminate/done), so a Canceled or Backlog status reads
- * as todo/done unless named. A flow's statusMap already names the Jira status of each category
- * (`{ name: Canceled, category: canceled, jira: Canceled }`): those names count as
- * `connectors.jira.statusCategories`, under any the section names itself. Without this the egress
- * finds no transition to a "canceled" status and normalize reports Canceled as done.
- */
-function withFlowStatusCategories(config: AppConfig, section: unknown): unknown {
-  const jira = section as { statusCategories?: Record<string, string> };
-  const fromFlows: Record<string, string> = {};
+/** The status names the flows with a side on `platform` give it (a connector may configure itself by them). */
+function flowFacts(config: AppConfig, platform: string): FlowFacts {
+  const statuses: FlowFacts['statuses'] = [];
   for (const flow of config.flows) {
-    if (!flow.sides.some((s) => s.platform === 'jira')) continue;
-    for (const entry of flow.statusMap) fromFlows[statusNameOn(entry, 'jira')] ??= entry.category;
+    if (!flow.sides.some((s) => s.platform === platform)) continue;
+    for (const entry of flow.statusMap)
+      statuses.push({ name: statusNameOn(entry, platform), category: entry.category });
   }
-  return { ...jira, statusCategories: { ...fromFlows, ...jira.statusCategories } };
+  return { statuses };
 }
 
+/**
+ * The request budget every HTTP request of a connector (egress, pollers) draws from before
+ * response headers correct it: `egress.rateLimits.<platform>`, else the connector's published
+ * limit (its facts), else 10/s.
+ */
 export function rateLimitFor(config: AppConfig, platform: string): { limit: number; perMs: number } {
-  return config.egress.rateLimits[platform] ?? DEFAULT_RATE_LIMITS[platform] ?? { limit: 10, perMs: 1000 };
+  return config.egress.rateLimits[platform] ?? defaultRateLimit(platform) ?? { limit: 10, perMs: 1000 };
 }
 
+/** Egress of the platform at registry index i listens on `egress.port + i` (0: any free port). */
 export function egressPort(config: AppConfig, platform: string): number {
-  const i = ['linear', 'jira', 'asana', 'slack'].indexOf(platform);
-  return config.egress.port === 0 ? 0 : config.egress.port + Math.max(0, i);
+  return config.egress.port === 0 ? 0 : config.egress.port + platformIndex(platform);
 }

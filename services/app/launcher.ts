@@ -7,6 +7,7 @@
  * End-to-end tests use the same launcher on their own state dir and ports, and kill single
  * services (or the service under its supervisor) to test recovery.
  */
+import { lockstepTopicSpecs } from './topics.ts';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -27,7 +28,6 @@ import {
   ensureTopics,
   type SchemaName,
   schemaText,
-  topicSpecs,
   valueSubject,
 } from '../core/kafka/index.ts';
 import { egressPort, type AppConfig } from './config.ts';
@@ -99,7 +99,7 @@ export async function preparePipeline(config: AppConfig, log: (line: string) => 
   const applied = await migrate(config.postgres.url);
   log(applied.length ? `migrations applied: ${applied.join(', ')}` : 'migrations: up to date');
   const kafka = createKafka(config.kafka);
-  const topics = await ensureTopics(kafka, topicSpecs(config.kafka));
+  const topics = await ensureTopics(kafka, lockstepTopicSpecs(config.kafka));
   log(`topics: ${topics.created.length} created, ${topics.existing.length} present`);
   for (const w of topics.warnings) log(`warning: ${w}`);
   const registry = createRegistry(config.registry.url);

@@ -2,6 +2,7 @@
  * What every Lockstep process starts with: config, logger, Kafka (producer + serde through the
  * registry), Postgres, the HTTP surface (/healthz, /readyz, /metrics), and a clean shutdown.
  */
+import { SECRET_HEADERS } from '../connectors/registry.ts';
 import { Counter, type Registry } from 'prom-client';
 import { createPool, type Pool } from '../core/db/index.ts';
 import {
@@ -95,7 +96,7 @@ export async function startRuntime(
   opts: RuntimeOptions = {},
 ): Promise<Runtime> {
   const config = loadAppConfig();
-  const logger = createLogger({ level: config.logLevel, name: service });
+  const logger = createLogger({ level: config.logLevel, name: service, secretHeaders: SECRET_HEADERS });
   const http = createHttpServer({ host: config.http.host, port: httpPort(config), logger });
   const metrics = http.metrics;
   metrics.setDefaultLabels({ service });

@@ -1,70 +1,82 @@
 /**
  * The configuration `lockstep start` generates when no platform is configured: the demo flow
- * Linear team ENG ↔ Jira project ENG against the EMULATORS started by `lockstep sandbox`
- * (test/emulators). The credentials below are the emulators' demo tokens — they open nothing real.
+ * between the sandbox sides of the registered connectors, against the EMULATORS started by
+ * `lockstep sandbox` (test/emulators). Every platform-specific part (connector section, demo
+ * credentials, status names, workspace) is the connector's `sandbox` facts; the credentials are
+ * the emulators' demo tokens — they open nothing real.
  */
 import type { StackEndpoints } from '../../deploy/local/stack.ts';
+import { CONNECTORS, KNOWN_PLATFORMS } from '../connectors/registry.ts';
+import type { PlatformFacts } from '../connectors/types.ts';
 
-export interface SandboxEndpoints {
-  linear: { apiUrl: string };
-  jira: { baseUrl: string };
-  asana: { baseUrl: string };
-  slack: { apiUrl: string };
+export type { SandboxEndpoints } from '../../test/emulators/sandbox.ts';
+
+/** `.lockstep/sandbox.json` read without naming platforms: platform → { endpoint key → URL }, and more. */
+export type SandboxEndpointsFile = Readonly<Record<string, unknown>>;
+
+/** The emulators' demo credentials, environment variable → value (each connector's `sandbox.credentials`). */
+export const SANDBOX_CREDENTIALS: Readonly<Record<string, string>> = Object.assign(
+  {},
+  ...KNOWN_PLATFORMS.map((f) => f.sandbox.credentials ?? {}),
+);
+
+/** The URL the platform's SDK is pointed at in the sandbox, or undefined when the file lacks it. */
+export function sandboxEndpoint(sandbox: SandboxEndpointsFile, facts: PlatformFacts): string | undefined {
+  const entry = sandbox[facts.platform];
+  const url =
+    typeof entry === 'object' && entry !== null ? Object(entry)[facts.sandbox.endpointKey] : undefined;
+  return typeof url === 'string' ? url : undefined;
 }
 
-/** The emulators' demo credentials (test/emulators/<platform>/index.ts demoSeed). */
-export const SANDBOX_CREDENTIALS = {
-  LOCKSTEP_SANDBOX_LINEAR_API_KEY: 'lin_api_emulator_lockstep_bot',
-  LOCKSTEP_SANDBOX_LINEAR_WEBHOOK_SECRET: 'sandbox-linear-webhook-secret',
-  LOCKSTEP_SANDBOX_JIRA_API_TOKEN: 'sandbox-jira-token-lockstep-bot',
-  LOCKSTEP_SANDBOX_JIRA_WEBHOOK_SECRET: 'sandbox-jira-webhook-secret',
-} as const;
+/** The platforms with a connector and a sandbox side: the sides of the demo flow, in registry order. */
+export const SANDBOX_SIDES: readonly (PlatformFacts & {
+  sandbox: { side: { workspace: string; describe: string } };
+})[] = Object.values(CONNECTORS).filter(
+  (f): f is typeof f & { sandbox: { side: { workspace: string; describe: string } } } =>
+    f.sandbox.side !== undefined,
+);
 
-export const SANDBOX_JIRA_EMAIL = 'lockstep-bot@example.com';
-
-/** The status names of the emulators' default workflows, mapped through flow-level names. */
-export const DEMO_STATUS_MAP = [
-  // The Jira emulator's workflow has no Backlog status: an item moved to Backlog in Linear stays
-  // where it is in Jira, and egress reports the status as unresolvable there.
+/**
+ * The status names of the emulators' default workflows, mapped through flow-level names; a
+ * platform whose emulator names a status differently says so in `sandbox.statusNames`.
+ */
+export const DEMO_STATUS_MAP: Record<string, string>[] = [
   { name: 'Backlog', category: 'backlog' },
-  { name: 'Todo', category: 'todo', jira: 'To Do' },
+  { name: 'Todo', category: 'todo' },
   { name: 'In Progress', category: 'in_progress' },
   { name: 'Done', category: 'done' },
-  { name: 'Canceled', category: 'canceled', jira: 'Canceled' },
-];
+  { name: 'Canceled', category: 'canceled' },
+].map((entry) => {
+  const out: Record<string, string> = { ...entry };
+  for (const f of KNOWN_PLATFORMS) {
+    const there = f.sandbox.statusNames?.[entry.name];
+    if (there !== undefined) out[f.platform] = there;
+  }
+  return out;
+});
 
 export function sandboxConfig(
   stack: StackEndpoints,
-  sandbox: SandboxEndpoints,
+  sandbox: SandboxEndpointsFile,
   opts: { ingestPort?: number; pollIntervalMs?: number } = {},
 ): Record<string, unknown> {
+  const connectors: Record<string, unknown> = {};
+  for (const f of SANDBOX_SIDES) {
+    const endpoint = sandboxEndpoint(sandbox, f);
+    if (endpoint === undefined || !f.sandbox.section)
+      throw new Error(`writing the sandbox config: the sandbox file has no ${f.platform} endpoint`);
+    connectors[f.platform] = f.sandbox.section(endpoint);
+  }
   return {
     kafka: { brokers: [stack.kafka.bootstrap] },
     registry: { url: stack.registry.url },
     postgres: { url: stack.postgres.url },
     telemetry: { otlpHttpEndpoint: `${stack.jaeger.otlpHttp.replace(/\/$/, '')}/v1/traces` },
-    connectors: {
-      linear: {
-        apiKey: { env: 'LOCKSTEP_SANDBOX_LINEAR_API_KEY' },
-        webhookSecret: { env: 'LOCKSTEP_SANDBOX_LINEAR_WEBHOOK_SECRET' },
-        apiUrl: sandbox.linear.apiUrl,
-        teams: ['ENG'],
-      },
-      jira: {
-        host: sandbox.jira.baseUrl,
-        email: SANDBOX_JIRA_EMAIL,
-        apiToken: { env: 'LOCKSTEP_SANDBOX_JIRA_API_TOKEN' },
-        webhookSecret: { env: 'LOCKSTEP_SANDBOX_JIRA_WEBHOOK_SECRET' },
-        projects: ['ENG'],
-      },
-    },
+    connectors,
     flows: [
       {
         id: 'sandbox-eng',
-        sides: [
-          { platform: 'linear', workspace: 'ENG' },
-          { platform: 'jira', workspace: 'ENG' },
-        ],
+        sides: SANDBOX_SIDES.map((f) => ({ platform: f.platform, workspace: f.sandbox.side.workspace })),
         fields: { default: 'last-write-wins', labels: 'merge' },
         statusMap: DEMO_STATUS_MAP,
       },

@@ -6,6 +6,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
+import { displayNames } from '../connectors/registry.ts';
 
 export interface CommandModule {
   register(program: Command): void;
@@ -13,7 +14,7 @@ export interface CommandModule {
 
 const program = new Command()
   .name('lockstep')
-  .description('Two-way sync between Linear, Jira Cloud, Asana and Slack over Kafka')
+  .description(`Two-way sync between ${displayNames()} over Kafka`)
   .showHelpAfterError();
 
 const dir = join(import.meta.dirname, 'commands');

@@ -1,16 +1,30 @@
 /**
  * Platform name → connector. Adding a platform is one folder and one line here; the `Platform`
- * type, the config sections (`connectors.<platform>`) and `lockstep egress --platform` all follow
- * from these keys (STYLE.md rule 5: no string links).
+ * type, the config sections (`connectors.<platform>`), `lockstep egress --platform`, the commands
+ * topics, the egress ports, the log redaction, the request budgets and the sandbox all follow from
+ * these entries (STYLE.md rule 5: no string links). Shared code never names a platform:
+ * registry.test.ts fails, with file and line, when a file outside connectors/ and test/ does.
  */
 import type { z } from 'zod';
+import { asanaPlatform } from './asana/index.ts';
 import { jiraConnector } from './jira/index.ts';
 import { linearConnector } from './linear/index.ts';
-import type { BoundConnector, Connector } from './types.ts';
+import { slackPlatform } from './slack/index.ts';
+import type { BoundConnector, Connector, FlowFacts, PlatformFacts, RateLimit } from './types.ts';
 
 export const CONNECTORS = {
   linear: linearConnector,
   jira: jiraConnector,
+} as const;
+
+/**
+ * Platforms whose connector has not landed yet: their facts count already (the sandbox runs their
+ * emulators, their commands topic exists, their headers are redacted). When a connector lands,
+ * its line moves to CONNECTORS.
+ */
+const WITHOUT_CONNECTOR = {
+  asana: asanaPlatform,
+  slack: slackPlatform,
 } as const;
 
 export type Platform = keyof typeof CONNECTORS;
@@ -20,7 +34,51 @@ export type ConnectorConfig<P extends Platform> = z.output<SchemaOf<P>>;
 // Each entry's key must equal its `platform`; this fails to compile otherwise.
 const typed: { [P in Platform]: Connector<P, SchemaOf<P>> } = CONNECTORS;
 
+/** The platforms with a connector, in registry order. */
 export const PLATFORMS = Object.keys(CONNECTORS) as Platform[];
+
+/** Every platform Lockstep knows, with or without a connector. */
+export type KnownPlatform = Platform | keyof typeof WITHOUT_CONNECTOR;
+
+/**
+ * Every platform's facts, connectors first, in registry order. The order is a contract: egress
+ * for the platform at index i listens on `egress.port + i` (keep existing entries where they are).
+ */
+export const KNOWN_PLATFORMS: readonly PlatformFacts<KnownPlatform>[] = [
+  ...Object.values(CONNECTORS),
+  ...Object.values(WITHOUT_CONNECTOR),
+];
+
+export function platformFacts(platform: string): PlatformFacts<KnownPlatform> | undefined {
+  return KNOWN_PLATFORMS.find((f) => f.platform === platform);
+}
+
+/** The platforms that get a `lockstep.commands.<platform>.v1` topic. */
+export const COMMAND_PLATFORMS: readonly KnownPlatform[] = KNOWN_PLATFORMS.map((f) => f.platform);
+
+/** The header names every platform signs or authenticates with, for log redaction (core/logging). */
+export const SECRET_HEADERS: readonly string[] = [
+  ...new Set(KNOWN_PLATFORMS.flatMap((f) => f.secretHeaders)),
+];
+
+/** The published request budget of `platform`, or undefined for a name that is not a platform. */
+export function defaultRateLimit(platform: string): RateLimit | undefined {
+  return platformFacts(platform)?.rateLimit;
+}
+
+/** `platform`'s index in KNOWN_PLATFORMS (its egress port offset); 0 for a name that is not one. */
+export function platformIndex(platform: string): number {
+  return Math.max(
+    0,
+    KNOWN_PLATFORMS.findIndex((f) => f.platform === platform),
+  );
+}
+
+/** `A, B, C and D` of the given platforms' display names (all known platforms by default). */
+export function displayNames(platforms: readonly PlatformFacts[] = KNOWN_PLATFORMS): string {
+  const names = platforms.map((f) => f.displayName);
+  return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+}
 
 export function isPlatform(name: string): name is Platform {
   return Object.hasOwn(CONNECTORS, name);
@@ -30,9 +88,10 @@ export function isPlatform(name: string): name is Platform {
 export function bindConnector<P extends Platform>(
   platform: P,
   config: ConnectorConfig<P>,
+  flows: FlowFacts = { statuses: [] },
 ): BoundConnector<P> {
   const connector: Connector<P, SchemaOf<P>> = typed[platform];
-  return connector.bind(config);
+  return connector.bind(connector.configureFromFlows ? connector.configureFromFlows(config, flows) : config);
 }
 
 /**

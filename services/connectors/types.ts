@@ -40,6 +40,7 @@ import type {
   EntityType,
   Person,
   ErrorCategory,
+  StatusCategory,
   Via,
   WriteCommand,
 } from '../../schemas/generated/types.ts';
@@ -215,8 +216,70 @@ export interface RegisteredWebhook {
   url: string;
 }
 
+/** A request budget: at most `limit` requests per `perMs` (core/resilience RequestBudget). */
+export interface RateLimit {
+  limit: number;
+  perMs: number;
+}
+
+/** The fields of a canonical EntityState a platform's entity type can hold. */
+export type HoldableField = Exclude<keyof EntityState, 'known'>;
+
+/**
+ * How `lockstep start` runs this platform in the sandbox (no platform configured): the emulator
+ * (test infrastructure, test/emulators/<platform>/) and, for a platform with a connector, the
+ * connector section and flow side pointed at it. The credentials are the emulator's demo tokens;
+ * they open nothing real.
+ */
+export interface SandboxFacts {
+  /** Default local port of the emulator (`lockstep sandbox --<platform>-port`). */
+  port: number;
+  /** The key of the URL the SDK is pointed at in `.lockstep/sandbox.json` (`{ <platform>: { <key>: url } }`). */
+  endpointKey: 'apiUrl' | 'baseUrl';
+  /** Environment variable → demo value, set by `lockstep start` for the sandbox pipeline. */
+  credentials?: Readonly<Record<string, string>>;
+  /** The variable of `credentials` that holds the webhook signing secret. */
+  webhookSecretEnv?: string;
+  /** The `connectors.<platform>` section of the sandbox config, pointed at the emulator's URL. */
+  section?(endpoint: string): Record<string, unknown>;
+  /** The demo flow's side on this platform; absent: the platform is not a side of the demo flow. */
+  side?: { workspace: string; describe: string };
+  /** Demo status map: flow status name → this platform's name where the emulator's workflow differs. */
+  statusNames?: Readonly<Record<string, string>>;
+}
+
+/**
+ * What Lockstep knows about a platform besides the code that talks to it. Shared code reads these
+ * through the registry and never names a platform (registry.test.ts fails when it does).
+ */
+export interface PlatformFacts<P extends string = string> {
+  platform: P;
+  /** How people write the platform's name (CLI help, sandbox banner). */
+  displayName: string;
+  /**
+   * The published limit (PLATFORMS.md), the budget every HTTP request of the connector draws from
+   * before response headers correct it; `egress.rateLimits.<platform>` in lockstep.yaml overrides it.
+   */
+  rateLimit: RateLimit;
+  /** Header names (lower case) that carry the platform's signatures or credentials: redacted from logs. */
+  secretHeaders: readonly string[];
+  /** Per entity type the platform holds, the canonical fields it can hold. */
+  capabilities: Readonly<Partial<Record<EntityType, readonly HoldableField[]>>>;
+  sandbox: SandboxFacts;
+}
+
+/** A platform known before its connector exists (facts only, e.g. for the sandbox's emulator). */
+export function definePlatform<const P extends string>(facts: PlatformFacts<P>): PlatformFacts<P> {
+  return facts;
+}
+
+/** A flow's view of one platform: the status names its status map gives this platform. */
+export interface FlowFacts {
+  statuses: { name: string; category: StatusCategory }[];
+}
+
 /** One platform. `Cfg` is the parsed output of `configSchema` (secrets as `Secret`). */
-export interface ConnectorDefinition<P extends string, S extends z.ZodType> {
+export interface ConnectorDefinition<P extends string, S extends z.ZodType> extends PlatformFacts<P> {
   platform: P;
   /**
    * This connector's section of lockstep.yaml (`connectors.<platform>`). Secrets use
@@ -253,6 +316,14 @@ export interface ConnectorDefinition<P extends string, S extends z.ZodType> {
    * coming back is the same label, not a change. Absent: labels are held exactly as given.
    */
   canonicalLabel?(label: string): string;
+  /**
+   * The connector section with what the flows' status maps say about this platform folded in
+   * (Jira: the status map names the Jira status of each category, which its three status
+   * categories cannot tell). Pure. Absent: the section is used as parsed.
+   */
+  configureFromFlows?(config: z.output<S>, flows: FlowFacts): z.output<S>;
+  /** An SDK error as one line for logs and outcomes; absent: `describeSdkError`. */
+  describeError?(err: unknown): string;
 }
 
 /** A connector with its configuration closed over: what services hold, whatever the platform. */
@@ -264,6 +335,7 @@ export interface BoundConnector<P extends string = string> {
   createPoller(botUserId: string | null, budget?: RequestBudget): Poller;
   createApplier(botUserId: string | null, budget?: RequestBudget): Applier;
   classifyError(err: unknown): ErrorClass;
+  describeError(err: unknown): string;
   registerWebhook(opts: { url: string; secret: string }): Promise<RegisteredWebhook[]>;
   resolveBotUserId(): Promise<string>;
 }
@@ -292,11 +364,28 @@ export function defineConnector<const P extends string, S extends z.ZodType>(
         createPoller: (botUserId, budget) => def.createPoller(deps(botUserId, budget)),
         createApplier: (botUserId, budget) => def.createApplier(deps(botUserId, budget)),
         classifyError: (err) => def.classifyError(err),
+        describeError: (err) => (def.describeError ?? describeSdkError)(err),
         registerWebhook: (opts) => def.registerWebhook(deps(null), opts),
         resolveBotUserId: () => def.resolveBotUserId(deps(null)),
       };
     },
   };
+}
+
+/**
+ * The error's message plus the platform's answer when the SDK kept it: axios-based SDKs
+ * (`response.data`), superagent (`response.body`), and SDKs that wrap either in `cause`.
+ */
+export function describeSdkError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const holder = err as {
+    response?: { data?: unknown; body?: unknown };
+    cause?: { response?: { data?: unknown } };
+  };
+  const body = holder?.response?.data ?? holder?.response?.body ?? holder?.cause?.response?.data;
+  if (body === undefined || body === null || body === '') return message;
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  return `${message}: ${text.slice(0, 500)}`;
 }
 
 /** Reads one header whatever node made of it (repeated headers arrive as arrays). */

@@ -4,7 +4,7 @@
  * breaker is open, dead-lettering what can never succeed, and publishing an outcome for each.
  */
 import type { Counter, Histogram } from 'prom-client';
-import type { Applier, ApplyResult, ErrorClass } from '../connectors/types.ts';
+import { describeSdkError, type Applier, type ApplyResult, type ErrorClass } from '../connectors/types.ts';
 import type { Logger } from '../core/logging/index.ts';
 import { backoffDelay, type CircuitBreaker, type RateBudget } from '../core/resilience/index.ts';
 import { withSpan, withTraceHeaders } from '../core/telemetry/index.ts';
@@ -32,6 +32,8 @@ export interface EgressDeps {
   platform: string;
   applier: Applier;
   classify(err: unknown): ErrorClass;
+  /** The connector's `describeError` (what its SDK keeps of the platform's answer); absent: describeSdkError. */
+  describe?(err: unknown): string;
   /** The platform's budget, shared with the applier's clients; egress only reports Retry-After to it. */
   budget: RateBudget;
   breaker: CircuitBreaker;
@@ -183,7 +185,7 @@ async function callPlatform(
       if (c.retryAfterMs !== undefined) deps.budget.observe({ retryAfterMs: c.retryAfterMs });
       // A bad command says nothing about the platform's health; only retriable failures trip the breaker.
       if (c.retriable) deps.breaker.failure();
-      const message = describeError(err);
+      const message = (deps.describe ?? describeSdkError)(err);
       if (c.retriable && attempt + 1 < deps.retry.maxAttempts) {
         const delay = backoffDelay(attempt, deps.retry, c.retryAfterMs);
         deps.logger.warn(
@@ -241,7 +243,7 @@ async function untilDone<T>(deps: EgressDeps, what: string, step: () => Promise<
       deps.metrics.infraRetries.inc({ platform: deps.platform, step: what });
       const delay = backoffDelay(attempt, { baseMs: deps.retry.baseMs, maxMs: deps.retry.maxMs });
       deps.logger.warn(
-        { platform: deps.platform, attempt, retryInMs: delay, err: describeError(err) },
+        { platform: deps.platform, attempt, retryInMs: delay, err: describeSdkError(err) },
         `${what} failed; retrying (the platform is not called again)`,
       );
       await sleepWithHeartbeat(deps, Math.max(delay, 50));
@@ -297,17 +299,4 @@ function toOutcome(
     coalesced: parts.slice(0, -1).map((p) => p.cmd.commandId),
     tsMs: nowMs,
   };
-}
-
-/** The error's message plus the platform's answer when the SDK kept it (jira.js, superagent, axios). */
-export function describeError(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  const holder = err as {
-    response?: { data?: unknown; body?: unknown };
-    cause?: { response?: { data?: unknown } };
-  };
-  const body = holder?.response?.data ?? holder?.response?.body ?? holder?.cause?.response?.data;
-  if (body === undefined || body === null || body === '') return message;
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  return `${message}: ${text.slice(0, 500)}`;
 }

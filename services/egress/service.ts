@@ -119,6 +119,7 @@ export async function runEgress(platform: string): Promise<void> {
           platform,
           applier,
           classify: (e) => connector.classifyError(e),
+          describe: (e) => connector.describeError(e),
           budget,
           breaker,
           applied: createAppliedStore(rt.pool, platform),

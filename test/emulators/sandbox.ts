@@ -16,13 +16,17 @@ export const DEFAULT_SANDBOX_PORTS = { linear: 17101, jira: 17102, asana: 17103,
 
 export type SandboxPlatform = keyof typeof DEFAULT_SANDBOX_PORTS;
 
-/** What `.lockstep/sandbox.json` holds: the base URL each official SDK is pointed at. */
-export interface SandboxEndpoints {
+/**
+ * What `.lockstep/sandbox.json` holds: the base URL each official SDK is pointed at (the key is
+ * the platform's `sandbox.endpointKey`, registry.test.ts checks they agree). A type, not an
+ * interface, so it is assignable to the platform-blind record services/app/sandbox-config.ts reads.
+ */
+export type SandboxEndpoints = {
   linear: { apiUrl: string };
   jira: { baseUrl: string };
   asana: { baseUrl: string };
   slack: { apiUrl: string };
-}
+};
 
 export interface RunningSandbox {
   endpoints: SandboxEndpoints;

@@ -4,6 +4,7 @@
  * (finding 9). The registry outage is made by a TCP relay in front of the real registry that
  * resets every connection while "down" and forwards them while "up".
  */
+import { lockstepTopicSpecs } from '../../services/app/topics.ts';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, beforeEach, test } from 'node:test';
@@ -37,7 +38,7 @@ beforeEach(async () => {
   registry = createRegistry(config.registry.url);
   serde = createSerde(registry, config.kafka.topics);
   kafka = createKafka(config.kafka);
-  await ensureTopics(kafka);
+  await ensureTopics(kafka, lockstepTopicSpecs(kafka.config));
   producer = createProducer(kafka, serde);
   await producer.connect();
 });

@@ -3,6 +3,7 @@
  * Lockstep writes, and writes what `lockstep topics tail` reads. The Python environment lives in
  * .lockstep/pyenv and is created from python/requirements.txt on first use (pip, PyPI).
  */
+import { lockstepTopicSpecs } from '../../services/app/topics.ts';
 import assert from 'node:assert/strict';
 import { execFile, type ExecFileOptions } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -65,7 +66,7 @@ before(async () => {
     { timeout: 600_000 },
   );
   const kafka = createKafka(config.kafka);
-  await ensureTopics(kafka);
+  await ensureTopics(kafka, lockstepTopicSpecs(kafka.config));
   producer = createProducer(kafka, createSerde(createRegistry(config.registry.url), config.kafka.topics));
   await producer.connect();
 });

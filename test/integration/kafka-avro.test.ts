@@ -1,3 +1,4 @@
+import { lockstepTopicSpecs } from '../../services/app/topics.ts';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import avro from 'avsc';
@@ -12,7 +13,6 @@ import {
   replicationWarnings,
   schemaText,
   topicOffsets,
-  topicSpecs,
   valueSubject,
   type ConsumedRecord,
   type KafkaHandle,
@@ -37,16 +37,17 @@ after(async () => {
 });
 
 test('ensureTopics creates every DESIGN.md topic with its partitions, and a second call creates nothing', async () => {
-  const r = await ensureTopics(kafka);
+  const r = await ensureTopics(kafka, lockstepTopicSpecs(kafka.config));
   assert.deepEqual(
     r.created.sort(),
-    topicSpecs(config.kafka)
+    lockstepTopicSpecs(config.kafka)
       .map((s) => s.name)
       .sort(),
   );
   // Every partition of every topic is served as soon as ensureTopics returns (no retry here).
-  for (const s of topicSpecs(config.kafka)) assert.equal((await topicOffsets(kafka, s.name)).length, 3);
-  const again = await ensureTopics(kafka);
+  for (const s of lockstepTopicSpecs(config.kafka))
+    assert.equal((await topicOffsets(kafka, s.name)).length, 3);
+  const again = await ensureTopics(kafka, lockstepTopicSpecs(kafka.config));
   assert.deepEqual(again.created, []);
   assert.equal(again.existing.length, 8);
 });
@@ -57,9 +58,9 @@ test('ensureTopics returns only once every new partition has a leader that serve
   for (let round = 0; round < 5; round++) {
     const c = testConfig();
     const k = createKafka(c.kafka);
-    const r = await ensureTopics(k);
+    const r = await ensureTopics(k, lockstepTopicSpecs(k.config));
     assert.equal(r.created.length, 8);
-    for (const s of topicSpecs(c.kafka)) {
+    for (const s of lockstepTopicSpecs(c.kafka)) {
       const offsets = await topicOffsets(k, s.name);
       assert.deepEqual(
         offsets.map((o) => [o.partition, o.low, o.high]).sort(),
@@ -73,12 +74,12 @@ test('ensureTopics returns only once every new partition has a leader that serve
 test('replication warnings: none on the single-broker stack; the same real topics on a multi-broker cluster with RF 1 are named', async () => {
   // The test stack has one broker, so a multi-broker cluster cannot be run here: the warning logic
   // is checked as a pure function on this cluster's real metadata, with the broker count varied.
-  const r = await ensureTopics(kafka);
+  const r = await ensureTopics(kafka, lockstepTopicSpecs(kafka.config));
   assert.deepEqual(r.warnings, [], 'one broker, RF 1: nothing to warn about');
   const admin = kafka.kafka.admin();
   await admin.connect();
   const { brokers } = await admin.describeCluster();
-  const names = topicSpecs(config.kafka).map((s) => s.name);
+  const names = lockstepTopicSpecs(config.kafka).map((s) => s.name);
   const meta = await admin.fetchTopicMetadata({ topics: names });
   await admin.disconnect();
   assert.equal(brokers.length, 1);

@@ -4,6 +4,7 @@
  * registry instance (own ports, own database on the test stack's Postgres) is restarted, so the
  * shared registry other test files use is not disturbed.
  */
+import { lockstepTopicSpecs } from '../../services/app/topics.ts';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { freePort } from '../support/ports.ts';
@@ -73,7 +74,7 @@ test(
     const topic = config.kafka.topics.changes;
     const url = registryUrl(o);
     const kafka = createKafka(config.kafka);
-    await ensureTopics(kafka);
+    await ensureTopics(kafka, lockstepTopicSpecs(kafka.config));
     const producer = createProducer(kafka, createSerde(createRegistry(url), config.kafka.topics));
     await producer.connect();
     const events = [sampleChangeEvent(rand('ev')), sampleChangeEvent(rand('ev'))];

@@ -3,6 +3,7 @@
  * `lockstep schemas` commands report it. (The avsc-resolver guard against schemas/released/ is
  * unit-tested in services/core/kafka/evolution.test.ts.)
  */
+import { lockstepTopicSpecs } from '../../services/app/topics.ts';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { LockstepError } from '../../services/core/errors/index.ts';
-import { createRegistry, schemaText, topicSpecs, valueSubject } from '../../services/core/kafka/index.ts';
+import { createRegistry, schemaText, valueSubject } from '../../services/core/kafka/index.ts';
 import { rand, testConfig } from './core-helpers.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -68,7 +69,7 @@ test('lockstep schemas register, then check passes; check fails once a subject h
   );
 
   const reg = await cli(['register']);
-  assert.equal(reg.stdout.trim().split('\n').length, topicSpecs(config.kafka).length);
+  assert.equal(reg.stdout.trim().split('\n').length, lockstepTopicSpecs(config.kafka).length);
   const after = await cli(['check']);
   assert.equal((after.stdout.match(/^ok {3}registry/gm) ?? []).length, 8, after.stdout);
 

@@ -14,6 +14,7 @@
  * payloads (`webhook:<platform>`) never were on a topic and are not retried: the platform
  * redelivers, and the pollers read the change again.
  */
+import { SECRET_HEADERS } from '../../connectors/registry.ts';
 import type { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
@@ -136,6 +137,7 @@ function open(configFile: string | undefined): Ctx {
   // Logs go to stderr so stdout stays the command's output (JSON lines with --json).
   const logger = createLogger({
     level: config.logLevel === 'info' ? 'warn' : config.logLevel,
+    secretHeaders: SECRET_HEADERS,
     destination: pino.destination(2),
   });
   return {

@@ -5,6 +5,7 @@
  * change nothing that was already applied. Kafka only moves the offsets of a group without
  * members, so stop the reconciler first and start it again afterwards.
  */
+import { SECRET_HEADERS } from '../../connectors/registry.ts';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { loadAppConfig } from '../../app/config.ts';
@@ -37,6 +38,7 @@ export function register(program: Command): void {
       const config = loadAppConfig(opts.config);
       const logger = createLogger({
         level: config.logLevel === 'info' ? 'warn' : config.logLevel,
+        secretHeaders: SECRET_HEADERS,
         destination: pino.destination(2),
       });
       const kafka = createKafka(config.kafka, logger);

@@ -1,8 +1,7 @@
 /**
- * `lockstep sandbox`: runs the four platform EMULATORS (test/emulators) with demo data in the
- * foreground until SIGINT/SIGTERM, and writes their endpoints to `.lockstep/sandbox.json`:
- *   {"notice": "...", "pid": 123,
- *    "linear": {"apiUrl"}, "jira": {"baseUrl"}, "asana": {"baseUrl"}, "slack": {"apiUrl"}}
+ * `lockstep sandbox`: runs the EMULATORS of every registered platform (test/emulators) with demo
+ * data in the foreground until SIGINT/SIGTERM, and writes their endpoints to `.lockstep/sandbox.json`:
+ *   {"notice": "...", "pid": 123, "<platform>": {"<sandbox.endpointKey>": url}, ...}
  * It also adds a `sandbox` section to `lockstep status`. The emulators are test infrastructure:
  * nothing they hold is, or is ever shown as, a real platform's data.
  */
@@ -12,31 +11,31 @@ import type { Command } from 'commander';
 import { isAlive } from '../../../deploy/local/process.ts';
 import { STATE_ROOT } from '../../../deploy/local/stack.ts';
 import { addStatusSection } from '../../../deploy/local/status.ts';
+import { sandboxEndpoint, type SandboxEndpointsFile } from '../../app/sandbox-config.ts';
+import { displayNames, KNOWN_PLATFORMS } from '../../connectors/registry.ts';
+import type { PlatformFacts } from '../../connectors/types.ts';
 import type { SandboxEndpoints, SandboxPlatform } from '../../../test/emulators/sandbox.ts';
 
 export const SANDBOX_FILE = join(STATE_ROOT, 'sandbox.json');
 
-/** The same defaults as test/emulators/sandbox.ts, kept here so loading the CLI does not load the emulators. */
-const DEFAULT_PORTS: Record<SandboxPlatform, number> = {
-  linear: 17101,
-  jira: 17102,
-  asana: 17103,
-  slack: 17104,
-};
-
 export type SandboxFile = SandboxEndpoints & { notice: string; pid: number };
 
+const boxed = (text: string): string => `  #  ${text.padEnd(70)}#`;
 const BANNER = [
   '',
-  '  ##########################################################################',
-  '  #  LOCKSTEP SANDBOX — EMULATED PLATFORMS WITH DEMO DATA                   #',
-  '  #  These are local EMULATORS of Linear, Jira, Asana and Slack.           #',
-  '  #  They are NOT the real platforms; nothing here reaches or syncs them.  #',
-  '  ##########################################################################',
+  `  ${'#'.repeat(74)}`,
+  boxed('LOCKSTEP SANDBOX — EMULATED PLATFORMS WITH DEMO DATA'),
+  boxed(`These are local EMULATORS of ${displayNames()}.`),
+  boxed('They are NOT the real platforms; nothing here reaches or syncs them.'),
+  `  ${'#'.repeat(74)}`,
   '',
 ].join('\n');
 
-function port(name: SandboxPlatform) {
+/** The commander option value of `--<platform>-port`. */
+const portOption = (f: PlatformFacts): string => `${f.platform}Port`;
+
+function port(f: PlatformFacts) {
+  const name = f.platform;
   return [
     `--${name}-port <port>`,
     `port of the ${name} emulator`,
@@ -46,7 +45,9 @@ function port(name: SandboxPlatform) {
         throw new Error(`parsing --${name}-port: ${v} is not a port`);
       return n;
     },
-    DEFAULT_PORTS[name],
+    // The same defaults as test/emulators/sandbox.ts (registry.test.ts checks), kept in the
+    // connectors' facts so loading the CLI does not load the emulators.
+    f.sandbox.port,
   ] as const;
 }
 
@@ -66,92 +67,78 @@ async function answers(url: string): Promise<boolean> {
 }
 
 export function register(program: Command): void {
-  program
+  const command = program
     .command('sandbox')
     .description(
-      'run EMULATORS of Linear, Jira, Asana and Slack with demo data (not the real platforms) in the foreground',
-    )
-    .option(...port('linear'))
-    .option(...port('jira'))
-    .option(...port('asana'))
-    .option(...port('slack'))
+      `run EMULATORS of ${displayNames()} with demo data (not the real platforms) in the foreground`,
+    );
+  for (const f of KNOWN_PLATFORMS) command.option(...port(f));
+  command
     .option('--webhook-time-scale <factor>', "multiply the platforms' webhook retry delays", Number, 1)
     .option('--out <file>', 'where to write the endpoints', SANDBOX_FILE)
-    .action(
-      async (opts: {
-        linearPort: number;
-        jiraPort: number;
-        asanaPort: number;
-        slackPort: number;
-        webhookTimeScale: number;
-        out: string;
-      }) => {
-        // Loaded on use: the emulators (and their vendor specs) stay out of every other command.
-        const { startSandbox, SANDBOX_NOTICE } = await import('../../../test/emulators/sandbox.ts');
-        const sandbox = await startSandbox({
-          ports: {
-            linear: opts.linearPort,
-            jira: opts.jiraPort,
-            asana: opts.asanaPort,
-            slack: opts.slackPort,
-          },
-          webhookTimeScale: opts.webhookTimeScale,
-        });
-        const file: SandboxFile = { notice: SANDBOX_NOTICE, pid: process.pid, ...sandbox.endpoints };
-        writeAtomically(opts.out, `${JSON.stringify(file, null, 2)}\n`);
-        process.stdout.write(BANNER);
-        const lines = [
-          `  linear (EMULATOR)  ${sandbox.endpoints.linear.apiUrl}`,
-          `  jira   (EMULATOR)  ${sandbox.endpoints.jira.baseUrl}`,
-          `  asana  (EMULATOR)  ${sandbox.endpoints.asana.baseUrl}`,
-          `  slack  (EMULATOR)  ${sandbox.endpoints.slack.apiUrl}`,
-          '',
-          `  endpoints written to ${opts.out}; control API at <emulator>/_emulator/ (reset, seed, state, faults, ledger)`,
-          '  Ctrl-C stops the sandbox.',
-          '',
-        ];
-        process.stdout.write(`${lines.join('\n')}\n`);
+    .action(async (opts: Record<string, number> & { webhookTimeScale: number; out: string }) => {
+      // Loaded on use: the emulators (and their vendor specs) stay out of every other command.
+      const { startSandbox, SANDBOX_NOTICE } = await import('../../../test/emulators/sandbox.ts');
+      const sandbox = await startSandbox({
+        ports: Object.fromEntries(KNOWN_PLATFORMS.map((f) => [f.platform, opts[portOption(f)]])) as Partial<
+          Record<SandboxPlatform, number>
+        >,
+        webhookTimeScale: opts.webhookTimeScale,
+      });
+      const file: SandboxFile = { notice: SANDBOX_NOTICE, pid: process.pid, ...sandbox.endpoints };
+      writeAtomically(opts.out, `${JSON.stringify(file, null, 2)}\n`);
+      process.stdout.write(BANNER);
+      const endpoints: SandboxEndpointsFile = sandbox.endpoints;
+      const lines = [
+        ...KNOWN_PLATFORMS.map(
+          (f) => `  ${f.platform.padEnd(6)} (EMULATOR)  ${sandboxEndpoint(endpoints, f) ?? '(not started)'}`,
+        ),
+        '',
+        `  endpoints written to ${opts.out}; control API at <emulator>/_emulator/ (reset, seed, state, faults, ledger)`,
+        '  Ctrl-C stops the sandbox.',
+        '',
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
 
-        await new Promise<void>((resolve) => {
-          const stop = (signal: string): void => {
-            process.stdout.write(`\nlockstep sandbox: ${signal}, stopping the emulators\n`);
-            resolve();
-          };
-          process.once('SIGINT', () => stop('SIGINT'));
-          process.once('SIGTERM', () => stop('SIGTERM'));
-        });
-        // Only remove the file if it is still ours (a second sandbox may have replaced it).
-        try {
-          if ((JSON.parse(readFileSync(opts.out, 'utf8')) as Partial<SandboxFile>).pid === process.pid)
-            rmSync(opts.out, { force: true });
-        } catch {
-          // Already gone: nothing to clean up.
-        }
-        await sandbox.close();
-      },
-    );
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string): void => {
+          process.stdout.write(`\nlockstep sandbox: ${signal}, stopping the emulators\n`);
+          resolve();
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+      // Only remove the file if it is still ours (a second sandbox may have replaced it).
+      try {
+        if ((JSON.parse(readFileSync(opts.out, 'utf8')) as Partial<SandboxFile>).pid === process.pid)
+          rmSync(opts.out, { force: true });
+      } catch {
+        // Already gone: nothing to clean up.
+      }
+      await sandbox.close();
+    });
 
   addStatusSection('sandbox', async () => {
     if (!existsSync(SANDBOX_FILE)) return { running: false };
     const file = JSON.parse(readFileSync(SANDBOX_FILE, 'utf8')) as SandboxFile;
     if (!isAlive(file.pid)) return { running: false, staleFile: SANDBOX_FILE };
-    const probes = await Promise.all([
-      answers(file.linear.apiUrl),
-      answers(file.jira.baseUrl),
-      answers(file.asana.baseUrl),
-      answers(file.slack.apiUrl),
-    ]);
-    const [linear, jira, asana, slack] = probes;
+    const endpoints: SandboxEndpointsFile = file;
+    const probes = await Promise.all(
+      KNOWN_PLATFORMS.map(async (f) => {
+        const url = sandboxEndpoint(endpoints, f);
+        return [
+          f.platform,
+          { [f.sandbox.endpointKey]: url, answering: url !== undefined && (await answers(url)) },
+        ] as const;
+      }),
+    );
     return {
       running: true,
-      healthy: probes.every(Boolean),
+      healthy: probes.every(([, p]) => p.answering),
       emulated: true,
       notice: file.notice,
       pid: file.pid,
-      linear: { apiUrl: file.linear.apiUrl, answering: linear },
-      jira: { baseUrl: file.jira.baseUrl, answering: jira },
-      asana: { baseUrl: file.asana.baseUrl, answering: asana },
-      slack: { apiUrl: file.slack.apiUrl, answering: slack },
+      ...Object.fromEntries(probes),
     };
   });
 }

@@ -2,6 +2,7 @@
  * `lockstep schemas check | register`: the Avro contracts against the registry and against the
  * released snapshots in schemas/released/.
  */
+import { lockstepTopicSpecs } from '../../app/topics.ts';
 import type { Command } from 'commander';
 import { loadConfig } from '../../core/config/index.ts';
 import {
@@ -9,14 +10,13 @@ import {
   createRegistry,
   schemaForTopic,
   schemaText,
-  topicSpecs,
   valueSubject,
 } from '../../core/kafka/index.ts';
 
 /** Every Lockstep topic's value subject with the schema it must hold. */
 function subjects(configFile: string | undefined) {
   const config = loadConfig(configFile);
-  const list = topicSpecs(config.kafka).flatMap((t) => {
+  const list = lockstepTopicSpecs(config.kafka).flatMap((t) => {
     const name = schemaForTopic(config.kafka.topics, t.name);
     return name ? [{ subject: valueSubject(t.name), name }] : [];
   });

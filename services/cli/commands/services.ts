@@ -4,6 +4,7 @@
  * preload (`node --import ./services/core/telemetry/preload.ts bin/lockstep.mjs …`, as
  * `lockstep start` does) to get traces.
  */
+import { PLATFORMS } from '../../connectors/registry.ts';
 import type { Command } from 'commander';
 
 export function register(program: Command): void {
@@ -36,7 +37,7 @@ export function register(program: Command): void {
   program
     .command('egress')
     .description("apply one platform's write commands through its official SDK")
-    .requiredOption('--platform <platform>', 'linear | jira | asana | slack')
+    .requiredOption('--platform <platform>', PLATFORMS.join(' | '))
     .action(async (opts: { platform: string }) => {
       const { runEgress } = await import('../../egress/service.ts');
       await runEgress(opts.platform);

@@ -9,6 +9,7 @@
  * that no longer exist, and every write to them would be dead-lettered. A restart of the sandbox
  * is a clean demo again; the README says so.
  */
+import { lockstepTopicSpecs } from '../../app/topics.ts';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -33,11 +34,21 @@ import {
   type PipelineOptions,
   type ServiceStatus,
 } from '../../app/launcher.ts';
-import { SANDBOX_CREDENTIALS, sandboxConfig, type SandboxEndpoints } from '../../app/sandbox-config.ts';
+import {
+  SANDBOX_CREDENTIALS,
+  SANDBOX_SIDES,
+  sandboxConfig,
+  sandboxEndpoint,
+  type SandboxEndpointsFile,
+} from '../../app/sandbox-config.ts';
+import {
+  displayNames,
+  KNOWN_PLATFORMS,
+  platformFacts,
+  type KnownPlatform,
+} from '../../connectors/registry.ts';
 import { defaultConfigFile } from '../../core/config/index.ts';
-import { createKafka, topicSpecs } from '../../core/kafka/index.ts';
-
-type EmulatorName = 'linear' | 'jira' | 'asana' | 'slack';
+import { createKafka } from '../../core/kafka/index.ts';
 
 /** Where one `start` keeps its files and which stack it runs on. */
 export interface StartOptions {
@@ -53,7 +64,7 @@ export interface StartOptions {
    * private database and topic/consumer-group namespace. `npm start` uses the defaults.
    */
   sandbox?: {
-    ports?: Partial<Record<EmulatorName, number>>;
+    ports?: Partial<Record<KnownPlatform, number>>;
     ingestPort?: number;
     reconcilerPort?: number;
     egressPort?: number;
@@ -108,7 +119,7 @@ function sandboxRunning(o: StartOptions): number | undefined {
   return pid !== undefined && isAlive(pid) ? pid : undefined;
 }
 
-async function startSandbox(o: StartOptions): Promise<SandboxEndpoints> {
+async function startSandbox(o: StartOptions): Promise<SandboxEndpointsFile> {
   if (sandboxRunning(o) === undefined) {
     mkdirSync(join(pipelineDir(o), 'logs'), { recursive: true });
     rmSync(o.sandboxFile, { force: true });
@@ -127,12 +138,15 @@ async function startSandbox(o: StartOptions): Promise<SandboxEndpoints> {
       pid: started,
     });
   }
-  return JSON.parse(readFileSync(o.sandboxFile, 'utf8')) as SandboxEndpoints;
+  return JSON.parse(readFileSync(o.sandboxFile, 'utf8')) as SandboxEndpointsFile;
 }
 
 async function sandboxAnswers(o: StartOptions): Promise<boolean> {
-  const s = JSON.parse(readFileSync(o.sandboxFile, 'utf8')) as SandboxEndpoints;
-  const res = await fetch(new URL('/_emulator/ledger', s.jira.baseUrl)).catch(() => null);
+  // The file is written once every emulator listens; one answering shows the sandbox is up.
+  const s = JSON.parse(readFileSync(o.sandboxFile, 'utf8')) as SandboxEndpointsFile;
+  const url = KNOWN_PLATFORMS.map((f) => sandboxEndpoint(s, f)).find((u) => u !== undefined);
+  if (url === undefined) return false;
+  const res = await fetch(new URL('/_emulator/ledger', url)).catch(() => null);
   return res?.ok === true;
 }
 
@@ -147,10 +161,10 @@ async function registerSandboxWebhooks(
   const ingestUrl = `http://${config.ingest.host}:${config.ingest.port}`;
   const registered: Record<string, unknown> = {};
   for (const [platform, connector] of boundConnectors(config)) {
-    const secret =
-      platform === 'linear'
-        ? SANDBOX_CREDENTIALS.LOCKSTEP_SANDBOX_LINEAR_WEBHOOK_SECRET
-        : SANDBOX_CREDENTIALS.LOCKSTEP_SANDBOX_JIRA_WEBHOOK_SECRET;
+    const env = platformFacts(platform)?.sandbox.webhookSecretEnv;
+    const secret = env === undefined ? undefined : SANDBOX_CREDENTIALS[env];
+    if (secret === undefined)
+      throw new Error(`registering the sandbox ${platform} webhook: no demo webhook secret`);
     registered[platform] = await connector.registerWebhook({
       url: `${ingestUrl}/webhooks/${platform}`,
       secret,
@@ -160,7 +174,11 @@ async function registerSandboxWebhooks(
   writeFileSync(marker, JSON.stringify({ sandboxPid, registered }, null, 2));
 }
 
-function sandboxDocument(o: StartOptions, stack: ReturnType<typeof stackEndpoints>, sb: SandboxEndpoints) {
+function sandboxDocument(
+  o: StartOptions,
+  stack: ReturnType<typeof stackEndpoints>,
+  sb: SandboxEndpointsFile,
+) {
   const t = o.sandbox ?? {};
   const doc = sandboxConfig(stack, sb, {
     ...(t.ingestPort !== undefined ? { ingestPort: t.ingestPort } : {}),
@@ -192,7 +210,7 @@ function sandboxDocument(o: StartOptions, stack: ReturnType<typeof stackEndpoint
 
 /** Lockstep's topics for a config: what the sandbox reset deletes and preparePipeline recreates. */
 function lockstepTopics(config: AppConfig): string[] {
-  return topicSpecs(config.kafka).map((t) => t.name);
+  return lockstepTopicSpecs(config.kafka).map((t) => t.name);
 }
 
 /**
@@ -280,9 +298,13 @@ export async function startAll(o: StartOptions = defaultStartOptions()): Promise
   const { say, progress } = o;
   const choice = chooseConfig(o.configFile);
   if (choice.sandbox) {
-    say('Lockstep: no platform is configured, so this runs the SANDBOX: local EMULATORS of Linear, Jira,');
-    say('Asana and Slack with made-up demo data (test/emulators). Nothing here touches a real platform.');
-    say('Demo flow: Linear team ENG <-> Jira project ENG. Configure lockstep.yaml to sync real workspaces.');
+    say(
+      `Lockstep: no platform is configured, so this runs the SANDBOX: local EMULATORS of ${displayNames()}`,
+    );
+    say('with made-up demo data (test/emulators). Nothing here touches a real platform.');
+    say(
+      `Demo flow: ${SANDBOX_SIDES.map((f) => f.sandbox.side.describe).join(' <-> ')}. Configure lockstep.yaml to sync real workspaces.`,
+    );
     if (readOwner(o) === 'config')
       throw new Error(
         `starting the sandbox: ${o.stateDir} holds the state of a configured lockstep.yaml (links, cursors), which the sandbox would reset; ` +
@@ -343,7 +365,7 @@ export async function startAll(o: StartOptions = defaultStartOptions()): Promise
   );
   if (choice.sandbox)
     say(
-      'See it sync: `npx lockstep demo` acts as a person in the Linear emulator and shows each change arriving in Jira.',
+      `See it sync: \`npx lockstep demo\` acts as a person in the ${SANDBOX_SIDES[0]?.displayName} emulator and shows each change arriving in ${displayNames(SANDBOX_SIDES.slice(1))}.`,
     );
   return { sandbox: choice.sandbox, configFile, config, services };
 }

@@ -1,6 +1,8 @@
 /**
  * `lockstep topics list | ensure | tail`: look at Lockstep's topics, decoded from Avro.
  */
+import { SECRET_HEADERS } from '../../connectors/registry.ts';
+import { lockstepTopicSpecs } from '../../app/topics.ts';
 import type { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
@@ -30,6 +32,7 @@ function setup(configFile: string | undefined) {
   // Logs go to stderr so stdout stays pure JSON lines.
   const logger = createLogger({
     level: config.logLevel === 'info' ? 'warn' : config.logLevel,
+    secretHeaders: SECRET_HEADERS,
     destination: pino.destination(2),
   });
   const kafka = createKafka(config.kafka, logger);
@@ -62,7 +65,7 @@ export function register(program: Command): void {
     .option('-c, --config <file>', 'lockstep.yaml')
     .action(async (opts: { config?: string }) => {
       const { kafka } = setup(opts.config);
-      const r = await ensureTopics(kafka);
+      const r = await ensureTopics(kafka, lockstepTopicSpecs(kafka.config));
       for (const t of r.created) console.log(`created ${t}`);
       for (const t of r.existing) console.log(`exists  ${t}`);
       for (const w of r.warnings) console.error(`warning: ${w}`);

@@ -15,7 +15,7 @@ export function register(program: Command): void {
     .requiredOption('--platform <platform>', `one of: ${PLATFORMS.join(', ')}`)
     .requiredOption(
       '--url <url>',
-      'public URL of ingest for this platform, e.g. https://sync.example.com/webhooks/linear',
+      'public URL of ingest for this platform, e.g. https://sync.example.com/webhooks/<platform>',
     )
     .option('--config <file>', 'lockstep.yaml (default: $LOCKSTEP_CONFIG or ./lockstep.yaml)')
     .action(async (opts: { platform: string; url: string; config?: string }) => {

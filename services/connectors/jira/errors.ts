@@ -5,21 +5,11 @@
  */
 import { HttpException } from 'jira.js';
 import { LockstepError } from '../../core/errors/index.ts';
+import { classifyHttpStatus } from '../kit/http-status.ts';
 import type { ErrorClass } from '../types.ts';
 
-/** HTTP status → class. Jira retries its own webhooks on the same transient set (408, 409, 425, 429, 5xx). */
-const BY_STATUS: Readonly<Record<number, ErrorClass>> = {
-  400: { category: 'validation', retriable: false },
-  401: { category: 'auth', retriable: false },
-  403: { category: 'auth', retriable: false },
-  404: { category: 'not_found', retriable: false },
-  408: { category: 'network', retriable: true },
-  409: { category: 'conflict', retriable: true },
-  422: { category: 'validation', retriable: false },
-  425: { category: 'network', retriable: true },
-  429: { category: 'rate_limit', retriable: true },
-};
-const SERVER_ERROR: ErrorClass = { category: 'network', retriable: true };
+// HTTP status → class: the kit's table as it is (Jira retries its own webhooks on the same
+// transient set: 408, 409, 425, 429, 5xx).
 const UNKNOWN: ErrorClass = { category: 'unknown', retriable: false };
 
 /** Node/axios network error codes that mean "try again later". */
@@ -67,7 +57,7 @@ export function classifyJiraError(err: unknown): ErrorClass {
   }
   if (networkCode(err)) return { category: 'network', retriable: true };
   if (err instanceof HttpException) {
-    const cls = BY_STATUS[err.status] ?? (err.status >= 500 ? SERVER_ERROR : UNKNOWN);
+    const cls = classifyHttpStatus(err.status);
     const after = retryAfterMs(err);
     return after !== undefined && cls.retriable ? { ...cls, retryAfterMs: after } : cls;
   }

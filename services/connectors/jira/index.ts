@@ -1,6 +1,7 @@
 /** The Jira Cloud connector: the folder's only export. See README.md for scopes, setup and quirks. */
 import { z } from 'zod';
 import { defineConnector } from '../types.ts';
+import { jiraFacts, withFlowStatusCategories } from './facts.ts';
 import { createJiraApplier } from './apply.ts';
 import { jiraConfigSchema } from './config.ts';
 import { classifyJiraError } from './errors.ts';
@@ -19,7 +20,7 @@ export const WEBHOOK_EVENTS = [
 ];
 
 export const jiraConnector = defineConnector({
-  platform: 'jira',
+  ...jiraFacts,
   configSchema: jiraConfigSchema,
   verify: (req, cfg) => verifyJira(req, cfg.webhookSecret.reveal()),
   normalize: normalizeJira,
@@ -27,6 +28,7 @@ export const jiraConnector = defineConnector({
   createApplier: createJiraApplier,
   classifyError: classifyJiraError,
   canonicalLabel: jiraLabel,
+  configureFromFlows: withFlowStatusCategories,
 
   /** An admin webhook (`POST /rest/webhooks/1.0/webhook`), the kind that supports `secret`. Needs Jira admin. */
   async registerWebhook({ config }, { url, secret }) {

@@ -17,6 +17,7 @@ import {
   UserLinearError,
 } from '@linear/sdk';
 import { LockstepError } from '../../core/errors/index.ts';
+import { classifyHttpStatus, statusClasses } from '../kit/http-status.ts';
 import type { ErrorClass } from '../types.ts';
 
 type ErrorCtor = abstract new (...args: never[]) => Error;
@@ -45,15 +46,12 @@ function notFound(err: LinearError): boolean {
   return [...(err.errors ?? []).map((e) => e.message ?? ''), ...wire].some((m) => NOT_FOUND.test(m));
 }
 
-/** By HTTP status, for LinearErrors whose class says nothing more (Unknown/Other/Graphql). */
-function byStatus(status: number | undefined): ErrorClass {
-  if (status === undefined) return { category: 'unknown', retriable: false };
-  if (status === 429) return { category: 'rate_limit', retriable: true };
-  if (status === 401 || status === 403) return { category: 'auth', retriable: false };
-  if (status === 404) return { category: 'not_found', retriable: false };
-  if (status === 408 || status >= 500) return { category: 'network', retriable: true };
-  return { category: 'unknown', retriable: false };
-}
+/**
+ * By HTTP status, for LinearErrors whose class says nothing more (Unknown/Other/Graphql): the
+ * kit's table for the statuses that mean the same whatever a GraphQL body would say; a 400, 409 or
+ * 422 without a typed error stays `unknown` (not retried), as it always has here.
+ */
+const BY_STATUS = statusClasses([401, 403, 404, 408, 429]);
 
 export function classifyLinearError(err: unknown): ErrorClass {
   if (err instanceof LockstepError) {
@@ -74,7 +72,7 @@ export function classifyLinearError(err: unknown): ErrorClass {
       return cls;
     }
   }
-  if (err instanceof LinearError) return byStatus(err.status);
+  if (err instanceof LinearError) return classifyHttpStatus(err.status, BY_STATUS);
   // fetch() failures (ECONNREFUSED, DNS) reach us as TypeError('fetch failed') with a cause.
   if (err instanceof TypeError && err.message === 'fetch failed')
     return { category: 'network', retriable: true };

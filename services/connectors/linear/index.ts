@@ -3,6 +3,7 @@ import { linearClient } from './client.ts';
 import { z } from 'zod';
 import { LockstepError } from '../../core/errors/index.ts';
 import { defineConnector } from '../types.ts';
+import { linearFacts } from './facts.ts';
 import { createLinearApplier } from './apply.ts';
 import { linearConfigSchema } from './config.ts';
 import { classifyLinearError } from './errors.ts';
@@ -11,7 +12,7 @@ import { createLinearPoller } from './poll.ts';
 import { verifyLinear } from './verify.ts';
 
 export const linearConnector = defineConnector({
-  platform: 'linear',
+  ...linearFacts,
   configSchema: linearConfigSchema,
   verify: (req, cfg) => verifyLinear(req, cfg.webhookSecret.reveal(), cfg.replayWindowMs),
   normalize: normalizeLinear,

@@ -6,7 +6,7 @@ import type { CoreConfig } from '../config/index.ts';
 import { LockstepError } from '../errors/index.ts';
 import type { Logger } from '../logging/index.ts';
 import type { AvroSerde } from './registry.ts';
-import { COMMAND_PLATFORMS, commandsTopic, type SchemaName, type SchemaTypes } from './schemas.ts';
+import { commandsTopic, type SchemaName, type SchemaTypes } from './schemas.ts';
 
 export type KafkaConfig = CoreConfig['kafka'];
 export type Headers = Record<string, string>;
@@ -169,13 +169,11 @@ export interface TopicSpec {
 }
 
 /**
- * DESIGN.md's topics with their settings. All are `delete`-retention, none compacted: outcomes and
+ * DESIGN.md's topics with their settings, with a commands topic for each of `platforms` (the
+ * registry's COMMAND_PLATFORMS: core cannot import the connector registry, see app/topics.ts). All are `delete`-retention, none compacted: outcomes and
  * conflicts are keyed by link id and carry history (many per link), which compaction would drop.
  */
-export function topicSpecs(
-  config: KafkaConfig,
-  platforms: readonly string[] = COMMAND_PLATFORMS,
-): TopicSpec[] {
+export function topicSpecs(config: KafkaConfig, platforms: readonly string[]): TopicSpec[] {
   const { topics, retentionMs: r, partitions, replicationFactor } = config;
   const spec = (name: string, retention: number): TopicSpec => ({
     name,
@@ -206,7 +204,7 @@ export interface EnsureTopicsOptions {
  */
 export async function ensureTopics(
   handle: KafkaHandle,
-  specs: TopicSpec[] = topicSpecs(handle.config),
+  specs: TopicSpec[],
   opts: EnsureTopicsOptions = {},
 ): Promise<{ created: string[]; existing: string[]; warnings: string[] }> {
   const admin = handle.kafka.admin();

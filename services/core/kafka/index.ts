@@ -32,7 +32,6 @@ export {
 } from './registry.ts';
 export {
   avroType,
-  COMMAND_PLATFORMS,
   commandsTopic,
   SCHEMA_NAMES,
   SCHEMAS_DIR,

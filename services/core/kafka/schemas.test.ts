@@ -1,3 +1,4 @@
+import { COMMAND_PLATFORMS } from '../../connectors/registry.ts';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfig } from '../config/index.ts';
@@ -19,7 +20,7 @@ test('the topic table maps each DESIGN.md topic to its schema', () => {
 });
 
 test('topicSpecs: all topics, dlq kept longer than changes, nothing compacted', () => {
-  const specs = topicSpecs(config.kafka);
+  const specs = topicSpecs(config.kafka, COMMAND_PLATFORMS);
   assert.deepEqual(
     specs.map((s) => s.name),
     [

@@ -29,9 +29,6 @@ export const SCHEMA_NAMES: readonly SchemaName[] = [
   'DeadLetter',
 ];
 
-/** The platforms that get a commands topic. Core cannot import the connector registry (layering). */
-export const COMMAND_PLATFORMS = ['linear', 'jira', 'asana', 'slack'] as const;
-
 export const SCHEMAS_DIR = join(import.meta.dirname, '..', '..', '..', 'schemas');
 
 const cache = new Map<string, string>();

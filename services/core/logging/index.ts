@@ -1,1 +1,1 @@
-export { createLogger, REDACT_PATHS, type Logger, type LoggerOptions } from './logger.ts';
+export { createLogger, REDACT_PATHS, redactPaths, type Logger, type LoggerOptions } from './logger.ts';

@@ -1,3 +1,4 @@
+import { SECRET_HEADERS } from '../../connectors/registry.ts';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Secret } from '../config/index.ts';
@@ -5,7 +6,10 @@ import { createLogger } from './index.ts';
 
 test('secrets never reach a log line', () => {
   const lines: string[] = [];
-  const logger = createLogger({ destination: { write: (s: string) => void lines.push(s) } });
+  const logger = createLogger({
+    secretHeaders: SECRET_HEADERS,
+    destination: { write: (s: string) => void lines.push(s) },
+  });
   logger.info(
     {
       req: { headers: { authorization: 'Bearer AAA', 'x-slack-signature': 'v0=BBB', accept: 'json' } },

@@ -26,30 +26,37 @@ const SECRET_KEYS = [
   'client_secret',
   'signingSecret',
   'webhookSecret',
-  'x-hub-signature',
-  'x-slack-signature',
-  'linear-signature',
 ];
 
 // pino's redact paths are fast-redact paths: a wildcard matches one level, so cover the shapes
 // that occur (top level, one object deep, and request/response headers).
-export const REDACT_PATHS = [
-  ...SECRET_KEYS,
-  ...SECRET_KEYS.map((k) => `*.${k}`),
-  ...SECRET_KEYS.map((k) => `*.*.${k}`),
-  ...SECRET_KEYS.map((k) => `*.headers.${k}`),
-  ...SECRET_KEYS.map((k) => `*.*.headers.${k}`),
-].map((p) =>
-  p
-    .split('.')
-    .map((seg) => (seg === '*' || /^[A-Za-z_$][\w$]*$/.test(seg) ? seg : `["${seg}"]`))
-    .join('.')
-    .replace(/\.\[/g, '['),
-);
+export function redactPaths(keys: readonly string[]): string[] {
+  return [
+    ...keys,
+    ...keys.map((k) => `*.${k}`),
+    ...keys.map((k) => `*.*.${k}`),
+    ...keys.map((k) => `*.headers.${k}`),
+    ...keys.map((k) => `*.*.headers.${k}`),
+  ].map((p) =>
+    p
+      .split('.')
+      .map((seg) => (seg === '*' || /^[A-Za-z_$][\w$]*$/.test(seg) ? seg : `["${seg}"]`))
+      .join('.')
+      .replace(/\.\[/g, '['),
+  );
+}
+
+/** The paths of the generic secret keys (credentials whatever the platform). */
+export const REDACT_PATHS = redactPaths(SECRET_KEYS);
 
 export interface LoggerOptions {
   level?: string;
   name?: string;
+  /**
+   * Header names that carry a platform's signature or credentials (the registry's SECRET_HEADERS:
+   * core cannot import the connector registry), redacted like the generic secret keys.
+   */
+  secretHeaders?: readonly string[];
   /** For tests: where lines go (default stdout). */
   destination?: DestinationStream;
 }
@@ -62,7 +69,10 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      redact: {
+        paths: [...REDACT_PATHS, ...redactPaths(opts.secretHeaders ?? [])],
+        censor: '[redacted]',
+      },
       // Read at each call so the line carries the span active when it was logged.
       mixin() {
         const ctx = trace.getActiveSpan()?.spanContext();
