@@ -189,6 +189,7 @@ export function topicSpecs(
     spec(topics.outcomes, r.outcomes),
     spec(topics.conflicts, r.conflicts),
     spec(topics.dlq, r.dlq),
+    spec(topics.audit, r.audit),
   ];
 }
 
