@@ -86,7 +86,11 @@ export const appConfigSchema = defineConfigSchema({
     .object({
       /** Rows older than this are deleted from Postgres (the topic keeps `kafka.retentionMs.audit`). */
       retentionDays: z.number().positive().default(90),
-      pruneIntervalMs: z.number().int().min(1000).default(60 * 60 * 1000),
+      pruneIntervalMs: z
+        .number()
+        .int()
+        .min(1000)
+        .default(60 * 60 * 1000),
       /** How often egress looks for audit rows not yet on the topic when nothing woke it. */
       publishIdleMs: z.number().int().min(10).default(1000),
     })

@@ -137,7 +137,11 @@ describe('auditRecords', () => {
       parts: [cmd],
       result: applied({
         before: entityState({ assignee: null, status: { category: 'todo', name: 'To Do' }, title: 'Theirs' }),
-        written: entityState({ assignee: null, status: { category: 'todo', name: 'To Do' }, title: 'Theirs' }),
+        written: entityState({
+          assignee: null,
+          status: { category: 'todo', name: 'To Do' },
+          title: 'Theirs',
+        }),
         skipped: [
           { field: 'assignee', reason: 'unresolvable', detail: 'no user with email nobody@example.com' },
           { field: 'status', reason: 'unresolvable', detail: 'no transition to a done status' },
@@ -256,7 +260,12 @@ describe('formatting', () => {
     assert.equal(
       describeCause({
         ...rec,
-        cause: { ...alice, kind: 'resolve', ref: 'k1', actor: { email: null, platformUserId: null, displayName: 'ops' } },
+        cause: {
+          ...alice,
+          kind: 'resolve',
+          ref: 'k1',
+          actor: { email: null, platformUserId: null, displayName: 'ops' },
+        },
       }),
       'ops resolved conflict k1 at 2026-12-02T09:30:00.000Z',
     );
@@ -335,7 +344,12 @@ describe('egress hands the audit records to the store with the outcome, once', (
       metrics: {
         commands: counter('c', ['platform', 'result']),
         apiCalls: counter('a', ['platform', 'result']),
-        applySeconds: new Histogram({ name: 'h', help: 'h', labelNames: ['platform'], registers: [registry] }),
+        applySeconds: new Histogram({
+          name: 'h',
+          help: 'h',
+          labelNames: ['platform'],
+          registers: [registry],
+        }),
         infraRetries: counter('i', ['platform', 'step']),
       },
     };

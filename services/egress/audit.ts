@@ -90,7 +90,10 @@ export function auditRecords(input: AuditInput): AuditRecord[] {
     ];
   const before = cmd.action === 'create' ? null : (r.before ?? null);
   const skippedBy = new Map(r.skipped.map((s) => [s.field, s]));
-  const fields = [...cmd.fields.known, ...r.skipped.map((s) => s.field).filter((f) => !cmd.fields.known.includes(f))];
+  const fields = [
+    ...cmd.fields.known,
+    ...r.skipped.map((s) => s.field).filter((f) => !cmd.fields.known.includes(f)),
+  ];
   return fields.map((field): AuditRecord => {
     const skip = skippedBy.get(field);
     if (skip)

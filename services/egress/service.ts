@@ -91,8 +91,13 @@ export async function runEgress(platform: string): Promise<void> {
     {
       pool: rt.pool,
       platform,
-      publish: (rec: AuditRecord) =>
-        producer.produce(config.kafka.topics.audit, `${rec.platform}:${rec.targetKey ?? rec.targetId ?? ''}`, rec),
+      publish: async (rec: AuditRecord) => {
+        await producer.produce(
+          config.kafka.topics.audit,
+          `${rec.platform}:${rec.targetKey ?? rec.targetId ?? ''}`,
+          rec,
+        );
+      },
       logger,
       published: new Counter({
         name: 'lockstep_audit_published_total',

@@ -301,6 +301,13 @@ export async function processResolve(
   );
   if (!r.ok) return r;
   const into: Processed = { commands: [], conflicts: 0, notes: [] };
-  await record(tx, deps, { ...r, aside: null }, into, state, resolveCause(conflictId, resolvedBy, deps.now()));
+  await record(
+    tx,
+    deps,
+    { ...r, aside: null },
+    into,
+    state,
+    resolveCause(conflictId, resolvedBy, deps.now()),
+  );
   return { ok: true, processed: into };
 }

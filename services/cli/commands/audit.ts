@@ -7,7 +7,13 @@
 import type { Command } from 'commander';
 import { loadAppConfig } from '../../app/config.ts';
 import { createPool } from '../../core/db/index.ts';
-import { formatAuditRecord, parseItem, parseSince, queryAudit, type AuditFilter } from '../../egress/audit.ts';
+import {
+  formatAuditRecord,
+  parseItem,
+  parseSince,
+  queryAudit,
+  type AuditFilter,
+} from '../../egress/audit.ts';
 
 interface AuditOpts {
   config?: string;
@@ -29,7 +35,8 @@ export function auditFilter(opts: AuditOpts, nowMs: number): AuditFilter {
   if (opts.since !== undefined) f.sinceMs = parseSince(opts.since, nowMs);
   if (opts.limit !== undefined) {
     const n = Number(opts.limit);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--limit must be a positive integer, got ${opts.limit}`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`--limit must be a positive integer, got ${opts.limit}`);
     f.limit = n;
   }
   return f;

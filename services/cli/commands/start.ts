@@ -182,6 +182,7 @@ function sandboxDocument(o: StartOptions, stack: ReturnType<typeof stackEndpoint
         outcomes: `${ns}.outcomes.v1`,
         conflicts: `${ns}.conflicts.v1`,
         dlq: `${ns}.dlq.v1`,
+        audit: `${ns}.audit.v1`,
       },
     };
   }

@@ -391,12 +391,7 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
       if (s) skipped.push(s);
     }
     // Nothing left to write and nothing refused: the target already holds every value (a repeat).
-    return issueResult(
-      targetId,
-      [...stale, ...skipped],
-      write.length === 0 && stale.length === 0,
-      current,
-    );
+    return issueResult(targetId, [...stale, ...skipped], write.length === 0 && stale.length === 0, current);
   }
 
   async function applyComment(cmd: WriteCommand): Promise<ApplyResult> {

@@ -26,7 +26,10 @@ export function up(pgm: MigrationBuilder): void {
   pgm.createIndex('audit_log', 'link_id');
   pgm.createIndex('audit_log', 'command_id');
   pgm.createIndex('audit_log', ['platform', 'recorded_at']);
-  pgm.createIndex('audit_log', ['platform', 'id'], { where: 'published_at is null', name: 'audit_log_unpublished' });
+  pgm.createIndex('audit_log', ['platform', 'id'], {
+    where: 'published_at is null',
+    name: 'audit_log_unpublished',
+  });
 }
 
 export function down(pgm: MigrationBuilder): void {
