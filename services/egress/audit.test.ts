@@ -254,6 +254,17 @@ describe('formatting', () => {
       line,
       /update assignee: unresolvable: not written nobody@example\.com \(holds null\) — no user with that email/,
     );
+    // A create has nothing before it: no "holds".
+    assert.match(
+      formatAuditRecord({
+        ...rec,
+        action: 'create',
+        result: 'unresolvable',
+        beforeJson: null,
+        detail: 'no transition',
+      }),
+      /create status: unresolvable: not written Done \(done\) — no transition$/m,
+    );
   });
 
   it('other causes: a resolve, the outcome of an earlier write, none recorded', () => {

@@ -227,7 +227,7 @@ export function formatAuditRecord(rec: AuditRecord): string {
       ? 'deleted'
       : rec.result === 'written'
         ? `${show(rec.beforeJson)} → ${show(rec.afterJson)}`
-        : `${rec.result.replace('_', ' ')}: not written ${show(rec.afterJson)} (holds ${show(rec.beforeJson)})${rec.detail ? ` — ${rec.detail}` : ''}`;
+        : `${rec.result.replace('_', ' ')}: not written ${show(rec.afterJson)}${rec.beforeJson !== null ? ` (holds ${show(rec.beforeJson)})` : ''}${rec.detail ? ` — ${rec.detail}` : ''}`;
   return [
     `${new Date(rec.tsMs).toISOString()}  ${item}  ${rec.action} ${rec.field}: ${what}`,
     `    because ${describeCause(rec)}`,
