@@ -72,6 +72,21 @@ export const appConfigSchema = defineConfigSchema({
     })
     .strict()
     .prefault({}),
+  /** The audit log of every write (services/egress/audit.ts), kept and pruned by each egress. */
+  audit: z
+    .object({
+      /** Rows older than this are deleted from Postgres (the topic keeps `kafka.retentionMs.audit`). */
+      retentionDays: z.number().positive().default(90),
+      pruneIntervalMs: z
+        .number()
+        .int()
+        .min(1000)
+        .default(60 * 60 * 1000),
+      /** How often egress looks for audit rows not yet on the topic when nothing woke it. */
+      publishIdleMs: z.number().int().min(10).default(1000),
+    })
+    .strict()
+    .prefault({}),
 }).superRefine(
   (cfg, ctx) => {
     // Runs even when other sections are invalid (`when` below), so every problem is reported at

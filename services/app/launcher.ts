@@ -119,6 +119,7 @@ function schemaTopics(config: AppConfig): [string, SchemaName][] {
     [t.outcomes, 'WriteOutcome'],
     [t.conflicts, 'Conflict'],
     [t.dlq, 'DeadLetter'],
+    [t.audit, 'AuditRecord'],
   ];
 }
 

@@ -175,6 +175,11 @@ export interface ApplyResult {
   /** True when a create's marker showed the entity already existed (a lost response), so nothing was written. */
   alreadyApplied: boolean;
   skipped: SkippedField[];
+  /**
+   * The target's values as the applier read them just before writing (the stale-base check's
+   * read): the audit log's "before". Absent or null for a create and a delete (nothing is read first).
+   */
+  before?: EntityState | null;
 }
 
 /** Identifies a create whose response may have been lost. */

@@ -39,6 +39,7 @@ function cmd(
       base: null,
       marker: null,
       causedBy: null,
+      cause: null,
       createdAtMs: 1,
       ...over,
     },

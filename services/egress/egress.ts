@@ -7,8 +7,9 @@ import type { Counter, Histogram } from 'prom-client';
 import { describeSdkError, type Applier, type ApplyResult, type ErrorClass } from '../connectors/types.ts';
 import type { Logger } from '../core/logging/index.ts';
 import { backoffDelay, type CircuitBreaker, type RateBudget } from '../core/resilience/index.ts';
-import { withSpan, withTraceHeaders } from '../core/telemetry/index.ts';
-import type { ErrorInfo, WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
+import { activeTraceId, withSpan, withTraceHeaders } from '../core/telemetry/index.ts';
+import type { AuditRecord, ErrorInfo, WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
+import { auditRecords } from './audit.ts';
 import { coalesce, type Coalesced, type Pending } from './coalesce.ts';
 
 /** Where a command came from, so a dead letter can name it and carry its original bytes. */
@@ -24,8 +25,11 @@ export interface CommandMeta {
 export interface AppliedStore {
   /** The outcome already recorded for this command id, if any. */
   get(commandId: string): Promise<WriteOutcome | null>;
-  /** Records the outcome under every command id it covers. */
-  record(commandIds: string[], outcome: WriteOutcome): Promise<void>;
+  /**
+   * Records the outcome under every command id it covers, and the write's audit records
+   * (audit.ts) in the same transaction.
+   */
+  record(commandIds: string[], outcome: WriteOutcome, audit?: AuditRecord[]): Promise<void>;
 }
 
 export interface EgressDeps {
@@ -151,7 +155,17 @@ async function applyGroup(deps: EgressDeps, group: Coalesced<CommandMeta>): Prom
       await untilDone(deps, 'dead-lettering command', () =>
         deps.deadLetter(p, result.error, result.attempts, result.firstFailedAtMs),
       );
-  await untilDone(deps, 'recording outcome', () => deps.applied.record(todoIds, outcome));
+  const audit =
+    result.ok === true
+      ? auditRecords({
+          cmd,
+          parts: todo.map((p) => p.cmd),
+          result: result.value,
+          traceId: activeTraceId() ?? null,
+          nowMs: outcome.tsMs,
+        })
+      : [];
+  await untilDone(deps, 'recording outcome', () => deps.applied.record(todoIds, outcome, audit));
   await untilDone(deps, 'publishing outcome', () => deps.publishOutcome(outcome));
   deps.metrics.commands.inc(
     { platform: deps.platform, result: result.ok ? outcome.status : gone ? 'target_gone' : 'dead_lettered' },

@@ -6,11 +6,13 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { boundConnectors, egressPort, rateLimitFor } from '../app/config.ts';
 import { startRuntime } from '../app/runtime.ts';
 import { commandsTopic, createBatchConsumer, registerConsumerLag } from '../core/kafka/index.ts';
+import { prunedRowsCounter } from '../core/db/index.ts';
 import { ERROR_CATEGORIES } from '../core/errors/index.ts';
 import { CircuitBreaker, RateBudget } from '../core/resilience/index.ts';
-import type { WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
+import type { AuditRecord, WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
 import { processCommands, type CommandMeta } from './egress.ts';
 import { endToEndLatency } from './metrics.ts';
+import { startAuditLoop } from './audit.ts';
 import { createAppliedStore } from './store.ts';
 
 export async function runEgress(platform: string): Promise<void> {
@@ -84,6 +86,30 @@ export async function runEgress(platform: string): Promise<void> {
     latency.observe(o);
   };
 
+  // The audit log's relay and retention (audit.ts): this platform's rows, Postgres → lockstep.audit.v1.
+  const audit = startAuditLoop(
+    {
+      pool: rt.pool,
+      platform,
+      publish: async (rec: AuditRecord) => {
+        await producer.produce(
+          config.kafka.topics.audit,
+          `${rec.platform}:${rec.targetKey ?? rec.targetId ?? ''}`,
+          rec,
+        );
+      },
+      logger,
+      published: new Counter({
+        name: 'lockstep_audit_published_total',
+        help: 'Audit records published to the audit topic',
+        labelNames: ['platform'] as const,
+        registers: [rt.metrics],
+      }),
+    },
+    { ...config.audit, pruned: prunedRowsCounter(rt.metrics) },
+  );
+  const applied = createAppliedStore(rt.pool, platform, () => audit.wake());
+
   consumer = createBatchConsumer<WriteCommand>(rt.kafka, rt.serde, {
     groupId: `${config.kafka.clientId}-egress-${platform}`,
     topics: [topic],
@@ -122,7 +148,7 @@ export async function runEgress(platform: string): Promise<void> {
           describe: (e) => connector.describeError(e),
           budget,
           breaker,
-          applied: createAppliedStore(rt.pool, platform),
+          applied,
           publishOutcome,
           async deadLetter(part, error, attempts, firstFailedAtMs) {
             await rt.deadLetter({
@@ -160,6 +186,7 @@ export async function runEgress(platform: string): Promise<void> {
   consumer.onCrash((err, restart) => rt.onConsumerCrash(`egress-${platform}`, err, restart));
   await consumer.start();
   rt.onShutdown({ name: 'consumer', run: () => consumer?.stop() });
+  rt.onShutdown({ name: 'audit relay', run: () => audit.stop() });
   const lag = registerConsumerLag(rt.kafka, rt.metrics, `${config.kafka.clientId}-egress-${platform}`, [
     topic,
   ]);

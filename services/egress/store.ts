@@ -1,8 +1,17 @@
 import { pgError, type Pool } from '../core/db/index.ts';
 import type { WriteOutcome } from '../../schemas/generated/types.ts';
+import { insertAuditRecords } from './audit.ts';
 import type { AppliedStore } from './egress.ts';
 
-export function createAppliedStore(pool: Pool, platform: string): AppliedStore {
+const RECORD_APPLIED = `insert into egress_applied (command_id, platform, outcome)
+  select unnest($1::text[]), $2, $3::jsonb
+  on conflict (command_id) do update
+    set outcome = excluded.outcome, applied_at = now()
+    -- a recorded failure may be retried (replay, DLQ retry) and then succeed; a success stays
+    where egress_applied.outcome->>'status' = 'failed'`;
+
+/** `onAudited` is called after a transaction that wrote audit records commits (wakes their relay). */
+export function createAppliedStore(pool: Pool, platform: string, onAudited?: () => void): AppliedStore {
   return {
     async get(commandId) {
       // Classified (core/db): a dropped connection is retriable, never a failed write.
@@ -15,20 +24,33 @@ export function createAppliedStore(pool: Pool, platform: string): AppliedStore {
         });
       return r.rows[0]?.outcome ?? null;
     },
-    async record(commandIds, outcome) {
-      await pool
-        .query(
-          `insert into egress_applied (command_id, platform, outcome)
-           select unnest($1::text[]), $2, $3::jsonb
-           on conflict (command_id) do update
-             set outcome = excluded.outcome, applied_at = now()
-             -- a recorded failure may be retried (replay, DLQ retry) and then succeed; a success stays
-             where egress_applied.outcome->>'status' = 'failed'`,
-          [commandIds, platform, JSON.stringify(outcome)],
-        )
-        .catch((err: unknown) => {
-          throw pgError(`recording the outcome of commands ${commandIds.join(', ')}`, err);
+    async record(commandIds, outcome, audit = []) {
+      const what = `recording the outcome of commands ${commandIds.join(', ')}`;
+      const params = [commandIds, platform, JSON.stringify(outcome)];
+      if (audit.length === 0) {
+        await pool.query(RECORD_APPLIED, params).catch((err: unknown) => {
+          throw pgError(what, err);
         });
+        return;
+      }
+      // The applied record and the audit records of the write commit together or not at all.
+      const client = await pool.connect().catch((err: unknown) => {
+        throw pgError(what, err);
+      });
+      let ok = false;
+      try {
+        await client.query('begin');
+        await client.query(RECORD_APPLIED, params);
+        await insertAuditRecords(client, audit);
+        await client.query('commit');
+        ok = true;
+      } catch (err) {
+        await client.query('rollback').catch(() => {});
+        throw pgError(what, err);
+      } finally {
+        client.release(ok ? undefined : true);
+      }
+      onAudited?.();
     },
   };
 }

@@ -240,6 +240,8 @@ function command(
     base,
     marker: action === 'create' ? state.linkId : null,
     causedBy: cause.startsWith('event:') ? cause.slice('event:'.length) : null,
+    // Spelled out by process.ts, which holds the input (decide sees only its id).
+    cause: null,
     createdAtMs: ctx.nowMs,
   };
 }

@@ -5,7 +5,7 @@
  */
 import { LockstepError } from '../core/errors/index.ts';
 import { commandsTopic, type TopicsConfig } from '../core/kafka/index.ts';
-import type { ChangeEvent, WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
+import type { Cause, ChangeEvent, WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
 import type { DecideResult, Note } from './decide.ts';
 import { decide, entityAsideKey, linkAsideKey, resolveConflict } from './decide.ts';
 import type { Flow } from './flow.ts';
@@ -69,13 +69,63 @@ async function checkBindings(tx: StoreTx, r: DecideResult, before: LinkState | n
   }
 }
 
+/** The change a command came from, spelled out for egress's audit log (who, where, when). */
+export function eventCause(ev: ChangeEvent): Cause {
+  const s = ev.source;
+  return {
+    kind: 'event',
+    ref: ev.eventId,
+    platform: s.platform,
+    workspace: s.workspace,
+    entityId: s.entityId,
+    entityKey: s.entityKey,
+    actor: s.actor,
+    actorIsLockstep: s.actorIsLockstep,
+    via: s.via,
+    changedAtMs: s.tsMs,
+  };
+}
+
+function outcomeCause(out: WriteOutcome): Cause {
+  return {
+    kind: 'outcome',
+    ref: out.commandId,
+    platform: out.platform,
+    workspace: out.workspace,
+    entityId: out.targetId,
+    entityKey: out.targetKey,
+    actor: null,
+    actorIsLockstep: true,
+    via: null,
+    changedAtMs: out.platformTsMs,
+  };
+}
+
+function resolveCause(conflictId: string, resolvedBy: string, nowMs: number): Cause {
+  return {
+    kind: 'resolve',
+    ref: conflictId,
+    platform: null,
+    workspace: null,
+    entityId: null,
+    entityKey: null,
+    actor: { email: null, platformUserId: null, displayName: resolvedBy },
+    actorIsLockstep: false,
+    via: null,
+    changedAtMs: nowMs,
+  };
+}
+
 async function record(
   tx: StoreTx,
   deps: ProcessDeps,
-  r: DecideResult,
+  decided: DecideResult,
   into: Processed,
   before: LinkState | null,
+  cause: Cause,
 ): Promise<void> {
+  // decide() names its cause by id only; the command carries it in full for the audit log.
+  const r = { ...decided, commands: decided.commands.map((c) => ({ ...c, cause: c.cause ?? cause })) };
   await checkBindings(tx, r, before);
   if (r.state) await tx.saveLink(r.state);
   if (r.aside) await tx.putAside(r.aside.key, r.aside.event);
@@ -143,7 +193,7 @@ export async function processChange(
       parent,
       canonicalLabel: deps.canonicalLabel,
     });
-    await record(tx, deps, r, into, state);
+    await record(tx, deps, r, into, state, eventCause(ev));
     if (named && r.state) await afterNamed(tx, deps, r.state, src.platform, into);
   }
   return into;
@@ -209,7 +259,7 @@ export async function processOutcome(
     parent: await parentLink(tx, state),
     canonicalLabel: deps.canonicalLabel,
   });
-  await record(tx, deps, r, into, state);
+  await record(tx, deps, r, into, state, outcomeCause(out));
   // The outcome may have named a new record: decide what was waiting for it.
   if (r.state) await afterNamed(tx, deps, r.state, out.platform, into);
   return into;
@@ -251,6 +301,13 @@ export async function processResolve(
   );
   if (!r.ok) return r;
   const into: Processed = { commands: [], conflicts: 0, notes: [] };
-  await record(tx, deps, { ...r, aside: null }, into, state);
+  await record(
+    tx,
+    deps,
+    { ...r, aside: null },
+    into,
+    state,
+    resolveCause(conflictId, resolvedBy, deps.now()),
+  );
   return { ok: true, processed: into };
 }

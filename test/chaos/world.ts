@@ -225,6 +225,7 @@ export async function startChaosWorld(opts: ChaosOptions = {}): Promise<ChaosWor
           outcomes: `${prefix}.outcomes`,
           conflicts: `${prefix}.conflicts`,
           dlq: `${prefix}.dlq`,
+          audit: `${prefix}.audit`,
         },
       },
       registry: { url: `http://${regProxy.listen}${regUrl.pathname}` },

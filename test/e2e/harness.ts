@@ -54,6 +54,8 @@ export interface E2EOptions {
   /** Webhook retry delay scale for the emulators (1 = real delays). */
   webhookTimeScale?: number;
   egress?: Record<string, unknown>;
+  /** The `audit` section (retention, prune interval). */
+  audit?: Record<string, unknown>;
 }
 
 export interface E2E {
@@ -154,6 +156,7 @@ async function startWorld(
         outcomes: `${prefix}.outcomes`,
         conflicts: `${prefix}.conflicts`,
         dlq: `${prefix}.dlq`,
+        audit: `${prefix}.audit`,
       },
     },
     registry: { url: stack.registry.url },
@@ -192,6 +195,7 @@ async function startWorld(
     ingest: { port: ingestPort, pollIntervalMs: opts.pollIntervalMs ?? 0 },
     reconciler: { port: reconcilerPort },
     egress: { port: egressBase, maxAttempts: 6, backoffBaseMs: 100, backoffMaxMs: 2000, ...opts.egress },
+    ...(opts.audit && { audit: opts.audit }),
   };
   // Egress ports are base + platform index (linear 0, jira 1): take a second free port's worth of room.
   const configFile = pipeline.configFile;

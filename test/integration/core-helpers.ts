@@ -26,6 +26,7 @@ export function testConfig(overrides: { serviceName?: string } = {}): CoreConfig
         outcomes: `${p}.outcomes.v1`,
         conflicts: `${p}.conflicts.v1`,
         dlq: `${p}.dlq.v1`,
+        audit: `${p}.audit.v1`,
       },
     },
     registry: { url: e.registry.url },

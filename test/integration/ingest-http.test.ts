@@ -315,6 +315,7 @@ describe('ingest over real HTTP', { timeout: 600_000 }, () => {
           outcomes: `${p}.outcomes.v1`,
           conflicts: `${p}.conflicts.v1`,
           dlq: `${p}.dlq.v1`,
+          audit: `${p}.audit.v1`,
         },
       },
       registry: { url: stack.registry.url },

@@ -200,6 +200,7 @@ function sandboxDocument(
         outcomes: `${ns}.outcomes.v1`,
         conflicts: `${ns}.conflicts.v1`,
         dlq: `${ns}.dlq.v1`,
+        audit: `${ns}.audit.v1`,
       },
     };
   }

@@ -87,9 +87,11 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
     id: string,
     skipped: SkippedField[],
     alreadyApplied: boolean,
+    before: EntityState | null = null,
   ): Promise<ApplyResult> {
     const i = await readIssue(id);
     return {
+      before,
       targetId: i.id,
       targetKey: i.key,
       written: issueState(cfg, i),
@@ -389,7 +391,7 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
       if (s) skipped.push(s);
     }
     // Nothing left to write and nothing refused: the target already holds every value (a repeat).
-    return issueResult(targetId, [...stale, ...skipped], write.length === 0 && stale.length === 0);
+    return issueResult(targetId, [...stale, ...skipped], write.length === 0 && stale.length === 0, current);
   }
 
   async function applyComment(cmd: WriteCommand): Promise<ApplyResult> {
@@ -399,9 +401,15 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
         category: 'validation',
         cause: 'a comment command needs a parentId',
       });
-    const result = (raw: unknown, skipped: SkippedField[], alreadyApplied: boolean): ApplyResult => {
+    const result = (
+      raw: unknown,
+      skipped: SkippedField[],
+      alreadyApplied: boolean,
+      before: EntityState | null = null,
+    ): ApplyResult => {
       const c = jiraComment.parse(raw);
       return {
+        before,
         targetId: c.id,
         targetKey: null,
         written: commentState(c),
@@ -445,14 +453,15 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
       };
     }
     const current = await client.issueComments.getComment({ issueIdOrKey: parentId, id: targetId });
-    const stale = staleFields(cmd, commentState(jiraComment.parse(current)));
-    if (stale.length > 0 || !cmd.fields.known.includes('body')) return result(current, stale, false);
+    const before = commentState(jiraComment.parse(current));
+    const stale = staleFields(cmd, before);
+    if (stale.length > 0 || !cmd.fields.known.includes('body')) return result(current, stale, false, before);
     const updated = await client.issueComments.updateComment({
       issueIdOrKey: parentId,
       id: targetId,
       body: markdownToAdf(cmd.fields.body ?? ''),
     });
-    return result(updated, [], false);
+    return result(updated, [], false, before);
   }
 
   return {

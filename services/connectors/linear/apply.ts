@@ -269,9 +269,15 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
   const issuePayload = (key: string) => z.object({ [key]: z.object({ issue: z.unknown() }) });
   const commentPayload = (key: string) => z.object({ [key]: z.object({ comment: z.unknown() }) });
 
-  function issueResult(node: unknown, skipped: SkippedField[], alreadyApplied: boolean): ApplyResult {
+  function issueResult(
+    node: unknown,
+    skipped: SkippedField[],
+    alreadyApplied: boolean,
+    before: EntityState | null = null,
+  ): ApplyResult {
     const d = issueNodeToData(node);
     return {
+      before,
       targetId: d.id,
       targetKey: d.identifier ?? null,
       written: issueState(d),
@@ -282,9 +288,15 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
     };
   }
 
-  function commentResult(node: unknown, skipped: SkippedField[], alreadyApplied: boolean): ApplyResult {
+  function commentResult(
+    node: unknown,
+    skipped: SkippedField[],
+    alreadyApplied: boolean,
+    before: EntityState | null = null,
+  ): ApplyResult {
     const d = commentNodeToData(node);
     return {
+      before,
       targetId: d.id,
       targetKey: null,
       written: commentState(d),
@@ -401,6 +413,7 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
         await readIssueNode(targetId),
         [...stale, ...skipped],
         write.length === 0 && stale.length === 0,
+        currentState,
       );
     const r = await gql(
       'updating issue',
@@ -408,7 +421,7 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
       { id: targetId, input },
       issuePayload('issueUpdate'),
     );
-    return issueResult(r.issueUpdate!.issue, [...stale, ...skipped], false);
+    return issueResult(r.issueUpdate!.issue, [...stale, ...skipped], false, currentState);
   }
 
   async function readIssueNode(id: string): Promise<unknown> {
@@ -461,14 +474,14 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
     const current = commentState(await readComment(targetId));
     const stale = staleFields(cmd, current);
     if (!cmd.fields.known.includes('body') || stale.length > 0)
-      return commentResult(await readCommentNode(targetId), stale, false);
+      return commentResult(await readCommentNode(targetId), stale, false, current);
     const r = await gql(
       'updating comment',
       `mutation LockstepCommentUpdate($id: String!, $input: CommentUpdateInput!) { commentUpdate(id: $id, input: $input) { success comment { ${COMMENT_FIELDS} } } }`,
       { id: targetId, input: { body: cmd.fields.body ?? '' } },
       commentPayload('commentUpdate'),
     );
-    return commentResult(r.commentUpdate!.comment, [], false);
+    return commentResult(r.commentUpdate!.comment, [], false, current);
   }
 
   async function readCommentNode(id: string): Promise<unknown> {

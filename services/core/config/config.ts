@@ -31,6 +31,8 @@ export const kafkaSchema = z
         outcomes: topicName.default('lockstep.outcomes.v1'),
         conflicts: topicName.default('lockstep.conflicts.v1'),
         dlq: topicName.default('lockstep.dlq.v1'),
+        // One record per field of every write egress makes (services/egress/audit.ts).
+        audit: topicName.default('lockstep.audit.v1'),
       })
       .strict()
       .prefault({}),
@@ -46,6 +48,8 @@ export const kafkaSchema = z
         outcomes: retentionMs.default(7 * DAY_MS),
         conflicts: retentionMs.default(30 * DAY_MS),
         dlq: retentionMs.default(30 * DAY_MS),
+        // The durable audit log is the Postgres table (`audit.retentionDays`); the topic is for shipping it elsewhere.
+        audit: retentionMs.default(30 * DAY_MS),
       })
       .strict()
       .prefault({})

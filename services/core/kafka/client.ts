@@ -187,6 +187,7 @@ export function topicSpecs(config: KafkaConfig, platforms: readonly string[]): T
     spec(topics.outcomes, r.outcomes),
     spec(topics.conflicts, r.conflicts),
     spec(topics.dlq, r.dlq),
+    spec(topics.audit, r.audit),
   ];
 }
 

@@ -14,6 +14,7 @@ test('the topic table maps each DESIGN.md topic to its schema', () => {
   assert.equal(schemaForTopic(topics, 'lockstep.outcomes.v1'), 'WriteOutcome');
   assert.equal(schemaForTopic(topics, 'lockstep.conflicts.v1'), 'Conflict');
   assert.equal(schemaForTopic(topics, 'lockstep.dlq.v1'), 'DeadLetter');
+  assert.equal(schemaForTopic(topics, 'lockstep.audit.v1'), 'AuditRecord');
   assert.equal(schemaForTopic(topics, 'someone.elses.topic'), undefined);
   assert.equal(commandsTopic(topics, 'asana'), 'lockstep.commands.asana.v1');
   assert.equal(valueSubject('lockstep.changes.v1'), 'lockstep.changes.v1-value');
@@ -32,6 +33,7 @@ test('topicSpecs: all topics, dlq kept longer than changes, nothing compacted', 
       'lockstep.outcomes.v1',
       'lockstep.conflicts.v1',
       'lockstep.dlq.v1',
+      'lockstep.audit.v1',
     ],
   );
   const ret = (n: string) => Number(specs.find((s) => s.name === n)?.configs['retention.ms']);

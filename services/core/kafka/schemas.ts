@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import avro from 'avsc';
 import type { CoreConfig } from '../config/index.ts';
 import type {
+  AuditRecord,
   ChangeEvent,
   Conflict,
   DeadLetter,
@@ -19,6 +20,7 @@ export interface SchemaTypes {
   WriteOutcome: WriteOutcome;
   Conflict: Conflict;
   DeadLetter: DeadLetter;
+  AuditRecord: AuditRecord;
 }
 export type SchemaName = keyof SchemaTypes;
 export const SCHEMA_NAMES: readonly SchemaName[] = [
@@ -27,6 +29,7 @@ export const SCHEMA_NAMES: readonly SchemaName[] = [
   'WriteOutcome',
   'Conflict',
   'DeadLetter',
+  'AuditRecord',
 ];
 
 export const SCHEMAS_DIR = join(import.meta.dirname, '..', '..', '..', 'schemas');
@@ -65,6 +68,7 @@ export function schemaForTopic(topics: TopicsConfig, topic: string): SchemaName 
   if (topic === topics.outcomes) return 'WriteOutcome';
   if (topic === topics.conflicts) return 'Conflict';
   if (topic === topics.dlq) return 'DeadLetter';
+  if (topic === topics.audit) return 'AuditRecord';
   if (topic.startsWith(topics.commandsPrefix) && topic.endsWith('.v1')) return 'WriteCommand';
   return undefined;
 }
