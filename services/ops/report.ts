@@ -372,6 +372,7 @@ export function computeStats(inputs: ReportInputs): Stats {
 }
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+const verb = (n: number, one: string, many: string) => (n === 1 ? one : many);
 const sinceText = (service: string, minutes: number | null) =>
   minutes === null ? `since ${service} started` : `since ${service} started (${minutes} min ago)`;
 
@@ -465,7 +466,7 @@ export function identifyIssues(inputs: ReportInputs, platforms: PlatformReport[]
         severity: 'warning',
         platform,
         count: ps.backlog,
-        message: `${plural(ps.backlog, 'command')} wait in Kafka for ${service}`,
+        message: `${plural(ps.backlog, 'command')} ${verb(ps.backlog, 'waits', 'wait')} in Kafka for ${service}`,
       });
   }
   if (stats.reconcilerBacklog !== null && stats.reconcilerBacklog >= BACKLOG_WARNING)
@@ -474,7 +475,7 @@ export function identifyIssues(inputs: ReportInputs, platforms: PlatformReport[]
       severity: 'warning',
       service: 'reconciler',
       count: stats.reconcilerBacklog,
-      message: `${plural(stats.reconcilerBacklog, 'record')} wait in Kafka for the reconciler`,
+      message: `${plural(stats.reconcilerBacklog, 'record')} ${verb(stats.reconcilerBacklog, 'waits', 'wait')} in Kafka for the reconciler`,
     });
   if ('error' in inputs.openConflicts)
     issues.push({
@@ -491,7 +492,9 @@ export function identifyIssues(inputs: ReportInputs, platforms: PlatformReport[]
         severity: 'warning',
         count: open,
         breakdown: byFlow,
-        message: `${plural(open, 'conflict')} wait for a person (${Object.entries(byFlow)
+        message: `${plural(open, 'conflict')} ${verb(open, 'waits', 'wait')} for a person (${Object.entries(
+          byFlow,
+        )
           .map(([f, n]) => `flow ${f}: ${n}`)
           .join(', ')})`,
       });
@@ -598,7 +601,7 @@ export function recommend(issues: Issue[], stats: Stats, platforms: PlatformRepo
       case 'conflicts_open':
         out.push({
           code: i.code,
-          text: `${plural(i.count ?? 0, 'conflict')} wait for a decision: settle each with \`lockstep conflicts resolve <id> --take <platform>\` (or --value)`,
+          text: `${plural(i.count ?? 0, 'conflict')} ${verb(i.count ?? 0, 'waits', 'wait')} for a decision: settle each with \`lockstep conflicts resolve <id> --take <platform>\` (or --value)`,
           command: 'lockstep conflicts list',
         });
         break;
@@ -608,7 +611,7 @@ export function recommend(issues: Issue[], stats: Stats, platforms: PlatformRepo
           .join(', ');
         out.push({
           code: i.code,
-          text: `${plural(i.count ?? 0, 'dead letter')} are open (${cats}): read each with \`lockstep dlq show <id>\`, fix the cause, then \`lockstep dlq retry\` or \`discard\` it`,
+          text: `${plural(i.count ?? 0, 'dead letter')} ${verb(i.count ?? 0, 'is', 'are')} open (${cats}): read each with \`lockstep dlq show <id>\`, fix the cause, then \`lockstep dlq retry\` or \`discard\` it`,
           command: 'lockstep dlq list --state open',
         });
         break;
