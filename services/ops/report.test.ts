@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   buildReport,
   histogramQuantile,
+  nextSteps,
   parsePrometheusText,
   renderText,
   sum,
@@ -244,7 +245,10 @@ describe('numbers → issues → recommendations', () => {
       );
       assert.equal(r.recommendations.length, c.recommendations.length, JSON.stringify(r.recommendations));
       c.recommendations.forEach((re, n) => assert.match(r.recommendations[n]!.text, re));
-      assert.equal(r.nextSteps.length, c.recommendations.length + 1);
+      assert.match(
+        r.nextSteps.at(-1)!,
+        c.recommendations.length ? /run `lockstep report` again/ : /nothing needs doing/,
+      );
     });
 });
 
@@ -275,6 +279,22 @@ describe('stats', () => {
     assert.equal(beta.latency.count, 4);
     assert.equal(beta.latency.p50Seconds, 1);
     assert.equal(beta.latency.p99Seconds, 1.98);
+  });
+
+  it('next steps: each command once, then the configuration changes, then a re-run', () => {
+    assert.deepEqual(
+      nextSteps([
+        { code: 'dead_letters', text: 'x', command: 'lockstep dlq list --state open' },
+        { code: 'rate_limited', text: 'y' },
+        { code: 'unresolved_fields', text: 'z' },
+        { code: 'dead_letters', text: 'x2', command: 'lockstep dlq list --state open' },
+      ]),
+      [
+        '1. `lockstep dlq list --state open` (dead letters)',
+        '2. make the configuration changes recommended above (rate limited, unresolved fields), then restart the services they concern',
+        '3. run `lockstep report` again to see the issues go',
+      ],
+    );
   });
 
   it('the text has every section and says what it cannot cover', () => {

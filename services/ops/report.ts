@@ -508,8 +508,12 @@ export function identifyIssues(inputs: ReportInputs, platforms: PlatformReport[]
   else {
     const open = inputs.deadLetters.filter((d) => d.state === 'open');
     if (open.length > 0) {
-      const byCategory: Record<string, number> = {};
-      for (const d of open) byCategory[d.category] = (byCategory[d.category] ?? 0) + 1;
+      const counted: Record<string, number> = {};
+      for (const d of open) counted[d.category] = (counted[d.category] ?? 0) + 1;
+      // Most first, then by name: the topic's partition order says nothing.
+      const byCategory = Object.fromEntries(
+        Object.entries(counted).sort(([a, m], [b, n]) => n - m || a.localeCompare(b)),
+      );
       issues.push({
         code: 'dead_letters',
         severity: 'error',
@@ -634,12 +638,24 @@ export function recommend(issues: Issue[], stats: Stats, platforms: PlatformRepo
   return out;
 }
 
+/**
+ * The recommendations as an ordered to-do: the commands to run (each once, most severe issue
+ * first), then the configuration changes recommended without a command, then a re-run.
+ */
 export function nextSteps(recommendations: Recommendation[]): string[] {
   if (recommendations.length === 0)
     return ['nothing needs doing: run `lockstep report` again after the next busy period'];
-  const steps = recommendations.map((r, n) => `${n + 1}. ${r.command ? `\`${r.command}\`: ` : ''}${r.text}`);
-  steps.push(`${steps.length + 1}. run \`lockstep report\` again to see the issues go`);
-  return steps;
+  const steps: string[] = [];
+  for (const r of recommendations)
+    if (r.command && !steps.some((s) => s.startsWith(`\`${r.command}\``)))
+      steps.push(`\`${r.command}\` (${r.code.replaceAll('_', ' ')})`);
+  const changes = recommendations.filter((r) => !r.command).map((r) => r.code.replaceAll('_', ' '));
+  if (changes.length > 0)
+    steps.push(
+      `make the configuration changes recommended above (${[...new Set(changes)].join(', ')}), then restart the services they concern`,
+    );
+  steps.push('run `lockstep report` again to see the issues go');
+  return steps.map((s, n) => `${n + 1}. ${s}`);
 }
 
 /** The fixed caveats of this version, said in every report. */

@@ -201,7 +201,7 @@ describe(
       );
       assert.equal(s.apiCalls['validation'], 1);
       assert.equal(s.apiCalls['auth'], 1);
-      assert.equal(s.unresolvedFields?.['assignee'], 1);
+      assert.deepEqual(s.unresolvedFields, { assignee: 1, status: 1, priority: 1 });
       assert.equal(s.latency.count, 2, 'one latency observation per applied write with a source change');
       assert.ok(s.latency.p50Seconds !== null && s.latency.p99Seconds !== null);
       assert.ok(s.latency.p50Seconds <= s.latency.p99Seconds);
@@ -221,9 +221,11 @@ describe(
       assert.equal(by('auth_errors', 'jira')?.count, 1);
       assert.equal(by('rate_limited', 'jira')?.count, 3);
       assert.equal(by('validation_failures', 'jira')?.count, 1);
-      assert.deepEqual(by('unresolved_fields', 'jira')?.breakdown, { assignee: 1 });
+      // Report B, made with Linear's defaults, also has a status (Backlog: the Jira emulator's
+      // workflow has none) and a priority (none: Jira has no "no priority") with no counterpart.
+      assert.deepEqual(by('unresolved_fields', 'jira')?.breakdown, { assignee: 1, status: 1, priority: 1 });
       assert.equal(by('conflicts_open')?.count, open.rowCount);
-      assert.deepEqual(by('dead_letters')?.breakdown, { validation: 1, auth: 1 });
+      assert.deepEqual(by('dead_letters')?.breakdown, { auth: 1, validation: 1 });
       assert.equal(json.issues.filter((i) => i.platform === 'linear').length, 0, JSON.stringify(json.issues));
     });
 
@@ -240,7 +242,9 @@ describe(
       );
       has(/^1 assignee had no user with a matching email on jira/);
       has(/^1 conflict waits for a decision/);
-      has(/^2 dead letters are open \(validation 1, auth 1\)/);
+      has(/^2 dead letters are open \(auth 1, validation 1\)/);
+      has(/^1 status had no counterpart on jira/);
+      has(/^1 priority had no counterpart on jira/);
       has(/^jira rejected 1 write/);
     });
 
