@@ -63,6 +63,8 @@ export interface EgressDeps {
     applySeconds: Histogram<'platform'>;
     /** Retries of recording/publishing/dead-lettering (infrastructure, never the platform). */
     infraRetries: Counter<'platform' | 'step'>;
+    /** Fields a write could not carry because the value has no counterpart here (a person, a status). */
+    unresolved?: Counter<'platform' | 'field'>;
   };
 }
 
@@ -234,6 +236,9 @@ async function callPlatform(
     deps.breaker.success();
     deps.metrics.apiCalls.inc({ platform: deps.platform, result: 'ok' });
     deps.metrics.applySeconds.observe({ platform: deps.platform }, (deps.now() - started) / 1000);
+    for (const s of value.skipped)
+      if (s.reason === 'unresolvable')
+        deps.metrics.unresolved?.inc({ platform: deps.platform, field: s.field });
     if (value.skipped.some((s) => s.reason === 'follow_up_failed'))
       deps.logger.warn(
         { platform: deps.platform, commandId: cmd.commandId, skipped: value.skipped, todo: todo.length },

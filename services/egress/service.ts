@@ -78,8 +78,34 @@ export async function runEgress(platform: string): Promise<void> {
       labelNames: ['platform', 'step'] as const,
       registers: [rt.metrics],
     }),
+    unresolved: new Counter({
+      name: 'lockstep_egress_unresolved_fields_total',
+      help: 'Fields a write left as they were because the value has no counterpart on the platform (no user with that email, no such status or priority), by field',
+      labelNames: ['platform', 'field'] as const,
+      registers: [rt.metrics],
+    }),
   };
   for (const result of ['ok', ...ERROR_CATEGORIES]) metrics.apiCalls.inc({ platform, result }, 0);
+  for (const field of ['assignee', 'status', 'priority']) metrics.unresolved.inc({ platform, field }, 0);
+  // The egress budget's state at scrape time (`lockstep report` shows it as rate-limit headroom).
+  new Gauge({
+    name: 'lockstep_egress_rate_budget_headroom_ratio',
+    help: "Share of the platform's request budget left now (tokens out of the burst, 0..1)",
+    labelNames: ['platform'] as const,
+    registers: [rt.metrics],
+    collect() {
+      this.set({ platform }, budget.headroom().ratio);
+    },
+  });
+  new Gauge({
+    name: 'lockstep_egress_rate_budget_wait_seconds',
+    help: 'How long the next request to the platform would wait for budget (a Retry-After or an empty budget)',
+    labelNames: ['platform'] as const,
+    registers: [rt.metrics],
+    collect() {
+      this.set({ platform }, budget.headroom().waitMs / 1000);
+    },
+  });
   const latency = endToEndLatency(rt.metrics, platform);
   const publishOutcome = async (o: WriteOutcome) => {
     await producer.produce(config.kafka.topics.outcomes, o.linkId, o);

@@ -436,6 +436,22 @@ function selection(
   return pick(entries, ids);
 }
 
+/** Every retained dead letter with its state (for `lockstep report`), oldest first. */
+export async function listDeadLetters(
+  configFile: string | undefined,
+): Promise<{ stage: string; category: string; state: string }[]> {
+  const ctx = open(configFile);
+  try {
+    return (await load(ctx)).map((e) => ({
+      stage: e.dl.stage,
+      category: e.dl.error.category,
+      state: stateOf(e),
+    }));
+  } finally {
+    await ctx.pool.end();
+  }
+}
+
 async function withCtx(configFile: string | undefined, fn: (ctx: Ctx) => Promise<void>): Promise<void> {
   const ctx = open(configFile);
   try {

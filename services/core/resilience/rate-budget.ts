@@ -77,6 +77,12 @@ export class RateBudget {
     return Math.max(blocked, forToken);
   }
 
+  /** How much of the budget is left now: tokens out of the burst (0..1), and ms until a request may leave. */
+  headroom(): { ratio: number; waitMs: number } {
+    const waitMs = this.waitMs();
+    return { ratio: Math.max(0, Math.min(1, this.tokens / this.burst)), waitMs };
+  }
+
   private async take(): Promise<void> {
     for (let wait = this.waitMs(); wait > 0; wait = this.waitMs()) await this.sleep(wait);
     this.tokens -= 1;

@@ -97,6 +97,17 @@ describe('RateBudget', () => {
     assert.deepEqual(clock.slept, [500]);
   });
 
+  it('reports its headroom: the share of the burst left and the wait a Retry-After imposes', async () => {
+    const clock = fakeClock();
+    const b = new RateBudget({ limit: 4, perMs: 1000, now: clock.now, sleep: clock.sleep });
+    assert.deepEqual(b.headroom(), { ratio: 1, waitMs: 0 });
+    await b.acquire();
+    await b.acquire();
+    assert.deepEqual(b.headroom(), { ratio: 0.5, waitMs: 0 });
+    b.observe({ retryAfterMs: 2000 });
+    assert.equal(b.headroom().waitMs, 2000);
+  });
+
   it('holds every request until Retry-After has passed', async () => {
     const clock = fakeClock();
     const b = new RateBudget({ limit: 100, perMs: 1000, now: clock.now, sleep: clock.sleep });
