@@ -147,8 +147,7 @@ export interface AuditFilter {
 /** `--item jira:ENG-12` → { platform, ref }; a clear error for anything else. */
 export function parseItem(v: string): { platform: string; ref: string } {
   const i = v.indexOf(':');
-  if (i <= 0 || i === v.length - 1)
-    throw new Error(`--item must be <platform>:<key or id> (for example jira:ENG-12), got ${v}`);
+  if (i <= 0 || i === v.length - 1) throw new Error(`--item must be <platform>:<key or id>, got ${v}`);
   return { platform: v.slice(0, i), ref: v.slice(i + 1) };
 }
 

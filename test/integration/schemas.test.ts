@@ -3,7 +3,6 @@
  * `lockstep schemas` commands report it. (The avsc-resolver guard against schemas/released/ is
  * unit-tested in services/core/kafka/evolution.test.ts.)
  */
-import { lockstepTopicSpecs } from '../../services/app/topics.ts';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -12,6 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
+import { lockstepTopicSpecs } from '../../services/app/topics.ts';
 import { LockstepError } from '../../services/core/errors/index.ts';
 import { createRegistry, schemaText, valueSubject } from '../../services/core/kafka/index.ts';
 import { rand, testConfig } from './core-helpers.ts';
@@ -73,7 +73,7 @@ test('lockstep schemas register, then check passes; check fails once a subject h
   const after = await cli(['check']);
   assert.equal(
     (after.stdout.match(/^ok {3}registry/gm) ?? []).length,
-    topicSpecs(config.kafka).length,
+    lockstepTopicSpecs(config.kafka).length,
     after.stdout,
   );
 

@@ -47,7 +47,10 @@ export function register(program: Command): void {
     .command('audit')
     .description('every write Lockstep made: before/after, the change that caused it, command, link, trace')
     .option('-c, --config <file>', 'lockstep.yaml')
-    .option('--item <platform:key>', 'writes to one item (its key, such as jira:ENG-12, or its platform id)')
+    .option(
+      '--item <platform:key>',
+      'writes to one item: <platform>:<key> (its issue key) or <platform>:<id>',
+    )
     .option('--link <id>', 'writes under one link (every side of a synced item)')
     .option('--since <when>', 'only writes since a duration ago (30m, 2h, 7d) or a date/time')
     .option('--limit <n>', 'at most this many records (default 10000)')
