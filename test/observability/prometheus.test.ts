@@ -40,6 +40,8 @@ const ALLOWED_LABELS = new Set([
   'code',
   'step',
   'table',
+  // A synced field's name (lockstep_egress_unresolved_fields_total): one of a fixed list.
+  'field',
   'le',
 ]);
 
