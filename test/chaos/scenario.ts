@@ -1,6 +1,7 @@
 /** One chaos scenario per test file: a world, the workload, the fault, the end checks. */
 import { after, before, describe, it } from 'node:test';
 import { startChaosWorld, type ChaosOptions, type ChaosWorld } from './world.ts';
+import { writeDiagnosis } from './diagnose.ts';
 import { checkEnd, workload, type EndExpectations, type Workload } from './workload.ts';
 
 export interface Scenario {
@@ -38,6 +39,9 @@ export function chaosScenario(s: Scenario): void {
         await checkEnd(w, s.name, s.fault, healedAt, s.convergeMs, s.expect);
       } catch (err) {
         failed = true;
+        // Read while the world still runs: where the items stopped, for the kept logs.
+        const file = await writeDiagnosis(w);
+        process.stderr.write(`[chaos] ${s.name}: failed; state at the failure in ${file}\n`);
         throw err;
       }
     });
