@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { LinearClient } from '@linear/sdk';
 import { Version3Client } from 'jira.js';
 import type { Admin } from 'kafkajs';
+import { afterEach } from 'node:test';
 import pg from 'pg';
 import { stringify } from 'yaml';
 import { StackError } from '../../deploy/local/process.ts';
@@ -251,12 +252,20 @@ async function startWorld(
       await db.end();
       await linearEmu.close();
       await jiraEmu.close();
-      // LOCKSTEP_E2E_KEEP_LOGS=1 keeps the world's dir (config, service logs) to read a failure.
-      if (process.env['LOCKSTEP_E2E_KEEP_LOGS']) process.stderr.write(`[e2e] world ${id} kept in ${dir}\n`);
+      // Kept after a failed test, or always with LOCKSTEP_E2E_KEEP_LOGS=1.
+      if (aTestFailed || process.env['LOCKSTEP_E2E_KEEP_LOGS'])
+        process.stderr.write(`[e2e] world ${id} kept in ${dir} (config, pipeline/logs)\n`);
       else rmSync(dir, { recursive: true, force: true });
     },
   };
 }
+
+// A test of this file failed: its world's dir (config, service logs) is kept and named, so the
+// failure of a fresh-clone CI run can be read afterwards, not only when it was asked for.
+let aTestFailed = false;
+afterEach((t) => {
+  if ((t as { passed?: boolean }).passed === false) aTestFailed = true;
+});
 
 /** Polls `probe` until it returns a value (not undefined/false) or the timeout passes. */
 export async function eventually<T>(
