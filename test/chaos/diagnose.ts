@@ -51,6 +51,10 @@ export async function writeDiagnosis(w: ChaosWorld): Promise<string> {
       w,
       'select id::text, topic, key, created_at from reconciler_outbox where sent_at is null order by id',
     ),
+    openConflicts: await rows(
+      w,
+      "select conflict_id, link_id, field, record from reconciler_conflicts where status <> 'resolved'",
+    ),
     outbox: await rows(w, 'select count(*)::int as rows, max(sent_at) as last_sent from reconciler_outbox'),
     applied: await rows(
       w,
