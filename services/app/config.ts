@@ -8,6 +8,7 @@ import { defineConfigSchema, loadConfig } from '../core/config/index.ts';
 import { CONNECTORS, type Platform } from '../connectors/registry.ts';
 import type { BoundConnector } from '../connectors/types.ts';
 import { flowSchema, statusNameOn } from '../reconciler/flow.ts';
+import { adminConfigSchema } from '../admin/config.ts';
 
 const platforms = Object.keys(CONNECTORS) as Platform[];
 
@@ -63,6 +64,8 @@ export const appConfigSchema = defineConfigSchema({
     .object({ port: z.number().int().min(0).max(65535).default(7071) })
     .strict()
     .prefault({}),
+  /** The status page, `lockstep admin` (services/admin/config.ts). */
+  admin: adminConfigSchema,
   egress: z
     .object({
       /** First port of the egress processes; each platform takes the next (linear, jira, asana, slack). */
