@@ -4,8 +4,10 @@
  * manual conflict (both sides edit the due date while egress-jira is down); the page shows the
  * sync, its trace read from Jaeger as a waterfall, and the open conflict; an action without the
  * admin token is refused; logged in with the token, the page resolves the conflict, and the
- * reconciler's store and Linear agree. With LOCKSTEP_ADMIN_SCREENSHOT=<png> the test also saves a
- * screenshot of the page (how docs/admin-page.png is made).
+ * reconciler's store and Linear agree. Then Jira refuses one write with a 400 (a real dead letter from
+ * egress-jira); the page lists it, its Retry button puts the command back on Jira's commands topic,
+ * and Jira gets the write. With LOCKSTEP_ADMIN_SCREENSHOT=<png> the test also saves a screenshot of
+ * the page (how docs/admin-page.png is made).
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { parse, stringify } from 'yaml';
+import { commandsTopic } from '../../services/core/kafka/index.ts';
 import { testStackEndpoints } from '../stack/env.ts';
 import { freePort } from '../support/ports.ts';
 import {
@@ -25,7 +28,8 @@ import {
   type E2E,
 } from './harness.ts';
 import { jiraIssue, linearIssue } from './conflicts-support.ts';
-import { jiraIssues, linearIds } from './helpers.ts';
+import { botCalls, jiraIssues, lastSeq, linearIds, writes } from './helpers.ts';
+import { botId } from './faults-support.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'lockstep.mjs');
 const CHROMIUM = '/usr/bin/chromium';
@@ -288,5 +292,97 @@ describe('the status page in headless Chromium (end to end)', { timeout: 600_000
       'Linear takes Jira’s due date',
       async () => (await linearIssue(e.linearAs('alice'), item.linearId)).dueDate === '2030-03-01',
     );
+  });
+
+  it('retries a dead letter from the page: back on its commands topic, and Jira gets the write', async () => {
+    // A real dead letter: Jira refuses egress-jira's next issue update with a 400 (validation,
+    // not retriable), so the Linear title edit is dead-lettered on its first attempt.
+    await settled(e);
+    const retriedTitle = `${item.title} (retried from the page)`;
+    const jiraTopic = commandsTopic(e.config.kafka.topics, 'jira');
+    const jSince = lastSeq(e, 'jira');
+    await e.jiraControl.fault({
+      kind: 'server_error',
+      status: 400,
+      count: 1,
+      match: { method: 'PUT', pathPrefix: '/rest/api/3/issue/', actor: botId(e, 'jira') },
+    });
+    await e.linearAs('bob').updateIssue(item.linearId, { title: retriedTitle });
+
+    // Each page view reads the dead-letter topic to its end; the record shows once egress made it.
+    const cells = (id: string) =>
+      page.$$eval(`#dead-letters tr[data-dead-letter="${id}"] td`, (tds) =>
+        tds.map((td) => td.innerText.trim()),
+      );
+    const id = await eventually(
+      'an open egress-jira dead letter on the page',
+      async () => {
+        await page.goto(url, { waitUntil: 'load' });
+        const rows = await page.$$eval('#dead-letters tr[data-dead-letter]', (trs) =>
+          trs.map((tr) => ({
+            id: tr.getAttribute('data-dead-letter') ?? '',
+            cells: [...tr.querySelectorAll('td')].map((td) => td.innerText.trim()),
+          })),
+        );
+        return rows.find((r) => r.cells[1] === 'open' && r.cells[2] === 'egress-jira')?.id;
+      },
+      120_000,
+    );
+    const before = await cells(id);
+    assert.equal(before[3], jiraTopic, 'it came from Jira’s commands topic');
+    assert.equal(before[4], 'validation');
+    assert.match(before[5] ?? '', /applying update issue to jira/);
+    await settled(e);
+    assert.equal(
+      (await jiraIssue(e.jiraAs('carol'), item.jiraKey)).summary,
+      item.title,
+      'Jira kept its title: the write was refused',
+    );
+    assert.deepEqual(
+      writes(botCalls(e, 'jira', jSince), 'jira').map((c) => c.status),
+      [400],
+      'one refused write to Jira, not retried by egress',
+    );
+
+    // The page's Retry button (the session from the previous test is still logged in).
+    const retrySince = lastSeq(e, 'jira');
+    await Promise.all([
+      page.waitForNavigation({ waitUntil: 'load' }),
+      page.click(`#dead-letters tr[data-dead-letter="${id}"] form[action$="/retry"] button`),
+    ]);
+    assert.equal(await page.$eval('.flash', (el) => el.textContent ?? ''), `Retried ${id} to ${jiraTopic}.`);
+    const after = await cells(id);
+    assert.equal(after[1], 'retried by admin-page');
+    assert.equal(after[8], '', 'no retry button for a retried dead letter');
+
+    const action = await e.db.query<{ action: string; actor: string; forced: boolean; target_topic: string }>(
+      `select action, actor, forced, target_topic from dlq_actions
+        where dlq_topic = $1 and dlq_partition = $2 and dlq_offset = $3`,
+      [e.config.kafka.topics.dlq, Number(id.split('-')[0]), id.split('-')[1]],
+    );
+    assert.deepEqual(action.rows, [
+      { action: 'retried', actor: 'admin-page', forced: false, target_topic: jiraTopic },
+    ]);
+    await eventually(
+      'Jira takes the retried title',
+      async () => (await jiraIssue(e.jiraAs('carol'), item.jiraKey)).summary === retriedTitle,
+      60_000,
+    );
+    await settled(e);
+    assert.deepEqual(
+      writes(botCalls(e, 'jira', retrySince), 'jira')
+        .filter((c) => c.status >= 200 && c.status < 300)
+        .map((c) => c.method),
+      ['PUT'],
+      'the retried command made exactly one write',
+    );
+
+    // A second retry of the same dead letter is refused (the CLI's rule, `--force` aside).
+    const again = await fetch(`${url}/dead-letters/${encodeURIComponent(id)}/retry`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    assert.equal(again.status, 409);
+    assert.match(((await again.json()) as { message: string }).message, /already retried .* by admin-page/);
   });
 });
