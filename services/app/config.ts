@@ -14,6 +14,7 @@ import {
 } from '../connectors/registry.ts';
 import type { BoundConnector, FlowFacts } from '../connectors/types.ts';
 import { flowSchema, statusNameOn } from '../reconciler/flow.ts';
+import { adminConfigSchema } from '../admin/config.ts';
 
 const platforms = Object.keys(CONNECTORS) as Platform[];
 
@@ -54,6 +55,8 @@ export const appConfigSchema = defineConfigSchema({
     .object({ port: z.number().int().min(0).max(65535).default(7071) })
     .strict()
     .prefault({}),
+  /** The status page, `lockstep admin` (services/admin/config.ts). */
+  admin: adminConfigSchema,
   egress: z
     .object({
       /** First port of the egress processes; each platform takes the next, in registry order. */

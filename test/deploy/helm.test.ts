@@ -169,7 +169,8 @@ describe('every shipped values file', () => {
       const expected = pipelineServices(loadAppConfig(configFile, env));
 
       const { objects } = await template(file);
-      const deployments = byKind(objects, 'Deployment');
+      // The status page (admin.enabled) is the one Deployment that is not a pipeline service.
+      const deployments = byKind(objects, 'Deployment').filter((d) => d.metadata.name !== 'lockstep-admin');
       assert.deepEqual(
         deployments.map((d) => d.metadata.name).sort(),
         expected.map((s) => `lockstep-${s.name}`).sort(),
@@ -258,9 +259,95 @@ test('KEDA scales the reconciler and each egress on the lag of their own consume
   ]);
   assert.equal(scaled.length, 3, 'ingest consumes nothing: it is not scaled on lag');
   for (const d of byKind(objects, 'Deployment')) {
-    const keda = d.metadata.name !== 'lockstep-ingest';
+    const keda = !['lockstep-ingest', 'lockstep-admin'].includes(d.metadata.name);
     assert.equal('replicas' in d.spec!, !keda, `${d.metadata.name}: replicas are KEDA's when it scales it`);
   }
+});
+
+describe('the status page (admin.enabled)', () => {
+  test('is off by default: no admin object is rendered', async () => {
+    const { objects } = await template(join(CHART, 'ci', 'minimal-values.yaml'));
+    assert.deepEqual(
+      objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/component'] === 'admin'),
+      [],
+    );
+  });
+
+  test('on: `lockstep admin` on its own configuration, the token only from the existing Secret', async () => {
+    const file = join(CHART, 'ci', 'everything-values.yaml');
+    const values = parse(readFileSync(file, 'utf8')) as {
+      config: Record<string, unknown>;
+      admin: { existingSecret: { name: string; key: string } };
+    };
+    const { objects } = await template(file);
+    const admin = objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/component'] === 'admin');
+    assert.deepEqual(admin.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
+      'ConfigMap/lockstep-admin-config',
+      'Deployment/lockstep-admin',
+      'NetworkPolicy/lockstep-admin',
+      'Service/lockstep-admin',
+    ]);
+    const pod = (
+      byKind(admin, 'Deployment')[0]!.spec as {
+        template: { spec: PodSpec & { volumes: { configMap?: { name: string } }[] } };
+      }
+    ).template.spec;
+    const c = pod.containers[0]!;
+    assert.deepEqual(c.args, ['admin']);
+    assert.equal(c.ports[0]!.containerPort, 7080);
+    assert.equal(c.readinessProbe.httpGet.path, '/readyz');
+    const env = Object.fromEntries(c.env.map((e) => [e.name, e]));
+    assert.deepEqual(env['LOCKSTEP_ADMIN_TOKEN'], {
+      name: 'LOCKSTEP_ADMIN_TOKEN',
+      valueFrom: { secretKeyRef: values.admin.existingSecret },
+    });
+    assert.ok(pod.volumes.some((v) => v.configMap?.name === 'lockstep-admin-config'));
+
+    // Its configuration is the chart's config plus the admin section, and loads as the CLI loads it.
+    const cm = byKind(admin, 'ConfigMap')[0]!;
+    const doc = parse(cm.data!['lockstep.yaml']!) as Record<string, unknown>;
+    assert.deepEqual({ ...doc, admin: undefined }, { ...values.config, admin: undefined });
+    const configFile = join(scratch, 'admin.lockstep.yaml');
+    writeFileSync(configFile, cm.data!['lockstep.yaml']!);
+    const secrets: NodeJS.ProcessEnv = { LOCKSTEP_ADMIN_TOKEN: 'a-token-of-at-least-16-chars' };
+    for (const m of JSON.stringify(values.config).matchAll(/\{"env":"([A-Z0-9_]+)"\}/g))
+      secrets[m[1]!] = 'dummy';
+    const loaded = loadAppConfig(configFile, secrets);
+    assert.equal(loaded.admin.host, '0.0.0.0', 'listens where the kubelet and the Service reach it');
+    assert.equal(loaded.admin.port, 7080);
+    assert.equal(loaded.admin.token?.reveal(), 'a-token-of-at-least-16-chars');
+    // Each pipeline service through its Service, on the port its Deployment listens on.
+    const services = pipelineServices(loaded);
+    assert.deepEqual(
+      loaded.admin.serviceUrls,
+      Object.fromEntries(services.map((s) => [s.name, `http://lockstep-${s.name}:${s.port}`])),
+    );
+    // The pipeline's own ConfigMap does not name the token's variable (its containers lack it).
+    const [pipelineCm] = byKind(objects, 'ConfigMap').filter((o) => o.metadata.name === 'lockstep-config');
+    assert.doesNotMatch(pipelineCm!.data!['lockstep.yaml']!, /LOCKSTEP_ADMIN_TOKEN/);
+    for (const d of byKind(objects, 'Deployment').filter((o) => o.metadata.name !== 'lockstep-admin')) {
+      const names = (d.spec as { template: { spec: PodSpec } }).template.spec.containers[0]!.env.map(
+        (e) => e.name,
+      );
+      assert.ok(!names.includes('LOCKSTEP_ADMIN_TOKEN'), `${d.metadata.name} does not get the admin token`);
+    }
+  });
+
+  test('a token written into config.admin is refused: it comes only from admin.existingSecret', async () => {
+    const r = await runTool(tools.helm, [
+      'template',
+      'lockstep',
+      CHART,
+      '--kube-version',
+      KUBERNETES_VERSIONS[0]!,
+      '-f',
+      join(CHART, 'ci', 'minimal-values.yaml'),
+      '--set',
+      'config.admin.token.env=MY_ADMIN_TOKEN',
+    ]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /config\.admin\.token: give the status page's token with admin\.existingSecret/);
+  });
 });
 
 test('a rules file given with --set-file becomes the PrometheusRule verbatim, {{ $labels }} untouched', async () => {

@@ -4,13 +4,13 @@
  * transaction); the running reconciler publishes them.
  */
 import type { Command } from 'commander';
-import { loadAppConfig } from '../../app/config.ts';
+import { loadAppConfig, type AppConfig } from '../../app/config.ts';
 import { createPool } from '../../core/db/index.ts';
 import type { SyncedField } from '../../reconciler/flow.ts';
 import { SYNCED_FIELDS } from '../../reconciler/flow.ts';
 import { deterministicId } from '../../reconciler/ids.ts';
 import { processResolve } from '../../reconciler/process.ts';
-import { createReconcilerStore } from '../../reconciler/store.ts';
+import { createReconcilerStore, type ReconcilerStore } from '../../reconciler/store.ts';
 import { parseFieldValue } from '../../reconciler/values.ts';
 
 function open(configFile: string | undefined) {
@@ -21,6 +21,60 @@ function open(configFile: string | undefined) {
 
 function isField(f: string): f is SyncedField {
   return (SYNCED_FIELDS as readonly string[]).includes(f);
+}
+
+/** How a person settles a conflict: take one platform's value, or give the value as JSON. */
+export type Resolution = { take: string } | { valueJson: string };
+
+export type ResolveResult =
+  { ok: true; field: string; value: unknown; targets: string[] } | { ok: false; error: string };
+
+/**
+ * Settles an open conflict: records the choice and its write commands in the reconciler's outbox
+ * in one transaction (the running reconciler publishes them). Shared by `conflicts resolve` and
+ * the status page (`lockstep admin`).
+ */
+export async function resolveConflict(
+  config: AppConfig,
+  store: ReconcilerStore,
+  conflictId: string,
+  how: Resolution,
+  by: string,
+): Promise<ResolveResult> {
+  const fail = (why: string): ResolveResult => ({
+    ok: false,
+    error: `resolving conflict ${conflictId}: ${why}`,
+  });
+  const [row] = await store.conflicts({ conflictId });
+  if (!row) return fail('no such conflict');
+  if (row.status !== 'open') return fail(`already ${row.status}`);
+  if (!isField(row.field)) return fail(`unknown field ${row.field}`);
+  let raw: unknown;
+  if ('take' in how) {
+    const side = row.record.sides.find((s) => s.platform === how.take);
+    if (!side)
+      return fail(`no side on ${how.take} (sides: ${row.record.sides.map((s) => s.platform).join(', ')})`);
+    raw = JSON.parse(side.valueJson);
+  } else {
+    try {
+      raw = JSON.parse(how.valueJson);
+    } catch (err) {
+      return fail(`the value is not JSON: ${(err as Error).message}`);
+    }
+  }
+  const value = parseFieldValue(row.field, raw);
+  if (!value.ok) return fail(value.error);
+  const deps = { flows: config.flows, topics: config.kafka.topics, ids: deterministicId, now: Date.now };
+  const r = await store.transaction((tx) =>
+    processResolve(tx, deps, row.linkId, conflictId, value.value, by),
+  );
+  if (!r.ok) return { ok: false, error: r.error };
+  return {
+    ok: true,
+    field: row.field,
+    value: value.value,
+    targets: r.processed.commands.map((c) => c.platform),
+  };
 }
 
 export function register(program: Command): void {
@@ -77,44 +131,17 @@ export function register(program: Command): void {
         }
         const { config, pool, store } = open(opts.config);
         try {
-          const [row] = await store.conflicts({ conflictId });
-          if (!row) program.error(`resolving conflict ${conflictId}: no such conflict`);
-          if (row.status !== 'open') program.error(`resolving conflict ${conflictId}: already ${row.status}`);
-          if (!isField(row.field))
-            program.error(`resolving conflict ${conflictId}: unknown field ${row.field}`);
-          let raw: unknown;
-          if (opts.take !== undefined) {
-            const side = row.record.sides.find((s) => s.platform === opts.take);
-            if (!side) {
-              const have = row.record.sides.map((s) => s.platform).join(', ');
-              program.error(`resolving conflict ${conflictId}: no side on ${opts.take} (sides: ${have})`);
-            }
-            raw = JSON.parse(side.valueJson);
-          } else {
-            try {
-              raw = JSON.parse(opts.value!);
-            } catch (err) {
-              program.error(
-                `resolving conflict ${conflictId}: --value is not JSON: ${(err as Error).message}`,
-              );
-            }
-          }
-          const value = parseFieldValue(row.field, raw);
-          if (!value.ok) program.error(`resolving conflict ${conflictId}: ${value.error}`);
-          const deps = {
-            flows: config.flows,
-            topics: config.kafka.topics,
-            ids: deterministicId,
-            now: Date.now,
-          };
-          const r = await store.transaction((tx) =>
-            processResolve(tx, deps, row.linkId, conflictId, value.value, opts.by),
+          const r = await resolveConflict(
+            config,
+            store,
+            conflictId,
+            opts.take !== undefined ? { take: opts.take } : { valueJson: opts.value! },
+            opts.by,
           );
           if (!r.ok) program.error(r.error);
-          const targets =
-            r.processed.commands.map((c) => c.platform).join(', ') || 'no side (all hold it already)';
+          const targets = r.targets.join(', ') || 'no side (all hold it already)';
           console.log(
-            `resolved ${conflictId}: ${row.field} = ${JSON.stringify(value.value)}; writing to ${targets}`,
+            `resolved ${conflictId}: ${r.field} = ${JSON.stringify(r.value)}; writing to ${targets}`,
           );
         } finally {
           await pool.end();

@@ -33,6 +33,7 @@ import {
   topicOffsets,
   type AvroSerde,
   type KafkaHandle,
+  type LockstepProducer,
 } from '../../core/kafka/index.ts';
 import { createLogger } from '../../core/logging/index.ts';
 import { toJsonLine } from './topics.ts';
@@ -51,7 +52,7 @@ interface ActionRow {
   at: Date;
 }
 
-interface Entry {
+export interface Entry {
   id: string;
   partition: number;
   offset: string;
@@ -124,7 +125,7 @@ function matches(e: Entry, f: Filters): boolean {
   return true;
 }
 
-interface Ctx {
+export interface Ctx {
   config: AppConfig;
   kafka: KafkaHandle;
   serde: AvroSerde;
@@ -132,8 +133,9 @@ interface Ctx {
   topic: string;
 }
 
-function open(configFile: string | undefined): Ctx {
-  const config = loadAppConfig(configFile);
+/** The dead-letter context of a configuration (also the status page's). */
+export function openDlq(configFile: string | undefined, loaded?: AppConfig): Ctx {
+  const config = loaded ?? loadAppConfig(configFile);
   // Logs go to stderr so stdout stays the command's output (JSON lines with --json).
   const logger = createLogger({
     level: config.logLevel === 'info' ? 'warn' : config.logLevel,
@@ -231,7 +233,8 @@ async function query<R extends object>(pool: Pool | { query: Pool['query'] }, sq
   }
 }
 
-async function load(ctx: Ctx): Promise<Entry[]> {
+/** Every retained dead letter with what operators did with it. */
+export async function loadDeadLetters(ctx: Ctx): Promise<Entry[]> {
   const records = await readTopic(ctx);
   const rows = await query<DbAction>(
     ctx.pool,
@@ -251,7 +254,7 @@ async function load(ctx: Ctx): Promise<Entry[]> {
   });
 }
 
-function summary(e: Entry, dlqTopic: string, nowMs: number) {
+export function summary(e: Entry, dlqTopic: string, nowMs: number) {
   const s = e.history.at(-1);
   return {
     id: e.id,
@@ -312,7 +315,7 @@ function notRetriable(ctx: Ctx, dl: DeadLetter): string | null {
   return null;
 }
 
-type Outcome =
+export type Outcome =
   | { id: string; result: 'retried'; topic: string; partition: number; offset: string; forced: boolean }
   | { id: string; result: 'discarded'; forced: boolean }
   | { id: string; result: 'refused'; reason: string };
@@ -388,6 +391,27 @@ async function act(
   }
 }
 
+/**
+ * Puts one dead letter back on the topic it came from (original key, bytes and headers), recorded
+ * in dlq_actions; refused when it cannot be put back or was already acted on (unless `force`).
+ * Shared by `dlq retry` and the status page (`lockstep admin`).
+ */
+export async function retryDeadLetter(
+  ctx: Ctx,
+  producer: LockstepProducer,
+  e: Entry,
+  opts: { by: string; force: boolean },
+): Promise<Outcome> {
+  const why = notRetriable(ctx, e.dl);
+  if (why) return { id: e.id, result: 'refused', reason: `cannot retry: ${why}` };
+  return act(ctx, e, 'retried', { by: opts.by, reason: null, force: opts.force }, (dl) =>
+    producer.produceRaw(dl.topic, dl.key?.toString('utf8') ?? null, dl.value, {
+      ...dl.headers,
+      [RETRIED_FROM_HEADER]: `${ctx.topic}:${e.id}`,
+    }),
+  );
+}
+
 function printOutcome(o: Outcome, json: boolean | undefined): void {
   if (json) {
     console.log(JSON.stringify(o));
@@ -436,13 +460,17 @@ function selection(
   return pick(entries, ids);
 }
 
-/** Every retained dead letter with its state (for `lockstep report`), oldest first. */
+/**
+ * Every retained dead letter with its state (for `lockstep report`), oldest first: the same
+ * reading as `dlq list` and the status page (`loadDeadLetters`), with its own context closed after.
+ */
 export async function listDeadLetters(
   configFile: string | undefined,
+  loaded?: AppConfig,
 ): Promise<{ stage: string; category: string; state: string }[]> {
-  const ctx = open(configFile);
+  const ctx = openDlq(configFile, loaded);
   try {
-    return (await load(ctx)).map((e) => ({
+    return (await loadDeadLetters(ctx)).map((e) => ({
       stage: e.dl.stage,
       category: e.dl.error.category,
       state: stateOf(e),
@@ -453,7 +481,7 @@ export async function listDeadLetters(
 }
 
 async function withCtx(configFile: string | undefined, fn: (ctx: Ctx) => Promise<void>): Promise<void> {
-  const ctx = open(configFile);
+  const ctx = openDlq(configFile);
   try {
     await fn(ctx);
   } finally {
@@ -474,7 +502,7 @@ export function register(program: Command): void {
   ).action(async (opts: FilterOpts & { config?: string; json?: boolean; state?: Filters['state'] }) => {
     await withCtx(opts.config, async (ctx) => {
       const now = Date.now();
-      const shown = (await load(ctx)).filter((e) => matches(e, opts));
+      const shown = (await loadDeadLetters(ctx)).filter((e) => matches(e, opts));
       for (const e of shown) {
         const s = summary(e, ctx.topic, now);
         if (opts.json) {
@@ -498,7 +526,7 @@ export function register(program: Command): void {
     .action(async (id: string, opts: { config?: string; json?: boolean }) => {
       parseId(id);
       await withCtx(opts.config, async (ctx) => {
-        const [e] = pick(await load(ctx), [id]);
+        const [e] = pick(await loadDeadLetters(ctx), [id]);
         if (!e) return;
         const { payload, decodeError } = await decodePayload(ctx, e.dl);
         const full = {
@@ -563,7 +591,7 @@ export function register(program: Command): void {
       opts: FilterOpts & { config?: string; all?: boolean; force?: boolean; by?: string; json?: boolean },
     ) => {
       await withCtx(opts.config, async (ctx) => {
-        let chosen = selection(await load(ctx), ids, opts, 'retrying dead letters');
+        let chosen = selection(await loadDeadLetters(ctx), ids, opts, 'retrying dead letters');
         if (opts.all) {
           // --all means "everything that can be retried": the rest is named, not counted as refused.
           const skipped = chosen.filter((e) => notRetriable(ctx, e.dl) !== null);
@@ -577,20 +605,10 @@ export function register(program: Command): void {
         await producer.connect();
         try {
           for (const e of chosen) {
-            const why = notRetriable(ctx, e.dl);
-            const o: Outcome = why
-              ? { id: e.id, result: 'refused', reason: `cannot retry: ${why}` }
-              : await act(
-                  ctx,
-                  e,
-                  'retried',
-                  { by: opts.by ?? defaultActor(), reason: null, force: !!opts.force },
-                  (dl) =>
-                    producer.produceRaw(dl.topic, dl.key?.toString('utf8') ?? null, dl.value, {
-                      ...dl.headers,
-                      [RETRIED_FROM_HEADER]: `${ctx.topic}:${e.id}`,
-                    }),
-                );
+            const o = await retryDeadLetter(ctx, producer, e, {
+              by: opts.by ?? defaultActor(),
+              force: !!opts.force,
+            });
             if (o.result === 'refused') process.exitCode = 1;
             printOutcome(o, opts.json);
           }
@@ -629,7 +647,7 @@ export function register(program: Command): void {
       if (!opts.reason?.trim()) throw new Error('discarding dead letters: give --reason <why>');
       const reason = opts.reason.trim();
       await withCtx(opts.config, async (ctx) => {
-        const chosen = selection(await load(ctx), ids, opts, 'discarding dead letters');
+        const chosen = selection(await loadDeadLetters(ctx), ids, opts, 'discarding dead letters');
         for (const e of chosen) {
           const o = await act(
             ctx,

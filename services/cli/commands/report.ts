@@ -118,7 +118,7 @@ export async function gatherReportInputs(configFile: string | undefined): Promis
     checkCredentials(config),
     scrapeAll(config),
     openConflicts(config),
-    withTimeout('reading the dead-letter topic', listDeadLetters(configFile), 60_000).catch(
+    withTimeout('reading the dead-letter topic', listDeadLetters(configFile, config), 60_000).catch(
       (err: unknown) => ({ error: message(err) }),
     ),
   ]);
