@@ -1,5 +1,6 @@
 import type { JsonValue } from '../connectors/types.ts';
 import { pgError, type Pool } from '../core/db/index.ts';
+import { isRetriable } from '../core/errors/index.ts';
 import type { CursorStore } from './poller.ts';
 import type { WebhookDeps } from './webhooks.ts';
 
@@ -32,18 +33,37 @@ export function createCursorStore(pool: Pool): CursorStore {
   };
 }
 
+/**
+ * Waits between the attempts of a delivery-id statement. A connection that a failover or a pooler
+ * restart terminated fails its statement at once, and the pool's next connection works: retried
+ * here, such a drop costs the webhook nothing. Before, it was a 503, and the platform's retry came
+ * (Linear) a minute later. The waits add up to 0.35 s, well inside the senders' timeouts (5 s and
+ * 10 s). A Postgres that stays down still fails every attempt quickly and gets its 503.
+ */
+export const DELIVERY_RETRY_DELAYS_MS = [50, 300];
+
+async function retried<T>(action: string, run: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await guarded(action, run());
+    } catch (err) {
+      const delay = DELIVERY_RETRY_DELAYS_MS[attempt];
+      if (delay === undefined || !isRetriable(err)) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
 export function createDeliveryStore(pool: Pool): WebhookDeps['deliveries'] {
   return {
     async seen(platform, id) {
-      const r = await guarded(
-        `checking ${platform} delivery ${id}`,
+      const r = await retried(`checking ${platform} delivery ${id}`, () =>
         pool.query('select 1 from ingest_seen where platform = $1 and delivery_id = $2', [platform, id]),
       );
       return (r.rowCount ?? 0) > 0;
     },
     async remember(platform, id) {
-      await guarded(
-        `remembering ${platform} delivery ${id}`,
+      await retried(`remembering ${platform} delivery ${id}`, () =>
         pool.query('insert into ingest_seen (platform, delivery_id) values ($1, $2) on conflict do nothing', [
           platform,
           id,

@@ -9,6 +9,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import pg from 'pg';
 import { createClient, createPool, migrate, pgError, type Pool } from '../../services/core/db/index.ts';
 import { isRetriable } from '../../services/core/errors/index.ts';
+import { createDeliveryStore } from '../../services/ingest/store.ts';
 import { createReconcilerStore } from '../../services/reconciler/store.ts';
 import { freshDatabase, rand } from './core-helpers.ts';
 
@@ -131,6 +132,45 @@ describe('Postgres connections dropped under the services', { timeout: 120_000 }
       );
     } finally {
       await client.end().catch(() => undefined);
+      await pool.end();
+    }
+  });
+
+  it("a webhook's delivery-id check whose backend is terminated mid-statement is retried on a new connection: no 503", async () => {
+    const app = rand('ingest');
+    const pool = createPool(db.url, { applicationName: app, max: 1 });
+    const locker = new pg.Client({ connectionString: db.url, application_name: 'pg-faults-locker' });
+    await locker.connect();
+    try {
+      const deliveries = createDeliveryStore(pool);
+      // The check waits on a lock, so its backend is terminated while the statement runs.
+      await locker.query('begin');
+      await locker.query('lock table ingest_seen in access exclusive mode');
+      const check = deliveries.seen('somewhere', 'delivery-1').then(
+        (seen) => ({ seen }),
+        (e: unknown) => ({ error: e }),
+      );
+      const lockWaiters = async () =>
+        (
+          await admin.query<{ pid: number }>(
+            `select pid from pg_stat_activity
+              where application_name = $1 and datname = current_database() and wait_event_type = 'Lock'`,
+            [app],
+          )
+        ).rows.map((r) => r.pid);
+      let first: number | undefined;
+      await until(
+        'the check to wait on the lock',
+        async () => (first = (await lockWaiters())[0]) !== undefined,
+      );
+      assert.equal(await terminate(admin, app), 1, "the check's backend terminated");
+      await until('the retry to wait on the lock, on another backend', async () =>
+        (await lockWaiters()).some((pid) => pid !== first),
+      );
+      await locker.query('commit');
+      assert.deepEqual(await check, { seen: false }, 'answered from a new connection');
+    } finally {
+      await locker.end().catch(() => undefined);
       await pool.end();
     }
   });
