@@ -21,7 +21,10 @@ export interface Pending<M> {
 
 export interface Coalesced<M> {
   cmd: WriteCommand;
-  /** Every command folded in, in order (the last one's id is `cmd.commandId`). */
+  /**
+   * Every command folded in, in order, and any redelivered copy of one of them (their ids are
+   * those of `ids()`; the newest distinct one is `cmd.commandId`).
+   */
   parts: Pending<M>[];
 }
 
@@ -33,7 +36,13 @@ export function coalesce<M>(batch: Pending<M>[]): Coalesced<M>[] {
   for (const p of batch) {
     const prev = out.at(-1);
     const t = targetOf(p.cmd);
-    if (prev && t !== null && targetOf(prev.cmd) === t && prev.cmd.linkId === p.cmd.linkId) {
+    // The same command again (the outbox relay resends a row whose send it could not mark, e.g.
+    // when its Postgres connection dropped): a part of the group, so its offset is committed, but
+    // nothing to fold. Folded twice, its id was recorded twice in one statement, which Postgres
+    // refuses for good (ON CONFLICT DO UPDATE cannot affect a row twice) and the partition stalled.
+    if (prev?.parts.some((q) => q.cmd.commandId === p.cmd.commandId)) {
+      prev.parts.push(p);
+    } else if (prev && t !== null && targetOf(prev.cmd) === t && prev.cmd.linkId === p.cmd.linkId) {
       prev.cmd = merge(prev.cmd, p.cmd);
       prev.parts.push(p);
     } else {
@@ -65,4 +74,9 @@ function mergeBase(a: WriteCommand, aBase: EntityState, bBase: EntityState): Ent
 function mergeState(under: EntityState, over: EntityState): EntityState {
   const fromOver = Object.fromEntries(over.known.map((f) => [f, over[f as keyof EntityState]]));
   return { ...under, ...fromOver, known: [...new Set([...under.known, ...over.known])] } as EntityState;
+}
+
+/** The distinct command ids of a group, in order. */
+export function commandIds<M>(parts: Pending<M>[]): string[] {
+  return [...new Set(parts.map((p) => p.cmd.commandId))];
 }

@@ -10,7 +10,7 @@ import { backoffDelay, type CircuitBreaker, type RateBudget } from '../core/resi
 import { activeTraceId, withSpan, withTraceHeaders } from '../core/telemetry/index.ts';
 import type { AuditRecord, ErrorInfo, WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
 import { auditRecords } from './audit.ts';
-import { coalesce, type Coalesced, type Pending } from './coalesce.ts';
+import { coalesce, commandIds, type Coalesced, type Pending } from './coalesce.ts';
 
 /** Where a command came from, so a dead letter can name it and carry its original bytes. */
 export interface CommandMeta {
@@ -114,7 +114,7 @@ async function processOne(deps: EgressDeps, group: Coalesced<CommandMeta>): Prom
 }
 
 async function applyGroup(deps: EgressDeps, group: Coalesced<CommandMeta>): Promise<void> {
-  const ids = group.parts.map((p) => p.cmd.commandId);
+  const ids = commandIds(group.parts);
   const stored = await untilDone(deps, 'reading applied commands', () =>
     Promise.all(ids.map((id) => deps.applied.get(id))),
   );
@@ -128,10 +128,10 @@ async function applyGroup(deps: EgressDeps, group: Coalesced<CommandMeta>): Prom
     if (last) await untilDone(deps, 'publishing outcome', () => deps.publishOutcome(last));
     return;
   }
-  const todo = group.parts.filter((_, i) => done[i] === null);
+  const todo = group.parts.filter((p) => done[ids.indexOf(p.cmd.commandId)] === null);
   const cmd = todo.length === group.parts.length ? group.cmd : coalesce(todo).map((g) => g.cmd)[0];
   if (!cmd) return;
-  const todoIds = todo.map((p) => p.cmd.commandId);
+  const todoIds = commandIds(todo);
 
   const result = await callPlatform(deps, cmd, todo);
   // The target no longer exists (deleted there after the command was computed). Not bad input and
@@ -161,7 +161,9 @@ async function applyGroup(deps: EgressDeps, group: Coalesced<CommandMeta>): Prom
     result.ok === true
       ? auditRecords({
           cmd,
-          parts: todo.map((p) => p.cmd),
+          parts: todo
+            .filter((p, i) => todo.findIndex((q) => q.cmd.commandId === p.cmd.commandId) === i)
+            .map((p) => p.cmd),
           result: result.value,
           traceId: activeTraceId() ?? null,
           nowMs: outcome.tsMs,
@@ -315,7 +317,7 @@ function toOutcome(
     platformVersion: r?.platformVersion ?? null,
     platformTsMs: r?.platformTsMs ?? null,
     error: null,
-    coalesced: parts.slice(0, -1).map((p) => p.cmd.commandId),
+    coalesced: commandIds(parts).filter((id) => id !== cmd.commandId),
     tsMs: nowMs,
   };
 }

@@ -26,7 +26,8 @@ export function createAppliedStore(pool: Pool, platform: string, onAudited?: () 
     },
     async record(commandIds, outcome, audit = []) {
       const what = `recording the outcome of commands ${commandIds.join(', ')}`;
-      const params = [commandIds, platform, JSON.stringify(outcome)];
+      // Distinct: one id twice in the statement is refused (ON CONFLICT cannot affect a row twice).
+      const params = [[...new Set(commandIds)], platform, JSON.stringify(outcome)];
       if (audit.length === 0) {
         await pool.query(RECORD_APPLIED, params).catch((err: unknown) => {
           throw pgError(what, err);

@@ -209,6 +209,47 @@ describe('egress with the real Postgres store and the real Kafka', () => {
     }
   });
 
+  it('one command delivered twice in a row (an outbox resend) is applied and recorded once, and both copies are finished', async () => {
+    const d = deps();
+    const cid = rand('cmd');
+    await processCommands(d, [create(cid)]);
+    const created = d.outcomes.at(-1);
+    assert.equal(created?.status, 'applied');
+    const c = create(cid).cmd;
+    const uid = rand('cmd');
+    const update: { cmd: WriteCommand; meta: CommandMeta } = {
+      meta,
+      cmd: {
+        ...c,
+        commandId: uid,
+        linkId: created!.linkId,
+        action: 'update',
+        targetId: created!.targetId,
+        marker: null,
+        fields: entityState({ title: `updated by ${uid}` }),
+        base: entityState({ title: `created by ${cid}` }),
+      },
+    };
+    const callsBefore = d.calls();
+    const copies = [update, { ...update, meta: { ...meta, offset: '1' } }];
+    const finished = await Promise.race([
+      processCommands(d, copies),
+      new Promise<never>((_, reject) =>
+        setTimeout(
+          () => reject(new Error('the batch was not finished within 60 s (recording stuck?)')),
+          60_000,
+        ),
+      ),
+    ]);
+    assert.equal(finished.length, 2, 'both copies finished (their offsets are committed)');
+    assert.equal(d.calls() - callsBefore, 1, 'one platform call');
+    const outcome = d.outcomes.at(-1);
+    assert.equal(outcome?.commandId, uid);
+    assert.equal(outcome?.status, 'applied');
+    assert.deepEqual(outcome?.coalesced, [], 'a copy is not a coalesced command');
+    assert.equal((await createAppliedStore(pool, 'jira').get(uid))?.status, 'applied');
+  });
+
   it('a recorded failure is replaced by the success of its retry, and a success is never replaced', async () => {
     const store = createAppliedStore(pool, 'jira');
     const id = rand('cmd');
