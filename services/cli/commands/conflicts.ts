@@ -4,7 +4,7 @@
  * transaction); the running reconciler publishes them.
  */
 import type { Command } from 'commander';
-import { loadAppConfig } from '../../app/config.ts';
+import { loadAppConfig, peopleDirectory } from '../../app/config.ts';
 import { createPool } from '../../core/db/index.ts';
 import type { SyncedField } from '../../reconciler/flow.ts';
 import { SYNCED_FIELDS } from '../../reconciler/flow.ts';
@@ -106,6 +106,7 @@ export function register(program: Command): void {
             topics: config.kafka.topics,
             ids: deterministicId,
             now: Date.now,
+            people: peopleDirectory(config),
           };
           const r = await store.transaction((tx) =>
             processResolve(tx, deps, row.linkId, conflictId, value.value, opts.by),
