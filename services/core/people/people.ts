@@ -21,7 +21,7 @@
  * Pure, and never names a platform: the platforms (registry order) are given by the caller.
  */
 import { z } from 'zod';
-import type { Person, WriteCommand } from '../../../schemas/generated/types.ts';
+import type { EntityState, Person, WriteCommand } from '../../../schemas/generated/types.ts';
 
 /** One `people:` entry as parsed: `email`, `name`, and an id per platform (the platform's name as the key). */
 export type PersonEntry = { email?: string | undefined; name?: string | undefined } & {
@@ -221,12 +221,12 @@ export function resolveCommandPeople(
   platform: string,
 ): WriteCommand {
   if (people.size === 0) return cmd;
-  const fields = cmd.fields.assignee
-    ? { ...cmd.fields, assignee: people.resolveOn(platform, cmd.fields.assignee) }
-    : cmd.fields;
-  const base =
-    cmd.base?.assignee != null
-      ? { ...cmd.base, assignee: people.resolveOn(platform, cmd.base.assignee) }
-      : cmd.base;
+  const resolve = (state: EntityState): EntityState => {
+    if (!state.assignee) return state;
+    const assignee = people.resolveOn(platform, state.assignee);
+    return assignee === state.assignee ? state : { ...state, assignee };
+  };
+  const fields = resolve(cmd.fields);
+  const base = cmd.base ? resolve(cmd.base) : null;
   return fields === cmd.fields && base === cmd.base ? cmd : { ...cmd, fields, base };
 }
