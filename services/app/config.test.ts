@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../core/config/index.ts';
-import { boundConnectors, loadAppConfig } from './config.ts';
+import { boundConnectors, loadAppConfig, peopleDirectory } from './config.ts';
 
 function file(text: string): string {
   const f = join(mkdtempSync(join(tmpdir(), 'lockstep-config-')), 'lockstep.yaml');
@@ -94,5 +94,52 @@ describe('lockstep.yaml', () => {
     assert.deepEqual(status('Done'), { category: 'done', name: 'Done' });
     // The connector's own statusCategories win over the flow's.
     assert.deepEqual(status('Parked'), { category: 'todo', name: 'Parked' });
+  });
+
+  it("people: every bad entry is reported with its path, beside the other sections' problems", () => {
+    const f = file(
+      [
+        'egress: { maxAttempts: 0 }',
+        'people:',
+        '  - { email: dana@example.com, jira: "712020:dana" }',
+        '  - { email: Dana@Example.com, linear: lin-dana }', // the same person twice
+        '  - { email: eve@example.com, jira: "712020:dana" }', // one id, two people
+        '  - { email: sam@example.com, asana: "1200" }', // a platform without a connector
+        '  - { name: Solo, jira: "712020:solo" }', // no email and one id: matches nobody
+        '  - { email: nobody@example.com }', // an email alone needs no entry
+      ].join('\n'),
+    );
+    assert.throws(
+      () => loadAppConfig(f, {}),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.deepEqual([...err.problems].sort(), [
+          'egress.maxAttempts: Too small: expected number to be >=1',
+          'people.1.email: dana@example.com is already people.0 (dana@example.com): one entry per person',
+          "people.2.jira: jira id 712020:dana is already people.0 (dana@example.com)'s: one id cannot be two people",
+          'people.3: a person needs their user id on at least one of linear, jira (people with the same email everywhere need no entry)',
+          'people.3: unknown key asana: a person has email, name and an id per platform with a connector (linear, jira)',
+          'people.4: a person without an email needs ids on two or more platforms: with only jira, nothing matches them elsewhere',
+          'people.5: a person needs their user id on at least one of linear, jira (people with the same email everywhere need no entry)',
+        ]);
+        return true;
+      },
+    );
+  });
+
+  it('people: a valid list becomes the directory the reconciler and egress use', () => {
+    const f = file(
+      [
+        'people:',
+        '  - { email: Dana@Example.com, jira: "712020:dana" }',
+        '  - { name: Sam, jira: "712020:sam", linear: lin-sam }',
+      ].join('\n'),
+    );
+    const people = peopleDirectory(loadAppConfig(f, {}));
+    assert.equal(people.size, 2);
+    const dana = { email: null, platformUserId: '712020:dana', displayName: 'Dana' };
+    assert.deepEqual(people.keyOf('jira', dana), { key: 'dana@example.com', via: 'override' });
+    assert.equal(people.personOn('linear', 'linear:lin-sam').platformUserId, 'lin-sam');
+    assert.equal(peopleDirectory(loadAppConfig(file('flows: []'), {})).size, 0);
   });
 });

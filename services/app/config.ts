@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { defineConfigSchema, loadConfig } from '../core/config/index.ts';
+import { createPeopleDirectory, peopleSchema, type PeopleDirectory } from '../core/people/index.ts';
 import {
   bindConnector,
   CONNECTORS,
@@ -30,6 +31,11 @@ const rateLimit = z
 export const appConfigSchema = defineConfigSchema({
   connectors: connectorsSchema,
   flows: z.array(flowSchema).default([]),
+  /**
+   * People overrides beside the email match (core/people): each a person with an optional email and
+   * their user id per platform, for people a platform shows without an email or with another one.
+   */
+  people: peopleSchema(platforms),
   ingest: z
     .object({
       host: z.string().min(1).default('127.0.0.1'),
@@ -130,6 +136,11 @@ export type AppConfig = z.infer<typeof appConfigSchema>;
 
 export function loadAppConfig(file?: string, env: NodeJS.ProcessEnv = process.env): AppConfig {
   return loadConfig(file, env, appConfigSchema);
+}
+
+/** The `people:` overrides as a directory (core/people); email-only matching when the list is empty. */
+export function peopleDirectory(config: AppConfig): PeopleDirectory {
+  return createPeopleDirectory(config.people, platforms);
 }
 
 /** The configured connectors, bound to their config sections and to what the flows say of them. */

@@ -439,16 +439,21 @@ export function deterministicEventId(p: {
   return createHash('sha256').update(material).digest('hex').slice(0, 32);
 }
 
+/**
+ * Both people as one platform holds them (a command and the target's state): the user id when both
+ * have one (a command names the target's id when a `people:` override gives it), else the email.
+ */
 function samePerson(a: Person | null, b: Person | null): boolean {
   if (a === null || b === null) return a === b;
+  if (a.platformUserId && b.platformUserId) return a.platformUserId === b.platformUserId;
   if (a.email && b.email) return a.email.toLowerCase() === b.email.toLowerCase();
-  return a.platformUserId !== null && a.platformUserId === b.platformUserId;
+  return false;
 }
 
 /**
  * Canonical equality of one field. Status compares by category: names differ across platforms
- * ("In Progress" vs "Doing") while the category is what the flow agreed on. People compare by email
- * when both have one. Labels are sets.
+ * ("In Progress" vs "Doing") while the category is what the flow agreed on. People compare by user
+ * id when both have one, else by email. Labels are sets.
  */
 export function sameFieldValue(field: string, a: EntityState, b: EntityState): boolean {
   switch (field) {

@@ -3,11 +3,12 @@
  * Commands for one target share a key, hence a partition, hence stay in order.
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { boundConnectors, egressPort, rateLimitFor } from '../app/config.ts';
+import { boundConnectors, egressPort, peopleDirectory, rateLimitFor } from '../app/config.ts';
 import { startRuntime } from '../app/runtime.ts';
 import { commandsTopic, createBatchConsumer, registerConsumerLag } from '../core/kafka/index.ts';
 import { prunedRowsCounter } from '../core/db/index.ts';
 import { ERROR_CATEGORIES } from '../core/errors/index.ts';
+import { resolveCommandPeople } from '../core/people/index.ts';
 import { CircuitBreaker, RateBudget } from '../core/resilience/index.ts';
 import type { AuditRecord, WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
 import { processCommands, type CommandMeta } from './egress.ts';
@@ -33,7 +34,14 @@ export async function runEgress(platform: string): Promise<void> {
   // Every request the applier's SDK clients make draws from this budget (and corrects it from the
   // platform's rate-limit headers), not one token per command.
   const budget = new RateBudget({ limit: limits.limit, perMs: limits.perMs });
-  const applier = connector.createApplier(botUserId, budget);
+  const platformApplier = connector.createApplier(botUserId, budget);
+  // The `people:` overrides first: a command naming a person by email gets their id here, and the
+  // connector looks the email up only for people without one (core/people).
+  const people = peopleDirectory(config);
+  const applier: typeof platformApplier = {
+    apply: (cmd) => platformApplier.apply(resolveCommandPeople(cmd, people, platform)),
+    findByMarker: (query) => platformApplier.findByMarker(query),
+  };
   const breakerState = new Gauge({
     name: 'lockstep_egress_breaker_open',
     help: '1 while the platform circuit breaker is open (its consumer paused)',

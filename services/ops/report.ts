@@ -588,7 +588,7 @@ export function recommend(issues: Issue[], stats: Stats, platforms: PlatformRepo
         if (people > 0)
           out.push({
             code: i.code,
-            text: `${plural(people, 'assignee')} had no user with a matching email on ${p}: invite those people to ${p} or give them the same email on both platforms (a \`people:\` override map is not built yet)`,
+            text: `${plural(people, 'assignee')} had no user with a matching email on ${p}: invite those people to ${p}, or add each to \`people:\` in lockstep.yaml with their user id on ${p} (\`people: [{ email: <their email>, ${p}: <their ${p} user id> }]\`), then restart the reconciler and egress-${p}`,
           });
         if (statuses > 0)
           out.push({

@@ -24,6 +24,7 @@ import type {
 } from '../../schemas/generated/types.ts';
 import type { Flow, SyncedField } from './flow.ts';
 import { flows, policyFor, policyName } from './flow.ts';
+import type { PeopleDirectory } from '../core/people/index.ts';
 import type { IdFn } from './ids.ts';
 import { mergeLabels, mergeText } from './merge.ts';
 import type { FieldState, LinkSide, LinkState, SideFieldState } from './state.ts';
@@ -81,6 +82,11 @@ export interface DecideContext {
    * Absent: every platform holds labels as given.
    */
   canonicalLabel?: CanonicalLabel;
+  /**
+   * The `people:` overrides (core/people): how a platform's person becomes the person key a base
+   * holds, and a key the target's person. Absent: people are matched by email only.
+   */
+  people?: PeopleDirectory;
 }
 
 export interface DecideResult {
@@ -181,8 +187,9 @@ class Run {
           : effective(this.state.fields[field]?.sides[side.platform]);
         if (before !== undefined) baseValues.set(field, before);
       }
-      const fields = toPlatformState(this.flow, side.platform, values);
-      const base = baseValues.size > 0 ? toPlatformState(this.flow, side.platform, baseValues) : null;
+      const fields = toPlatformState(this.flow, side.platform, values, this.ctx.people);
+      const base =
+        baseValues.size > 0 ? toPlatformState(this.flow, side.platform, baseValues, this.ctx.people) : null;
       const commandId = this.ctx.ids(
         'command',
         this.state.linkId,
@@ -268,7 +275,7 @@ function observed(
   state: EntityState,
   fs: FieldState | undefined,
 ): Translated | undefined {
-  const t = toFlowValue(flow, platform, field, state);
+  const t = toFlowValue(flow, platform, field, state, ctx.people);
   const canonicalLabel = ctx.canonicalLabel;
   if (t === undefined || field !== 'labels' || !canonicalLabel || !fs || !Array.isArray(t.value)) return t;
   const here = fs.sides[platform];
@@ -695,7 +702,7 @@ function decideNew(ev: ChangeEvent, flow: Flow, ctx: DecideContext): DecideResul
   const run = new Run(state, flow, ctx, `event:${ev.eventId}`);
   const values = new Map<SyncedField, FieldValue>();
   for (const field of fieldsFor(kind)) {
-    const t = toFlowValue(flow, src.platform, field, ev.after);
+    const t = toFlowValue(flow, src.platform, field, ev.after, ctx.people);
     if (t === undefined) continue;
     values.set(field, t.value);
     noteTranslation(run, src.platform, field, t.note);
@@ -712,7 +719,7 @@ function decideNew(ev: ChangeEvent, flow: Flow, ctx: DecideContext): DecideResul
     const commandId = ctx.ids('command', linkId, side.platform, 'create');
     side.createCommandId = commandId;
     const parentId = parent ? (sideOf(parent, side.platform).entityId ?? null) : null;
-    const fields = toPlatformState(flow, side.platform, values);
+    const fields = toPlatformState(flow, side.platform, values, ctx.people);
     run.commands.push(
       command(state, flow, side, 'create', fields, null, run.cause, ctx, commandId, parentId),
     );

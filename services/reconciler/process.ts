@@ -5,6 +5,7 @@
  */
 import { LockstepError } from '../core/errors/index.ts';
 import { commandsTopic, type TopicsConfig } from '../core/kafka/index.ts';
+import type { PeopleDirectory } from '../core/people/index.ts';
 import type { Cause, ChangeEvent, WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
 import type { DecideResult, Note } from './decide.ts';
 import { decide, entityAsideKey, linkAsideKey, resolveConflict } from './decide.ts';
@@ -21,6 +22,8 @@ export interface ProcessDeps {
   now(): number;
   /** How each platform holds a label (the connectors' `canonicalLabel`); see DecideContext. */
   canonicalLabel?: CanonicalLabel;
+  /** The `people:` overrides (core/people); see DecideContext. Absent: email only. */
+  people?: PeopleDirectory;
 }
 
 export interface Processed {
@@ -192,6 +195,7 @@ export async function processChange(
       ids: deps.ids,
       parent,
       canonicalLabel: deps.canonicalLabel,
+      people: deps.people,
     });
     await record(tx, deps, r, into, state, eventCause(ev));
     if (named && r.state) await afterNamed(tx, deps, r.state, src.platform, into);
@@ -258,6 +262,7 @@ export async function processOutcome(
     ids: deps.ids,
     parent: await parentLink(tx, state),
     canonicalLabel: deps.canonicalLabel,
+    people: deps.people,
   });
   await record(tx, deps, r, into, state, outcomeCause(out));
   // The outcome may have named a new record: decide what was waiting for it.
@@ -296,7 +301,7 @@ export async function processResolve(
     flow,
     conflictId,
     value,
-    { nowMs: deps.now(), ids: deps.ids, parent },
+    { nowMs: deps.now(), ids: deps.ids, parent, people: deps.people },
     resolvedBy,
   );
   if (!r.ok) return r;

@@ -20,7 +20,8 @@ import {
   type ConsumedRecord,
   type LockstepProducer,
 } from '../core/kafka/index.ts';
-import { canonicalLabelOn } from '../connectors/registry.ts';
+import { canonicalLabelOn, PLATFORMS } from '../connectors/registry.ts';
+import { createPeopleDirectory } from '../core/people/index.ts';
 import { backoffDelay } from '../core/resilience/index.ts';
 import type { ChangeEvent, WriteOutcome } from '../../schemas/generated/types.ts';
 import { isChangeEvent } from './decide.ts';
@@ -49,6 +50,7 @@ export async function runReconciler(): Promise<void> {
     ids: deterministicId,
     now: Date.now,
     canonicalLabel: canonicalLabelOn,
+    people: createPeopleDirectory(config.people, PLATFORMS),
   };
   const metrics = {
     inputs: new Counter({

@@ -15,6 +15,8 @@ describe('parseFieldValue (values a person gives to resolve a conflict)', () => 
       value: { category: 'done', name: 'Done' },
     });
     assert.deepEqual(parseFieldValue('dueDate', null), { ok: true, value: null });
+    // The key of a `people:` entry without an email (core/people).
+    assert.deepEqual(parseFieldValue('assignee', 'linear:lin-sam'), { ok: true, value: 'linear:lin-sam' });
   });
   it('rejects values of the wrong shape, saying what was expected', () => {
     assert.deepEqual(parseFieldValue('labels', 'bug'), {

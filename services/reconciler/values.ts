@@ -1,13 +1,15 @@
 /**
  * Field values at the flow level, and their translation from and to each platform's canonical
  * EntityState. The base of a field always holds the flow-level value:
- * status → { category, name: the flow's status name }, assignee → lower-cased email or null,
+ * status → { category, name: the flow's status name }, assignee → a person key (core/people: the
+ * lower-cased email, or the key of a `people:` entry without one) or null,
  * labels → sorted set, priority → the flow's priority; text and dates as they are.
  */
-import type { EntityState, Person, Priority, Status, StatusCategory } from '../../schemas/generated/types.ts';
+import type { EntityState, Priority, Status, StatusCategory } from '../../schemas/generated/types.ts';
 import type { Flow, SyncedField } from './flow.ts';
 import { statusNameOn } from './flow.ts';
 import { entityState } from '../connectors/types.ts';
+import { EMAIL_ONLY, type PeopleDirectory } from '../core/people/index.ts';
 
 export interface StatusValue {
   category: StatusCategory;
@@ -17,7 +19,7 @@ export type FieldValue = string | null | string[] | StatusValue;
 
 export interface Translated {
   value: FieldValue;
-  /** Why the value is not exactly what the platform holds (unmapped status, person without email). */
+  /** Why the value is not exactly what the platform holds (unmapped status, person with no match). */
   note: string | null;
 }
 
@@ -46,16 +48,13 @@ export function equal(a: FieldValue | undefined, b: FieldValue | undefined): boo
   return false;
 }
 
-function personLabel(p: Person): string {
-  return p.displayName ?? p.platformUserId ?? 'unknown person';
-}
-
 /** Platform value → flow value. `undefined` when the state does not know the field. */
 export function toFlowValue(
   flow: Flow,
   platform: string,
   field: SyncedField,
   state: EntityState,
+  people: PeopleDirectory = EMAIL_ONLY,
 ): Translated | undefined {
   if (!state.known.includes(field)) return undefined;
   switch (field) {
@@ -69,13 +68,10 @@ export function toFlowValue(
     case 'assignee': {
       const p = state.assignee;
       if (p === null) return { value: null, note: null };
-      const email = p.email?.trim().toLowerCase();
-      if (email) return { value: email, note: null };
-      // People are matched by email only; without one we leave the field unassigned and say why.
-      return {
-        value: null,
-        note: `assignee ${personLabel(p)} on ${platform} has no email to match across platforms; left unassigned`,
-      };
+      // A `people:` override first, then the email; with neither, unassigned, saying why.
+      const k = people.keyOf(platform, p);
+      if (k.key !== null) return { value: k.key, note: null };
+      return { value: null, note: `assignee ${k.why}; left unassigned` };
     }
     case 'priority': {
       const p = state.priority;
@@ -152,6 +148,7 @@ export function toPlatformState(
   flow: Flow,
   platform: string,
   values: ReadonlyMap<SyncedField, FieldValue>,
+  people: PeopleDirectory = EMAIL_ONLY,
 ): EntityState {
   const out = emptyEntityState();
   for (const [field, v] of [...values].sort(([a], [b]) => a.localeCompare(b))) {
@@ -167,8 +164,8 @@ export function toPlatformState(
         out.labels = Array.isArray(v) ? [...v] : [];
         break;
       case 'assignee':
-        // Egress resolves the email to a user of its platform.
-        out.assignee = typeof v === 'string' ? { email: v, platformUserId: null, displayName: null } : null;
+        // The person's id on `platform` from a `people:` override, else the email egress looks up.
+        out.assignee = typeof v === 'string' ? people.personOn(platform, v) : null;
         break;
       case 'priority': {
         const p = asString(v) as Priority | null;
@@ -215,9 +212,12 @@ export function parseFieldValue(
         ? { ok: true, value: raw }
         : bad('a YYYY-MM-DD date or null');
     case 'assignee':
-      return raw === null || (typeof raw === 'string' && raw.includes('@'))
-        ? { ok: true, value: raw === null ? null : raw.trim().toLowerCase() }
-        : bad('an email or null');
+      if (raw === null) return { ok: true, value: null };
+      if (typeof raw === 'string' && raw.includes('@')) return { ok: true, value: raw.trim().toLowerCase() };
+      // The key of a `people:` entry without an email: `<platform>:<id>` (core/people).
+      if (typeof raw === 'string' && /^[a-z][a-z0-9_-]*:\S+$/.test(raw.trim()))
+        return { ok: true, value: raw.trim() };
+      return bad('an email, a person key (<platform>:<id>) or null');
     case 'priority':
       return raw === null || (typeof raw === 'string' && (priorities as readonly string[]).includes(raw))
         ? { ok: true, value: raw }

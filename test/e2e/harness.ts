@@ -57,6 +57,8 @@ export interface E2EOptions {
   egress?: Record<string, unknown>;
   /** The `audit` section (retention, prune interval). */
   audit?: Record<string, unknown>;
+  /** The `people:` overrides (core/people). */
+  people?: Record<string, string>[];
 }
 
 export interface E2E {
@@ -197,6 +199,7 @@ async function startWorld(
     reconciler: { port: reconcilerPort },
     egress: { port: egressBase, maxAttempts: 6, backoffBaseMs: 100, backoffMaxMs: 2000, ...opts.egress },
     ...(opts.audit && { audit: opts.audit }),
+    ...(opts.people && { people: opts.people }),
   };
   // Egress ports are base + platform index (linear 0, jira 1): take a second free port's worth of room.
   const configFile = pipeline.configFile;

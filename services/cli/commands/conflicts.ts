@@ -4,7 +4,7 @@
  * transaction); the running reconciler publishes them.
  */
 import type { Command } from 'commander';
-import { loadAppConfig, type AppConfig } from '../../app/config.ts';
+import { loadAppConfig, peopleDirectory, type AppConfig } from '../../app/config.ts';
 import { createPool } from '../../core/db/index.ts';
 import type { SyncedField } from '../../reconciler/flow.ts';
 import { SYNCED_FIELDS } from '../../reconciler/flow.ts';
@@ -64,7 +64,13 @@ export async function resolveConflict(
   }
   const value = parseFieldValue(row.field, raw);
   if (!value.ok) return fail(value.error);
-  const deps = { flows: config.flows, topics: config.kafka.topics, ids: deterministicId, now: Date.now };
+  const deps = {
+    flows: config.flows,
+    topics: config.kafka.topics,
+    ids: deterministicId,
+    now: Date.now,
+    people: peopleDirectory(config),
+  };
   const r = await store.transaction((tx) =>
     processResolve(tx, deps, row.linkId, conflictId, value.value, by),
   );

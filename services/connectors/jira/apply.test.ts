@@ -21,7 +21,13 @@ import { createJiraPoller } from './poll.ts';
 let emu: RunningEmulator & { jira: JiraEmulator };
 let config: JiraConfig;
 before(async () => {
-  emu = await startJiraEmulator({ seed: demoSeed(), webhookTimeScale: 0.001 });
+  const seed = demoSeed();
+  // A person whose profile hides their email (Jira Cloud's profile visibility): no emailAddress.
+  seed.users = [
+    ...(seed.users ?? []),
+    { accountId: '712020:hidden-dana', displayName: 'Dana Hidden', email: null, tokens: [] },
+  ];
+  emu = await startJiraEmulator({ seed, webhookTimeScale: 0.001 });
   config = jiraConfigSchema.parse({
     host: emu.url,
     email: 'lockstep-bot@example.com',
@@ -266,4 +272,43 @@ test('a malformed issue in a poll page is reported as rejected, once, and the ot
   assert.ok(r1.events.some((e) => e.after?.title === 'Sandbox: fix the login redirect'));
   const r2 = await poller.poll(r1.cursor);
   assert.deepEqual(r2.rejected, [], 'the overlap re-read rejected the same item again');
+});
+
+test('assignee: an account id from a people override is assigned (checked first); an email Jira hides is not found', async () => {
+  const applier = createJiraApplier({ config, botUserId: null });
+  const created = await applier.apply(
+    cmd({ fields: entityState({ title: 'Assign by id' }), marker: 'link-people-1' }),
+  );
+  const update = (assignee: { email: string | null; platformUserId: string | null }) =>
+    applier.apply(
+      cmd({
+        action: 'update',
+        targetId: created.targetId,
+        fields: entityState({ assignee: { ...assignee, displayName: null } }),
+      }),
+    );
+  const byEmail = await update({ email: 'dana@example.com', platformUserId: null });
+  assert.deepEqual(
+    byEmail.skipped.map((s) => [s.field, s.reason, s.detail]),
+    [
+      [
+        'assignee',
+        'unresolvable',
+        'no Jira user with email dana@example.com; add a people override with their account id',
+      ],
+    ],
+  );
+  const byId = await update({ email: 'dana@example.com', platformUserId: '712020:hidden-dana' });
+  assert.deepEqual(byId.skipped, []);
+  assert.deepEqual(byId.written!.assignee, {
+    email: null,
+    platformUserId: '712020:hidden-dana',
+    displayName: 'Dana Hidden',
+  });
+  const wrong = await update({ email: null, platformUserId: '712020:nobody' });
+  assert.deepEqual(
+    wrong.skipped.map((s) => [s.field, s.reason, s.detail]),
+    [['assignee', 'unresolvable', 'no Jira account 712020:nobody (given by people)']],
+  );
+  assert.equal(wrong.written!.assignee?.platformUserId, '712020:hidden-dana', 'a wrong id changes nothing');
 });

@@ -12,7 +12,7 @@
  */
 import { HttpException, type Version3Client } from 'jira.js';
 import { z } from 'zod';
-import type { EntityState, WriteCommand } from '../../../schemas/generated/types.ts';
+import type { EntityState, Person, WriteCommand } from '../../../schemas/generated/types.ts';
 import { LockstepError } from '../../core/errors/index.ts';
 import {
   fieldsToWrite,
@@ -111,6 +111,28 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
     return exact?.accountId ?? (users.length === 1 ? users[0]!.accountId : null);
   }
 
+  /**
+   * The account to assign: the command's account id (a `people:` override, for people whose
+   * profile hides their email) when it exists, else the email's. Checked first, so a wrong id in
+   * the configuration costs one unassigned field, not a rejected write.
+   */
+  async function assigneeAccount(p: Person): Promise<{ accountId: string } | { detail: string }> {
+    if (p.platformUserId) {
+      const users = z
+        .array(z.object({ accountId: z.string() }))
+        .parse(await client.userSearch.findUsers({ accountId: p.platformUserId }));
+      return users.some((u) => u.accountId === p.platformUserId)
+        ? { accountId: p.platformUserId }
+        : { detail: `no Jira account ${p.platformUserId} (given by people)` };
+    }
+    const accountId = p.email ? await resolveAccountId(p.email) : null;
+    return accountId
+      ? { accountId }
+      : {
+          detail: `no Jira user with email ${p.email ?? '(none given)'}; add a people override with their account id`,
+        };
+  }
+
   /** EntityState fields (except status) → the `fields` body of create/edit. */
   async function fieldsBody(f: EntityState, write: string[]) {
     const body: Record<string, unknown> = {};
@@ -146,14 +168,9 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
             body.assignee = null;
             break;
           }
-          const accountId = f.assignee.email ? await resolveAccountId(f.assignee.email) : null;
-          if (accountId) body.assignee = { accountId };
-          else
-            skipped.push({
-              field,
-              reason: 'unresolvable',
-              detail: `no Jira user with email ${f.assignee.email ?? '(none given)'}`,
-            });
+          const account = await assigneeAccount(f.assignee);
+          if ('accountId' in account) body.assignee = { accountId: account.accountId };
+          else skipped.push({ field, reason: 'unresolvable', detail: account.detail });
           break;
         }
         default:

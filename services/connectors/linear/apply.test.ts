@@ -235,3 +235,56 @@ test('a create whose marker attachment fails still succeeds (the issue exists), 
   assert.equal(again.targetId, r.targetId);
   assert.equal(emu.ledger.list(from).filter((e) => e.operation === 'issueCreate').length, 1);
 });
+
+test('assignee: a user id from a people override is assigned (checked first); a wrong one is reported', async () => {
+  const applier = createLinearApplier({ config, botUserId: null });
+  const created = await applier.apply(
+    cmd({ fields: entityState({ title: 'Assign by id' }), marker: 'lin-people-1' }),
+  );
+  const bob = await applier.apply(
+    cmd({
+      action: 'update',
+      targetId: created.targetId,
+      fields: entityState({
+        assignee: { email: 'bob@example.com', platformUserId: null, displayName: null },
+      }),
+    }),
+  );
+  const bobId = bob.written!.assignee?.platformUserId;
+  assert.ok(bobId, 'bob assigned by email');
+  const carol = await applier.apply(
+    cmd({
+      action: 'update',
+      targetId: created.targetId,
+      fields: entityState({
+        assignee: { email: 'carol@example.com', platformUserId: null, displayName: null },
+      }),
+    }),
+  );
+  const carolId = carol.written!.assignee?.platformUserId;
+  assert.ok(carolId);
+  // The override's id wins over the email the command also carries.
+  const byId = await applier.apply(
+    cmd({
+      action: 'update',
+      targetId: created.targetId,
+      fields: entityState({
+        assignee: { email: 'carol@example.com', platformUserId: bobId, displayName: null },
+      }),
+    }),
+  );
+  assert.deepEqual(byId.skipped, []);
+  assert.equal(byId.written!.assignee?.platformUserId, bobId);
+  const wrong = await applier.apply(
+    cmd({
+      action: 'update',
+      targetId: created.targetId,
+      fields: entityState({ assignee: { email: null, platformUserId: 'no-such-user', displayName: null } }),
+    }),
+  );
+  assert.deepEqual(
+    wrong.skipped.map((s) => [s.field, s.reason, s.detail]),
+    [['assignee', 'unresolvable', 'no Linear user no-such-user (given by people)']],
+  );
+  assert.equal(wrong.written!.assignee?.platformUserId, bobId, 'a wrong id changes nothing');
+});
