@@ -51,6 +51,9 @@ export async function writeDiagnosis(w: ChaosWorld): Promise<string> {
       w,
       'select id::text, topic, key, created_at from reconciler_outbox where sent_at is null order by id',
     ),
+    linkCounts: await rows(w, 'select status, count(*)::int as n from reconciler_links group by 1'),
+    aside: await rows(w, 'select * from reconciler_aside'),
+    seenEvents: await rows(w, 'select count(*)::int as n from reconciler_seen_events'),
     openConflicts: await rows(
       w,
       "select conflict_id, link_id, field, record from reconciler_conflicts where status <> 'resolved'",

@@ -230,7 +230,9 @@ export async function startChaosWorld(opts: ChaosOptions = {}): Promise<ChaosWor
       },
       registry: { url: `http://${regProxy.listen}${regUrl.pathname}` },
       postgres: { url: `postgres://postgres@${pgProxy.listen}${pgUrl.pathname}` },
-      logLevel: 'info',
+      // Debug: the reconciler logs each decision (key, commands, notes), so a failed scenario's kept
+      // logs say what became of every event.
+      logLevel: 'debug',
       connectors: {
         linear: {
           apiKey: LINEAR_DEMO_TOKENS.bot,
