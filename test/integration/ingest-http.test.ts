@@ -334,7 +334,8 @@ describe('ingest over real HTTP', { timeout: 600_000 }, () => {
           email: 'lockstep-bot@example.com',
           apiToken: JIRA_BOT_TOKEN,
           webhookSecret: SECRETS.jira,
-          projects: ['PROJ'], // the connector's fixtures' project
+          // The connector's fixtures' project, and JRA: Atlassian's documented example's.
+          projects: ['PROJ', 'JRA'],
         },
       },
       // Generous: while Kafka is up no webhook may see a 503, however loaded the machine is.
@@ -419,6 +420,33 @@ describe('ingest over real HTTP', { timeout: 600_000 }, () => {
     assert.equal(last?.error.category, 'validation');
     assert.deepEqual(last?.value, broken, 'the original bytes, to retry from');
     assert.ok(!Object.keys(last?.headers ?? {}).some((h) => /signature/i.test(h)), 'no signature kept');
+  });
+
+  it("Atlassian's documented jira:issue_updated example (accoundId, no updated, priority a string), signed, is published as one event with an unknown actor", async () => {
+    const { changes } = ingest.config.kafka.topics;
+    const before = await recordCount(ingest.config, changes);
+    const doc = fixtures('jira').find((f) => JSON.stringify(f).includes('"accoundId"'));
+    assert.ok(doc, 'the fixture atlassian-doc-issue-updated.json');
+    const body = Buffer.from(JSON.stringify(fresh('jira', doc)));
+    const r = await post(ingest, 'jira', body, signed('jira', body));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(Number(r.body['events']), 1, r.text);
+    assert.equal(await recordCount(ingest.config, changes), before + 1);
+    // Partitions interleave in a read of the topic: find it by its key.
+    const ev = (await readAll<ChangeEvent>(ingest.config, changes)).find(
+      (e) => e.source.entityKey === 'JRA-20002',
+    );
+    assert.ok(ev, 'the event on the changes topic');
+    // Decoded Avro records are class instances: compare plain copies.
+    assert.deepEqual(
+      { ...ev.source.actor },
+      {
+        email: null,
+        platformUserId: null,
+        displayName: 'Bryan Rollins [Atlassian]',
+      },
+    );
+    assert.deepEqual([...ev.changedFields], ['title']);
   });
 
   it('a body over the limit is a 413', async () => {

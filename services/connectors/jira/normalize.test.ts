@@ -15,13 +15,14 @@ import {
 
 const fixture = (name: string): unknown =>
   JSON.parse(readFileSync(new URL(`fixtures/${name}`, import.meta.url), 'utf8'));
-const config = jiraConfigSchema.parse({
+const configInput = {
   host: 'https://acme.atlassian.net',
   email: 'bot@example.com',
   apiToken: 't',
   webhookSecret: 's',
   projects: ['PROJ'],
-});
+};
+const config = jiraConfigSchema.parse(configInput);
 const ctx = (over: Partial<NormalizeContext<JiraConfig>> = {}): NormalizeContext<JiraConfig> => ({
   config,
   via: 'webhook',
@@ -229,4 +230,76 @@ test('a description holding a long run of spaces converts to markdown with the r
     content: [{ type: 'paragraph', content: [{ type: 'text', text: `start${inner}end` }] }],
   };
   assert.equal(adfToMarkdown(adf), `start${inner}end`);
+});
+
+// Atlassian's "example callback for an issue-related event" (developer docs, Jira Cloud webhooks),
+// as published there: the user's id spelled `accoundId`, `priority` a bare string, a plain-text
+// description, no `updated`, no status. The fixture was written from that page by hand (it cannot
+// be fetched on the development machine), so it is the documented shape, not a byte-for-byte copy.
+const docConfig = jiraConfigSchema.parse({ ...configInput, projects: ['JRA'] });
+
+test("Atlassian's documented jira:issue_updated example: an unknown actor, the readable fields, nothing refused", () => {
+  const [e, ...rest] = normalizeJira(fixture('atlassian-doc-issue-updated.json'), ctx({ config: docConfig }));
+  assert.ok(e);
+  assert.equal(rest.length, 0);
+  assert.equal(e.op, 'u');
+  assert.equal(e.source.entityId, '99291');
+  assert.equal(e.source.entityKey, 'JRA-20002');
+  assert.equal(e.source.workspace, 'JRA');
+  // No `fields.updated`: the version is the webhook's timestamp, so a retried delivery has the same event id.
+  assert.equal(e.source.version, new Date(1525698237764).toISOString());
+  assert.equal(e.source.tsMs, 1525698237764);
+  // `accoundId` is not an account id: the actor is known by name only, and is not Lockstep.
+  assert.deepEqual(e.source.actor, {
+    email: null,
+    platformUserId: null,
+    displayName: 'Bryan Rollins [Atlassian]',
+  });
+  assert.equal(e.source.actorIsLockstep, false);
+  assert.deepEqual(e.changedFields, ['title'], 'issuetype is not a synced field');
+  assert.equal(e.before!.title, 'What is going on here?????');
+  assert.equal(e.after!.title, 'I feel the need for speed');
+  assert.equal(e.after!.description, 'Make the issue nav load 10x faster');
+  assert.deepEqual(e.after!.labels, ['UI', 'dialogue', 'move']);
+  // "priority": "Minor" is not the REST shape ({name}): unknown, not guessed and not an error.
+  assert.ok(!e.after!.known.includes('priority'), `known: ${e.after!.known.join(',')}`);
+  assert.ok(!e.after!.known.includes('status'));
+  const again = normalizeJira(
+    fixture('atlassian-doc-issue-updated.json'),
+    ctx({ config: docConfig, nowMs: 1 }),
+  );
+  assert.equal(again[0]!.eventId, e.eventId, 'deterministic across deliveries');
+});
+
+test('an issue event with no user at all (an automation rule) is an event with an unknown actor', () => {
+  const p = fixture('issue-updated.json') as Record<string, unknown>;
+  delete p['user'];
+  const [e] = normalizeJira(p, ctx());
+  assert.ok(e);
+  assert.equal(e.source.actor, null);
+  assert.equal(e.source.actorIsLockstep, false);
+  const odd = normalizeJira({ ...p, user: { accountId: 42 } }, ctx());
+  assert.equal(odd[0]!.source.actor, null, 'a user Lockstep cannot read is unknown, not malformed');
+});
+
+test('an issue field in an unexpected shape is left unknown; only a missing id or key is malformed', () => {
+  const p = fixture('issue-updated.json') as {
+    issue: { id?: string; key?: string; fields: Record<string, unknown> };
+  };
+  const odd = structuredClone(p);
+  odd.issue.fields['assignee'] = 'ben';
+  odd.issue.fields['description'] = { type: 'paragraph' };
+  const [e] = normalizeJira(odd, ctx({ via: 'poll' }));
+  assert.ok(e);
+  assert.ok(!e.after!.known.includes('assignee'));
+  assert.ok(!e.after!.known.includes('description'));
+  for (const drop of ['id', 'key'] as const) {
+    const bad = structuredClone(p);
+    delete bad.issue[drop];
+    assert.throws(
+      () => normalizeJira(bad, ctx()),
+      (err: unknown) =>
+        err instanceof LockstepError && err.category === 'validation' && err.message.includes(drop),
+    );
+  }
 });

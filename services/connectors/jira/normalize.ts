@@ -150,8 +150,10 @@ const adfDoc = z.object({ type: z.literal('doc'), version: z.literal(1), content
 // --- payload shapes -------------------------------------------------------------------------
 
 const iso = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be a date-time');
+// Only the account id identifies a person; a payload may leave any of these out (Atlassian's own
+// webhook example spells it `accoundId`; automation-rule events may carry no user at all).
 const jiraUser = z.object({
-  accountId: z.string(),
+  accountId: z.string().nullish(),
   displayName: z.string().nullish(),
   emailAddress: z.string().nullish(),
 });
@@ -177,13 +179,6 @@ export const jiraIssue = z.object({
 });
 export type JiraIssue = z.infer<typeof jiraIssue>;
 
-/** The issue as comment webhooks carry it. */
-const issueBrief = z.object({
-  id: z.string(),
-  key: z.string(),
-  fields: z.object({ project: z.object({ key: z.string() }).nullish() }).nullish(),
-});
-
 export const jiraComment = z.object({
   id: z.string(),
   body: z.unknown(),
@@ -207,11 +202,72 @@ const changelogItem = z.object({
 const webhookPayload = z.object({
   webhookEvent: z.string(),
   timestamp: z.number().nullish(),
-  user: jiraUser.nullish(),
+  // Read leniently (webhookActor): a user Lockstep cannot read is an unknown actor, not bad input.
+  user: z.unknown().optional(),
   issue: z.unknown().optional(),
   comment: z.unknown().optional(),
   changelog: z.object({ items: z.array(changelogItem) }).nullish(),
 });
+
+/**
+ * The issue as an issue webhook carries it, read leniently: Lockstep cannot work without the
+ * issue's id and key (the key names its project, which places it in a flow's scope; Jira sends
+ * both on every issue event), so only those make the payload malformed. A field whose shape is not what Jira's REST API returns
+ * (Atlassian's documented example has `"priority": "Minor"` and a plain-text description) is left
+ * unknown, as if the payload had not carried it; the event carries the fields that were readable.
+ * Without `fields.updated` the version is the webhook's `timestamp` (the same on every retry of
+ * one delivery, so the event id stays deterministic).
+ */
+const webhookIssueCore = z.object({
+  id: z.union([z.string().min(1), z.number().int().transform(String)]),
+  key: z.string().min(1),
+  self: z.string().nullish(),
+  fields: z.record(z.string(), z.unknown()).nullish(),
+  properties: z.record(z.string(), z.unknown()).nullish(),
+});
+
+export function webhookIssue(raw: unknown, timestampMs: number | null): JiraIssue {
+  const core = webhookIssueCore.safeParse(raw);
+  if (!core.success) throw invalid('webhook issue', core.error);
+  const rawFields = core.data.fields ?? {};
+  const shape = jiraIssue.shape.fields.shape;
+  const fields: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(shape)) {
+    if (!(name in rawFields)) continue;
+    const v = (schema as z.ZodType).safeParse(rawFields[name]);
+    if (!v.success) continue;
+    // The description is wiki text (a string) or ADF; anything else is unreadable, so unknown.
+    if (
+      name === 'description' &&
+      typeof v.data !== 'string' &&
+      v.data !== null &&
+      !adfDoc.safeParse(v.data).success
+    )
+      continue;
+    fields[name] = v.data;
+  }
+  if (fields.updated === undefined) {
+    if (timestampMs === null)
+      throw new LockstepError('normalizing jira webhook issue', {
+        category: 'validation',
+        cause: 'issue.fields.updated and the payload timestamp are both missing: the change has no version',
+      });
+    fields.updated = new Date(timestampMs).toISOString();
+  }
+  return {
+    id: core.data.id,
+    key: core.data.key,
+    self: core.data.self,
+    fields: fields as JiraIssue['fields'],
+    properties: core.data.properties,
+  };
+}
+
+/** The webhook's `user`, or null (an unknown actor) when it names nobody Lockstep can read. */
+function webhookActor(raw: unknown): Person | null {
+  const u = jiraUser.safeParse(raw);
+  return u.success ? person(u.data) : null;
+}
 
 // --- mapping --------------------------------------------------------------------------------
 
@@ -231,10 +287,15 @@ export function jiraStatus(
   return category ? { category, name } : null;
 }
 
+/** A user object that names nobody (no id, email or name) is an unknown person: null. */
 export function person(u: z.infer<typeof jiraUser> | null | undefined): Person | null {
-  return u
-    ? { email: u.emailAddress ?? null, platformUserId: u.accountId, displayName: u.displayName ?? null }
-    : null;
+  if (!u) return null;
+  const p = {
+    email: u.emailAddress ?? null,
+    platformUserId: u.accountId ?? null,
+    displayName: u.displayName ?? null,
+  };
+  return p.email === null && p.platformUserId === null && p.displayName === null ? null : p;
 }
 
 /** Jira's `self` is the REST URL; people want the browse URL. */
@@ -471,14 +532,15 @@ export function normalizeJira(payload: unknown, ctx: NormalizeContext<JiraConfig
   const isComment = p.data.webhookEvent.startsWith('comment_');
   // Comment webhooks carry the issue in brief (summary, issuetype, project, assignee, priority,
   // status; no `updated`): a comment event needs only its id, key and project.
-  const brief = issueBrief.safeParse(p.data.issue);
+  const brief = webhookIssueCore.safeParse(p.data.issue);
   if (!brief.success) throw invalid(`${p.data.webhookEvent} issue`, brief.error);
-  const project = brief.data.fields?.project?.key ?? brief.data.key.split('-')[0]!;
+  const projectField = z.object({ key: z.string() }).safeParse(brief.data.fields?.project);
+  const project = projectField.success ? projectField.data.key : brief.data.key.split('-')[0]!;
   if (!ctx.config.projects.includes(project)) return [];
   const x: JiraSourceExtras = {
     via: ctx.via,
     deliveryId: ctx.deliveryId,
-    actor: person(p.data.user),
+    actor: webhookActor(p.data.user),
     botUserId: ctx.config.botAccountId ?? ctx.botUserId,
     nowMs: ctx.nowMs,
   };
@@ -491,12 +553,11 @@ export function normalizeJira(payload: unknown, ctx: NormalizeContext<JiraConfig
     const actor = x.actor ?? person((actorRaw.success && actorRaw.data.updateAuthor) || c.data.author);
     return [commentEvent(op, c.data, brief.data, { ...x, actor }, deletedAt)];
   }
-  const issue = jiraIssue.safeParse(p.data.issue);
-  if (!issue.success) throw invalid(`${p.data.webhookEvent} issue`, issue.error);
+  const issue = webhookIssue(p.data.issue, p.data.timestamp ?? null);
   const e = issueEvent(
     ctx.config,
     op,
-    issue.data,
+    issue,
     op === 'u' ? (p.data.changelog?.items ?? []) : null,
     x,
     deletedAt,
