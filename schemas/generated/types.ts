@@ -12,9 +12,9 @@ export interface Person {
 
 /** The change that led to a command: a change on a platform (who made it, where, when), an outcome of an earlier write, or a person resolving a conflict. */
 export interface Cause {
-  /** event (a change on a platform), outcome (an earlier write's outcome) or resolve (a person settled a conflict). */
+  /** event (a change on a platform), outcome (an earlier write's outcome), resolve (a person settled a conflict) or rollback (`lockstep rollback` put back a value Lockstep had written). */
   kind: string;
-  /** The change's eventId, the commandId of the outcome, or the conflictId. */
+  /** The change's eventId, the commandId of the outcome, the conflictId, or (rollback) the auditId of the last write it undid. */
   ref: string;
   /** Where the change was made. */
   platform: null | string;

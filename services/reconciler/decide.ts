@@ -984,3 +984,63 @@ export function resolveConflict(
   next.updatedAtMs = ctx.nowMs;
   return { ok: true, state: next, commands: run.commands, conflicts: [resolved], notes: run.notes };
 }
+
+export type RollbackResult =
+  | { ok: true; state: LinkState; commands: WriteCommand[]; notes: Note[] }
+  | { ok: false; reason: RollbackRefusal; error: string };
+
+/** Why a rolled-back write is left as it is. */
+export type RollbackRefusal = 'changed' | 'already' | 'held' | 'not_active' | 'unmappable';
+
+/**
+ * Puts `platform`'s `field` back to `before`, what the platform held before Lockstep's writes there
+ * in a window (`lockstep rollback`), given `after`, what Lockstep's last write there left. Both are
+ * in the platform's own form, as the audit log records them. Only when the side still holds
+ * `after`: a later edit (a person's, or another write) is left as it is and reported. The
+ * before-value becomes the field's base, so the write's outcome is an echo, not drift to repair;
+ * the other sides keep what they hold and are not written, and their next change syncs as usual.
+ * The command's base is `after`, so egress refuses it as stale if the platform moved meanwhile.
+ */
+export function rollbackField(
+  state: LinkState,
+  flow: Flow,
+  platform: string,
+  field: SyncedField,
+  before: EntityState,
+  after: EntityState,
+  ctx: DecideContext,
+  ref: string,
+): RollbackResult {
+  const refuse = (reason: RollbackRefusal, why: string): RollbackResult => ({
+    ok: false,
+    reason,
+    error: `${platform} ${field} of link ${state.linkId}: ${why}`,
+  });
+  if (state.status !== 'active') return refuse('not_active', `the link is ${state.status}`);
+  const next = structuredClone(state);
+  const fs = next.fields[field];
+  const sf = fs?.sides[platform];
+  if (!fs || !sf) return refuse('unmappable', 'the link holds no value for it');
+  if (fs.held) return refuse('held', `held by conflict ${fs.held.conflictId}: resolve it first`);
+  const from = observed(ctx, flow, platform, field, after, fs);
+  const to = observed(ctx, flow, platform, field, before, fs);
+  if (!from || !to) return refuse('unmappable', 'the recorded value does not map onto the flow');
+  if (equal(from.value, to.value))
+    return refuse('already', `Lockstep's writes in the window left it as it was (${json(to.value)})`);
+  const holds = effective(sf);
+  if (equal(holds, to.value))
+    return refuse('already', `already holds ${json(to.value)}`);
+  if (!equal(holds, from.value))
+    return refuse(
+      'changed',
+      `now holds ${json(holds)}, not ${json(from.value)} as Lockstep's write left it: a later edit, left as it is`,
+    );
+  const run = new Run(next, flow, ctx, `rollback:${ref}`);
+  fs.base = to.value;
+  fs.baseTsMs = Math.max(fs.baseTsMs, ...Object.values(fs.sides).map((s) => s.tsMs));
+  fs.basePlatform = null;
+  run.write(platform, field, to.value, from.value);
+  run.flush();
+  next.updatedAtMs = ctx.nowMs;
+  return { ok: true, state: next, commands: run.commands, notes: run.notes };
+}

@@ -6,10 +6,17 @@
 import { LockstepError } from '../core/errors/index.ts';
 import { commandsTopic, type TopicsConfig } from '../core/kafka/index.ts';
 import type { PeopleDirectory } from '../core/people/index.ts';
-import type { Cause, ChangeEvent, WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
+import type {
+  Cause,
+  ChangeEvent,
+  EntityState,
+  WriteCommand,
+  WriteOutcome,
+} from '../../schemas/generated/types.ts';
 import type { DecideResult, Note } from './decide.ts';
-import { decide, entityAsideKey, linkAsideKey, resolveConflict } from './decide.ts';
-import type { Flow } from './flow.ts';
+import type { RollbackRefusal } from './decide.ts';
+import { decide, entityAsideKey, linkAsideKey, resolveConflict, rollbackField } from './decide.ts';
+import type { Flow, SyncedField } from './flow.ts';
 import type { IdFn } from './ids.ts';
 import type { LinkState } from './state.ts';
 import type { StoreTx, OutboxRow } from './store.ts';
@@ -314,5 +321,74 @@ export async function processResolve(
     state,
     resolveCause(conflictId, resolvedBy, deps.now()),
   );
+  return { ok: true, processed: into };
+}
+
+/** One field of one item to put back (`lockstep rollback`): see rollbackField. */
+export interface RollbackRequest {
+  linkId: string;
+  platform: string;
+  field: SyncedField;
+  /** What the platform held before Lockstep's first write in the window (its own form). */
+  before: EntityState;
+  /** What Lockstep's last write in the window left there. */
+  after: EntityState;
+  /** The audit id of that last write: names the rollback (its commands' cause and ids). */
+  ref: string;
+  /** Who asked (the CLI's user), for the audit log. */
+  by: string;
+}
+
+export type RollbackOutcome =
+  { ok: true; processed: Processed } | { ok: false; reason: RollbackRefusal | 'no_link'; error: string };
+
+function rollbackCause(req: RollbackRequest, nowMs: number): Cause {
+  return {
+    kind: 'rollback',
+    ref: req.ref,
+    platform: req.platform,
+    workspace: null,
+    entityId: null,
+    entityKey: null,
+    actor: { email: null, platformUserId: null, displayName: req.by },
+    actorIsLockstep: false,
+    via: null,
+    changedAtMs: nowMs,
+  };
+}
+
+export async function processRollback(
+  tx: StoreTx,
+  deps: ProcessDeps,
+  req: RollbackRequest,
+): Promise<RollbackOutcome> {
+  const state = await tx.link(req.linkId);
+  if (!state) return { ok: false, reason: 'no_link', error: `link ${req.linkId} not found` };
+  const flow = deps.flows.find((f) => f.id === state.flowId);
+  if (!flow)
+    return {
+      ok: false,
+      reason: 'no_link',
+      error: `flow ${state.flowId} of link ${req.linkId} is not configured`,
+    };
+  const r = rollbackField(
+    state,
+    flow,
+    req.platform,
+    req.field,
+    req.before,
+    req.after,
+    {
+      nowMs: deps.now(),
+      ids: deps.ids,
+      parent: await parentLink(tx, state),
+      canonicalLabel: deps.canonicalLabel,
+      people: deps.people,
+    },
+    req.ref,
+  );
+  if (!r.ok) return r;
+  const into: Processed = { commands: [], conflicts: 0, notes: [] };
+  await record(tx, deps, { ...r, conflicts: [], aside: null }, into, state, rollbackCause(req, deps.now()));
   return { ok: true, processed: into };
 }
