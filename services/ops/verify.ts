@@ -67,12 +67,17 @@ export interface Missing {
   detail: string;
 }
 
-/** A difference that is not drift: a write in flight to the side, or a field a conflict holds. */
+/**
+ * A difference that is not drift: a write in flight to the side (`in_flight`), a field an open
+ * conflict holds (`held`), or a value the reconciler already saw on that side and left there
+ * (`known`: the platform cannot hold the base, or our write to it was refused or dead-lettered;
+ * `lockstep audit` and `lockstep dlq list` say which).
+ */
 export interface Waiting {
   linkId: string;
   field: SyncedField;
   platform: string;
-  reason: 'in_flight' | 'held';
+  reason: 'in_flight' | 'held' | 'known';
 }
 
 export interface LinkFindings {
@@ -121,8 +126,16 @@ export function compareLink(
         out.waiting.push({ linkId: link.linkId, field, platform: side.platform, reason: 'held' });
         continue;
       }
-      if (moved && (fs.sides[side.platform]?.pending.length ?? 0) > 0) {
+      const sf = fs.sides[side.platform];
+      if (moved && (sf?.pending.length ?? 0) > 0) {
         out.waiting.push({ linkId: link.linkId, field, platform: side.platform, reason: 'in_flight' });
+        continue;
+      }
+      if (moved && sf?.seen !== undefined && equal(t.value, sf.seen)) {
+        // The reconciler saw this very value on this side and left it (a value the platform cannot
+        // hold, such as a status its workflow lacks; a write that was refused or dead-lettered): a
+        // repair event would be nothing new to it, so it is reported, not drift.
+        out.waiting.push({ linkId: link.linkId, field, platform: side.platform, reason: 'known' });
         continue;
       }
       sides.push({
@@ -290,11 +303,13 @@ export function renderText(r: VerifyReport): string {
         `  ${u.flowId}  ${u.platform} ${u.entityKey ?? u.entityId}${u.title ? `  ${show(u.title)}` : ''}`,
       );
   }
-  if (r.waiting.length)
+  if (r.waiting.length) {
+    const n = (reason: Waiting['reason']) => r.waiting.filter((w) => w.reason === reason).length;
     lines.push(
       '',
-      `${s(r.waiting.length, 'difference')} not counted as drift: ${r.waiting.filter((w) => w.reason === 'in_flight').length} with a write in flight, ${r.waiting.filter((w) => w.reason === 'held').length} held by an open conflict`,
+      `${s(r.waiting.length, 'difference')} not counted as drift: ${n('in_flight')} with a write in flight, ${n('held')} held by an open conflict, ${n('known')} already seen and left by the reconciler (see lockstep audit / dlq list)`,
     );
+  }
   if (r.errors.length) {
     lines.push('', `reads that failed (${r.errors.length}); the report is incomplete:`);
     for (const e of r.errors)
