@@ -279,9 +279,9 @@ export function renderText(r: VerifyReport): string {
     lines.push('', `drift (${r.drift.length}):`);
     const rows = [['link', 'item', 'field', 'base', ...platforms, 'moved']];
     for (const d of r.drift) {
-      const item = d.sides.map((x) => x.entityKey ?? x.entityId).join(' / ');
+      const item = d.sides.map((x) => `${x.platform}:${x.entityKey ?? x.entityId}`).join(' ');
       rows.push([
-        d.linkId.slice(0, 12),
+        d.linkId.slice(0, 8),
         item,
         d.field,
         show(d.base),
@@ -294,7 +294,7 @@ export function renderText(r: VerifyReport): string {
   if (r.missing.length) {
     lines.push('', `linked records that no longer exist (${r.missing.length}):`);
     for (const m of r.missing)
-      lines.push(`  link ${m.linkId.slice(0, 12)}  ${m.platform} ${m.entityKey ?? m.entityId}: ${m.detail}`);
+      lines.push(`  link ${m.linkId.slice(0, 8)}  ${m.platform} ${m.entityKey ?? m.entityId}: ${m.detail}`);
   }
   if (r.unlinked?.length) {
     lines.push('', `items in a flow's scope with no link (${r.unlinked.length}):`);
@@ -313,7 +313,7 @@ export function renderText(r: VerifyReport): string {
   if (r.errors.length) {
     lines.push('', `reads that failed (${r.errors.length}); the report is incomplete:`);
     for (const e of r.errors)
-      lines.push(`  ${e.platform}${e.linkId ? ` link ${e.linkId.slice(0, 12)}` : ''}: ${e.message}`);
+      lines.push(`  ${e.platform}${e.linkId ? ` link ${e.linkId.slice(0, 8)}` : ''}: ${e.message}`);
   }
   if (r.repair)
     lines.push(

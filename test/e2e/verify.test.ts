@@ -1,6 +1,6 @@
 /**
  * `lockstep verify` end to end: three items are synced through the real pipeline; then edits on
- * both emulated platforms and a delete happen behind Lockstep's back (the emulators drop their
+ * both emulated platforms and a delete on each happen behind Lockstep's back (the emulators drop their
  * webhooks, and this world does not poll, so nothing reaches Lockstep). `verify --json` (the real
  * CLI, against the world's Postgres and emulators) reports exactly that drift, with both values and
  * the side that moved, and the deleted item; `verify --repair` hands it to the running pipeline,
@@ -55,27 +55,32 @@ describe('lockstep verify (end to end)', { timeout: 600_000 }, () => {
     const bob = e.linearAs('bob');
     const jira = e.jiraAs('carol');
     const ids = await linearIds(bob);
-    const titles = ['Verify: A export fails', 'Verify: B slow search', 'Verify: C typo on login'];
+    const titles = [
+      'Verify: A export fails',
+      'Verify: B slow search',
+      'Verify: C typo on login',
+      'Verify: D old duplicate',
+    ];
     for (const title of titles) await bob.createIssue({ teamId: ids.teamId, title, priority: 3 });
-    const inJira = await eventually('the three issues in Jira', async () => {
+    const inJira = await eventually('the four issues in Jira', async () => {
       const all = await jiraIssues(jira);
       const found = titles.map((t) => all.find((i) => i.fields.summary === t));
       return found.every((i) => i !== undefined) ? found.map((i) => i!) : undefined;
     });
     await settled(e);
     const lin = await linearIssues(bob);
-    const [a, b, c] = titles.map((t) => lin.find((i) => i.title === t)!);
-    const [ja, jb, jc] = inJira;
-    assert.ok(a && b && c && ja && jb && jc);
+    const [a, b, c, d] = titles.map((t) => lin.find((i) => i.title === t)!);
+    const [ja, jb, jc, jd] = inJira;
+    assert.ok(a && b && c && d && ja && jb && jc && jd);
 
     const clean = await verify(e, [], 0);
-    assert.equal(clean.links.checked, 3);
+    assert.equal(clean.links.checked, 4);
     assert.deepEqual([clean.drift, clean.missing, clean.unlinked, clean.errors], [[], [], [], []]);
     // The emulated Jira workflow has no Backlog status (new Linear issues are in Backlog): the
     // reconciler saw To Do there and left it, which verify reports as known, not as drift.
     assert.deepEqual(
       clean.waiting.map((w) => `${w.field} ${w.platform} ${w.reason}`),
-      ['status jira known', 'status jira known', 'status jira known'],
+      Array<string>(4).fill('status jira known'),
     );
 
     // Behind Lockstep's back: every webhook of these edits is lost (no poller runs in this world).
@@ -85,12 +90,13 @@ describe('lockstep verify (end to end)', { timeout: 600_000 }, () => {
     await jira.issues.editIssue({ issueIdOrKey: ja.key, fields: { priority: { name: 'High' } } });
     await jira.issues.editIssue({ issueIdOrKey: jb.key, fields: { labels: ['customer'] } });
     await jira.issues.deleteIssue({ issueIdOrKey: jc.key });
+    await bob.deleteIssue(d.id);
     await e.linearControl.clearFaults();
     await e.jiraControl.clearFaults();
     const dropped = [...(await e.linearControl.deliveries()), ...(await e.jiraControl.deliveries())].filter(
       (d) => d.outcome === 'dropped',
     );
-    assert.equal(dropped.length, 4, `the four edits' webhooks were dropped: ${JSON.stringify(dropped)}`);
+    assert.equal(dropped.length, 5, `the five edits' webhooks were dropped: ${JSON.stringify(dropped)}`);
     await settled(e);
 
     const found = await verify(e, [], 2);
@@ -131,8 +137,8 @@ describe('lockstep verify (end to end)', { timeout: 600_000 }, () => {
       ].sort((x, y) => `${x.item}${x.field}`.localeCompare(`${y.item}${y.field}`)),
     );
     assert.deepEqual(
-      found.missing.map((m) => [m.platform, m.entityKey]),
-      [['jira', jc.key]],
+      found.missing.map((m) => `${m.platform} ${m.entityId}`).sort(),
+      [`jira ${jc.id}`, `linear ${d.id}`].sort(),
     );
     assert.deepEqual(found.unlinked, []);
     assert.equal(found.repair, null, 'without --repair nothing is published');
@@ -149,7 +155,13 @@ describe('lockstep verify (end to end)', { timeout: 600_000 }, () => {
     // The moved sides (Linear A, Jira A, Jira B) and the delete of Jira C.
     assert.deepEqual(
       repaired.repair.events.map((x) => `${x.op} ${x.platform} ${x.entityId}`).sort(),
-      [`d jira ${jc.id}`, `r jira ${ja.id}`, `r jira ${jb.id}`, `r linear ${a.id}`].sort(),
+      [
+        `d jira ${jc.id}`,
+        `d linear ${d.id}`,
+        `r jira ${ja.id}`,
+        `r jira ${jb.id}`,
+        `r linear ${a.id}`,
+      ].sort(),
     );
     await eventually(
       'the repaired values on both sides',
@@ -169,12 +181,21 @@ describe('lockstep verify (end to end)', { timeout: 600_000 }, () => {
       after.find((i) => i.id === c.id),
       'the Linear side of the deleted Jira issue is left as it is',
     );
-    const closed = await e.db.query<{ status: string }>(
-      `select l.status from reconciler_links l join reconciler_link_entities x on x.link_id = l.link_id
-        where x.platform = 'jira' and x.entity_id = $1`,
-      [jc.id],
+    assert.ok(
+      (await jiraIssue(jira, jd.key)).fields.summary,
+      'the Jira side of the deleted Linear issue is left as it is',
     );
-    assert.equal(closed.rows[0]?.status, 'unlinked');
+    for (const [platform, id] of [
+      ['jira', jc.id],
+      ['linear', d.id],
+    ]) {
+      const closed = await e.db.query<{ status: string }>(
+        `select l.status from reconciler_links l join reconciler_link_entities x on x.link_id = l.link_id
+          where x.platform = $1 and x.entity_id = $2`,
+        [platform, id],
+      );
+      assert.equal(closed.rows[0]?.status, 'unlinked', `the link of the deleted ${platform} item is closed`);
+    }
 
     // The repair's writes are audited like any other, caused by the repair's events.
     const audit = await cli(e, ['audit', '--item', `jira:${ja.key}`, '--json']);
@@ -191,7 +212,7 @@ describe('lockstep verify (end to end)', { timeout: 600_000 }, () => {
     const again = await verify(e, [], 0);
     assert.deepEqual([again.drift, again.missing, again.unlinked, again.errors], [[], [], [], []]);
     assert.equal(again.links.checked, 2);
-    assert.equal(again.links.closed, 1);
+    assert.equal(again.links.closed, 2);
   });
 
   it('bad arguments and an unknown flow get a clear error and exit 1', async () => {
