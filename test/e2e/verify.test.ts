@@ -1,11 +1,12 @@
 /**
- * `lockstep verify` end to end: three items are synced through the real pipeline; then edits on
- * both emulated platforms and a delete on each happen behind Lockstep's back (the emulators drop their
- * webhooks, and this world does not poll, so nothing reaches Lockstep). `verify --json` (the real
- * CLI, against the world's Postgres and emulators) reports exactly that drift, with both values and
- * the side that moved, and the deleted item; `verify --repair` hands it to the running pipeline,
- * which settles each field by its policy (last-write-wins here) and the delete by onDelete
- * (unlink), with audit records naming the repair's events; a second verify finds everything in step.
+ * `lockstep verify` end to end: four items are synced through the real pipeline; then edits on
+ * both emulated platforms and a delete on each happen behind Lockstep's back (the emulators drop
+ * their webhooks, and this world does not poll, so nothing reaches Lockstep). `verify --json` (the
+ * real CLI, against the world's Postgres and emulators) reports exactly that drift, with the base,
+ * both values and the side that moved, and the deleted items; `verify --repair` hands them to the
+ * running pipeline, which settles each field by its policy (last-write-wins here) and each delete
+ * by onDelete (unlink), with audit records naming the repair's events; a second verify finds
+ * everything in step.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
