@@ -210,6 +210,30 @@ export interface Applier {
   findByMarker(query: MarkerQuery): Promise<FoundTarget | null>;
 }
 
+/** One linked record, as a link side names it (`lockstep verify` reads it back). */
+export interface EntityRef {
+  entityType: EntityType;
+  entityId: string;
+  /** For a comment: its issue's id on this platform (Jira addresses a comment only under it). */
+  parentId: string | null;
+}
+
+/**
+ * What a full read found: the record as it stands now, as the event a poll would make of it
+ * (`op: 'r'`, the `via` and `deliveryId` asked for), or that it no longer exists (deleted, or
+ * archived where the platform keeps deleted records readable), with the platform's words.
+ */
+export type ReadResult = { found: true; event: ChangeEvent } | { found: false; detail: string };
+
+export interface Reader {
+  /**
+   * Reads one record through the same SDK calls and normalization as the poller, so what it
+   * returns compares with what the pipeline saw. Throws SDK errors unchanged (for `classifyError`)
+   * except "not found", which is a value.
+   */
+  read(ref: EntityRef, source: { via: Via; deliveryId: string | null }): Promise<ReadResult>;
+}
+
 export interface ErrorClass {
   category: ErrorCategory;
   retriable: boolean;
@@ -304,6 +328,8 @@ export interface ConnectorDefinition<P extends string, S extends z.ZodType> exte
   normalize(payload: unknown, ctx: NormalizeContext<z.output<S>>): ChangeEvent[];
   createPoller(deps: ConnectorDeps<z.output<S>>): Poller;
   createApplier(deps: ConnectorDeps<z.output<S>>): Applier;
+  /** One-record reads (`lockstep verify`); requests draw from `deps.budget` like the poller's. */
+  createReader(deps: ConnectorDeps<z.output<S>>): Reader;
   /** SDK/HTTP error → category; implemented as a lookup table in the connector's errors.ts. */
   classifyError(err: unknown): ErrorClass;
   /** Creates webhook(s) on the platform pointing at `url`, signed with `secret` (one per team where the platform scopes them so). Needs admin rights. */
@@ -339,6 +365,7 @@ export interface BoundConnector<P extends string = string> {
   normalize(payload: unknown, ctx: Omit<NormalizeContext<unknown>, 'config'>): ChangeEvent[];
   createPoller(botUserId: string | null, budget?: RequestBudget): Poller;
   createApplier(botUserId: string | null, budget?: RequestBudget): Applier;
+  createReader(botUserId: string | null, budget?: RequestBudget): Reader;
   classifyError(err: unknown): ErrorClass;
   describeError(err: unknown): string;
   registerWebhook(opts: { url: string; secret: string }): Promise<RegisteredWebhook[]>;
@@ -368,6 +395,7 @@ export function defineConnector<const P extends string, S extends z.ZodType>(
         normalize: (payload, ctx) => def.normalize(payload, { ...ctx, config }),
         createPoller: (botUserId, budget) => def.createPoller(deps(botUserId, budget)),
         createApplier: (botUserId, budget) => def.createApplier(deps(botUserId, budget)),
+        createReader: (botUserId, budget) => def.createReader(deps(botUserId, budget)),
         classifyError: (err) => def.classifyError(err),
         describeError: (err) => (def.describeError ?? describeSdkError)(err),
         registerWebhook: (opts) => def.registerWebhook(deps(null), opts),

@@ -267,8 +267,8 @@ function sideField(fs: FieldState, platform: string): SideFieldState {
  * platform holds in its own spelling (Jira `needs_review` for `needs review`) is the link's label
  * when the base, a write in flight to that side or a value seen on a side has it (flowLabels).
  */
-function observed(
-  ctx: DecideContext,
+export function observed(
+  ctx: Pick<DecideContext, 'canonicalLabel' | 'people'>,
   flow: Flow,
   platform: string,
   field: SyncedField,

@@ -8,6 +8,7 @@ import { classifyJiraError } from './errors.ts';
 import { jiraLabel } from './labels.ts';
 import { normalizeJira } from './normalize.ts';
 import { createJiraPoller, jiraClient } from './poll.ts';
+import { createJiraReader } from './read.ts';
 import { verifyJira } from './verify.ts';
 
 export const WEBHOOK_EVENTS = [
@@ -26,6 +27,7 @@ export const jiraConnector = defineConnector({
   normalize: normalizeJira,
   createPoller: createJiraPoller,
   createApplier: createJiraApplier,
+  createReader: createJiraReader,
   classifyError: classifyJiraError,
   canonicalLabel: jiraLabel,
   configureFromFlows: withFlowStatusCategories,

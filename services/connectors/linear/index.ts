@@ -9,6 +9,7 @@ import { linearConfigSchema } from './config.ts';
 import { classifyLinearError } from './errors.ts';
 import { normalizeLinear } from './normalize.ts';
 import { createLinearPoller } from './poll.ts';
+import { createLinearReader } from './read.ts';
 import { verifyLinear } from './verify.ts';
 
 export const linearConnector = defineConnector({
@@ -18,6 +19,7 @@ export const linearConnector = defineConnector({
   normalize: normalizeLinear,
   createPoller: createLinearPoller,
   createApplier: createLinearApplier,
+  createReader: createLinearReader,
   classifyError: classifyLinearError,
 
   async registerWebhook({ config }, { url, secret }) {

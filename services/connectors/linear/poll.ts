@@ -70,7 +70,7 @@ export function issueNodeToData(node: unknown): LinearIssueData {
   });
 }
 
-const COMMENT_FIELDS = `id body url createdAt updatedAt archivedAt user { id name email } issue { id identifier team { id key } }`;
+export const COMMENT_FIELDS = `id body url createdAt updatedAt archivedAt user { id name email } issue { id identifier team { id key } }`;
 const commentNode = z.looseObject({
   issue: z.object({
     id: z.string(),
