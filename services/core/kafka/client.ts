@@ -600,13 +600,19 @@ export async function setGroupOffsets(
       }
     }
     if (opts.dryRun) return plan;
-    for (const g of groups)
-      for (const t of g.topics) {
-        const partitions = plan
-          .filter((x) => x.groupId === g.groupId && x.topic === t.topic)
-          .map((x) => ({ partition: x.partition, offset: x.to }));
-        if (partitions.length > 0) await admin.setOffsets({ groupId: g.groupId, topic: t.topic, partitions });
-      }
+    // kafkajs sets a group's offsets by joining it as a member (seconds per call: the broker's
+    // rebalance delay), so the groups go in parallel; one group's topics one after the other.
+    await Promise.all(
+      groups.map(async (g) => {
+        for (const t of g.topics) {
+          const partitions = plan
+            .filter((x) => x.groupId === g.groupId && x.topic === t.topic)
+            .map((x) => ({ partition: x.partition, offset: x.to }));
+          if (partitions.length > 0)
+            await admin.setOffsets({ groupId: g.groupId, topic: t.topic, partitions });
+        }
+      }),
+    );
     return plan;
   } catch (err) {
     if (err instanceof LockstepError) throw err;
