@@ -10,9 +10,9 @@
  * read again with a link state that already has them — harmless — or, worse, skipped). Kafka
  * itself only moves the offsets of a group without members.
  */
-import { createWriteStream, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, openSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { finished } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import pg from 'pg';
 import { migrate, migrationNames, MIGRATIONS_TABLE } from '../core/db/index.ts';
@@ -203,7 +203,6 @@ export async function takeBackup(o: BackupOptions): Promise<BackupResult> {
     });
   const client = await connect(o.pgUrl);
   const partial = `${o.file}.partial`;
-  let out: ReturnType<typeof createWriteStream> | undefined;
   try {
     const applied = await appliedMigrations(client);
     if (applied === null || applied.length === 0)
@@ -249,35 +248,39 @@ export async function takeBackup(o: BackupOptions): Promise<BackupResult> {
       omitted,
       consumerGroups: before,
     };
-    const gzip = createGzip();
-    out = createWriteStream(partial, { flags: 'wx' });
-    gzip.pipe(out);
-    const write = async (s: string) => {
-      if (!gzip.write(s)) await new Promise<void>((r) => gzip.once('drain', () => r()));
-    };
-    const enc = new BackupEncoder();
-    await write(enc.header(header));
-    let total = 0;
-    for (const t of tables) {
-      const of = counts[t.table]!;
-      progress({ phase: 'backing up', table: t.table, rows: 0, of });
-      await client.query(`declare backup_rows no scroll cursor for
-        select to_jsonb(x)::text as j from ${t.table} x order by ${t.orderBy}`);
-      let n = 0;
-      for (;;) {
-        const r = await client.query<{ j: string }>('fetch 1000 from backup_rows');
-        if (r.rows.length === 0) break;
-        for (const row of r.rows) await write(enc.row(t.table, row.j));
-        n += r.rows.length;
-        if (n < of) progress({ phase: 'backing up', table: t.table, rows: n, of });
-      }
-      await client.query('close backup_rows');
-      progress({ phase: 'backed up', table: t.table, rows: n, of });
-      total += n;
+    // Opened before any row is read, so a directory that does not exist fails at once.
+    let fd: number;
+    try {
+      fd = openSync(partial, 'wx');
+    } catch (err) {
+      throw new LockstepError(`writing backup ${o.file}`, { category: 'validation', cause: err });
     }
+    const enc = new BackupEncoder();
+    let total = 0;
+    async function* lines(): AsyncGenerator<string> {
+      yield enc.header(header);
+      for (const t of tables) {
+        const of = counts[t.table]!;
+        progress({ phase: 'backing up', table: t.table, rows: 0, of });
+        await client.query(`declare backup_rows no scroll cursor for
+          select to_jsonb(x)::text as j from ${t.table} x order by ${t.orderBy}`);
+        let n = 0;
+        for (;;) {
+          const r = await client.query<{ j: string }>('fetch 1000 from backup_rows');
+          if (r.rows.length === 0) break;
+          yield r.rows.map((row) => enc.row(t.table, row.j)).join('');
+          n += r.rows.length;
+          if (n < of) progress({ phase: 'backing up', table: t.table, rows: n, of });
+        }
+        await client.query('close backup_rows');
+        progress({ phase: 'backed up', table: t.table, rows: n, of });
+        total += n;
+      }
+      yield enc.trailer();
+    }
+    // pipeline: backpressure from the file down to the cursor, and any error ends all of it.
+    await pipeline(lines(), createGzip(), createWriteStream(partial, { fd }));
     await client.query('commit');
-    gzip.end(enc.trailer());
-    await finished(out);
 
     // A consumer that ran while the tables were read would make them disagree with the offsets.
     const after = await readGroupOffsets(o.kafka, o.groups, { waitEmptyMs: 0 });
@@ -287,10 +290,9 @@ export async function takeBackup(o: BackupOptions): Promise<BackupResult> {
         { category: 'conflict' },
       );
     renameSync(partial, o.file);
-    const bytes = readFileSync(o.file).length;
+    const bytes = statSync(o.file).size;
     return { file: o.file, header, rows: total, bytes };
   } catch (err) {
-    out?.destroy();
     rmSync(partial, { force: true });
     throw err;
   } finally {

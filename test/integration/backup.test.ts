@@ -78,16 +78,20 @@ async function commit(offsets: [string, string]): Promise<void> {
   const admin = kafka.kafka.admin();
   await admin.connect();
   try {
-    for (const g of groups)
-      for (const topic of g.topics)
-        await admin.setOffsets({
-          groupId: g.groupId,
-          topic,
-          partitions: [
-            { partition: 0, offset: offsets[0] },
-            { partition: 1, offset: offsets[1] },
-          ],
-        });
+    // kafkajs joins the group to set its offsets (seconds each): the groups in parallel.
+    await Promise.all(
+      groups.map(async (g) => {
+        for (const topic of g.topics)
+          await admin.setOffsets({
+            groupId: g.groupId,
+            topic,
+            partitions: [
+              { partition: 0, offset: offsets[0] },
+              { partition: 1, offset: offsets[1] },
+            ],
+          });
+      }),
+    );
   } finally {
     await admin.disconnect();
   }
@@ -277,6 +281,22 @@ describe('backup and restore (Postgres, Kafka)', { timeout: 180_000 }, () => {
     } finally {
       await m2.disconnect();
     }
+  });
+
+  it('refuses a backup file that exists or a directory that does not, and leaves nothing behind', async () => {
+    const a = await db();
+    await migrate(a.url);
+    const existing = join(dir, 'full.jsonl.gz');
+    await assert.rejects(
+      takeBackup({ file: existing, pgUrl: a.url, kafka, groups, includeAudit: true, waitEmptyMs: 0 }),
+      /writing backup .*full\.jsonl\.gz: the file exists; choose another name/,
+    );
+    const missingDir = join(dir, 'no-such-dir', 'b.jsonl.gz');
+    await assert.rejects(
+      takeBackup({ file: missingDir, pgUrl: a.url, kafka, groups, includeAudit: true, waitEmptyMs: 0 }),
+      /writing backup .*no-such-dir\/b\.jsonl\.gz: ENOENT/,
+    );
+    assert.equal(existsSync(join(dir, 'no-such-dir')), false);
   });
 
   it('says so when the database cannot be reached', async () => {
