@@ -5,7 +5,8 @@
  * and the refusals: a non-empty database, a group with a member, an unreachable database.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,10 +15,17 @@ import { migrate, MIGRATIONS_TABLE, migrationNames } from '../../services/core/d
 import { createKafka, type KafkaHandle } from '../../services/core/kafka/index.ts';
 import {
   BACKUP_TABLES,
+  LOCKSTEP_VERSION,
   lockstepConsumerGroups,
   restoreBackup,
   takeBackup,
 } from '../../services/ops/backup.ts';
+import {
+  BACKUP_FORMAT,
+  BACKUP_FORMAT_VERSION,
+  BackupEncoder,
+  type BackupHeader,
+} from '../../services/ops/backup-format.ts';
 import { freePort } from '../support/ports.ts';
 import { freshDatabase, testConfig } from './core-helpers.ts';
 
@@ -297,6 +305,37 @@ describe('backup and restore (Postgres, Kafka)', { timeout: 180_000 }, () => {
       /writing backup .*no-such-dir\/b\.jsonl\.gz: ENOENT/,
     );
     assert.equal(existsSync(join(dir, 'no-such-dir')), false);
+  });
+
+  it('refuses offsets past a topic’s end (another Kafka cluster) before writing anything', async () => {
+    const enc = new BackupEncoder();
+    const header: BackupHeader = {
+      format: BACKUP_FORMAT,
+      formatVersion: BACKUP_FORMAT_VERSION,
+      lockstepVersion: LOCKSTEP_VERSION,
+      createdAt: new Date().toISOString(),
+      migrations: migrationNames(),
+      tables: {},
+      omitted: [],
+      consumerGroups: [
+        {
+          groupId: groups[0]!.groupId,
+          topics: [{ topic: topics[0]!, partitions: [{ partition: 0, offset: '999' }] }],
+        },
+      ],
+    };
+    const file = join(dir, 'elsewhere.jsonl.gz');
+    writeFileSync(file, gzipSync(enc.header(header) + enc.trailer()));
+    const b = await db();
+    await assert.rejects(
+      restoreBackup({ file, pgUrl: b.url, kafka, waitEmptyMs: 0 }),
+      /offset 999 is past the topic's end \(\d+\); is this the Kafka cluster the backup was taken from\?/,
+    );
+    const tables = await query<{ n: number }>(
+      b.url,
+      `select count(*)::int as n from information_schema.tables where table_schema = 'public'`,
+    );
+    assert.equal(tables[0]!.n, 0, 'nothing was written to the database');
   });
 
   it('says so when the database cannot be reached', async () => {
