@@ -2,6 +2,7 @@
  * Postgres: one pool per process, and schema migrations (node-pg-migrate) from ./migrations.
  * Services add their own migrations to that folder, numbered (0002_…, 0003_…).
  */
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
@@ -69,7 +70,10 @@ export function createClient(
  * Apply pending migrations; a second run applies nothing. node-pg-migrate takes an advisory lock,
  * so several processes starting at once do not race. Returns the names applied by this call.
  */
-export async function migrate(url: string, opts: { logger?: Logger; dir?: string } = {}): Promise<string[]> {
+export async function migrate(
+  url: string,
+  opts: { logger?: Logger; dir?: string; count?: number } = {},
+): Promise<string[]> {
   const log = opts.logger;
   try {
     const ran = await runner({
@@ -77,7 +81,8 @@ export async function migrate(url: string, opts: { logger?: Logger; dir?: string
       dir: opts.dir ?? MIGRATIONS_DIR,
       migrationsTable: MIGRATIONS_TABLE,
       direction: 'up',
-      count: Infinity,
+      // A count stops at a level (`lockstep restore` loads a backup at the level it was taken at).
+      count: opts.count ?? Infinity,
       checkOrder: true,
       singleTransaction: true,
       log: (msg: string) => log?.debug({ migrate: true }, msg),
@@ -94,4 +99,12 @@ export async function migrate(url: string, opts: { logger?: Logger; dir?: string
   } catch (err) {
     throw new LockstepError('migrating database', { category: 'unknown', cause: err });
   }
+}
+
+/** The names of the migrations in `dir`, in the order they run (node-pg-migrate sorts by name). */
+export function migrationNames(dir: string = MIGRATIONS_DIR): string[] {
+  return readdirSync(dir)
+    .filter((f) => /\.(ts|js|sql)$/.test(f) && !f.endsWith('.test.ts') && !f.endsWith('.d.ts'))
+    .map((f) => f.replace(/\.(ts|js|sql)$/, ''))
+    .sort();
 }

@@ -2,6 +2,7 @@ export {
   createClient,
   createPool,
   migrate,
+  migrationNames,
   MIGRATIONS_DIR,
   MIGRATIONS_TABLE,
   type Pool,

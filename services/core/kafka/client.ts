@@ -432,22 +432,10 @@ export async function resetGroupOffsets(
   handle: KafkaHandle,
   opts: { groupId: string; topic: string; waitEmptyMs?: number; sleep?: (ms: number) => Promise<void> },
 ): Promise<OffsetReset[]> {
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const admin = handle.kafka.admin();
   await admin.connect();
   try {
-    const deadline = Date.now() + (opts.waitEmptyMs ?? 0);
-    for (;;) {
-      const [g] = (await admin.describeGroups([opts.groupId])).groups;
-      const state = g?.state ?? 'Dead';
-      if (state === 'Empty' || state === 'Dead') break;
-      if (Date.now() >= deadline)
-        throw new LockstepError(
-          `resetting offsets of consumer group ${opts.groupId}: the group is ${state} with ${g?.members.length ?? 0} member(s); stop its consumers first`,
-          { category: 'conflict' },
-        );
-      await sleep(1000);
-    }
+    await waitGroupEmpty(admin, opts.groupId, 'resetting offsets of', opts.waitEmptyMs ?? 0, opts.sleep);
     const [committed] = await admin.fetchOffsets({ groupId: opts.groupId, topics: [opts.topic] });
     const before = new Map((committed?.partitions ?? []).map((p) => [p.partition, p.offset]));
     const low = await admin.fetchTopicOffsets(opts.topic);
@@ -469,6 +457,166 @@ export async function resetGroupOffsets(
       category: 'network',
       cause: err,
     });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+type Admin = ReturnType<Kafka['admin']>;
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Waits up to `waitMs` for a consumer group to have no members (Kafka moves only the offsets of
+ * an empty group; a crashed member leaves when its session times out), and fails naming the
+ * group's state otherwise. `action` starts the error message ("resetting offsets of").
+ */
+async function waitGroupEmpty(
+  admin: Admin,
+  groupId: string,
+  action: string,
+  waitMs: number,
+  sleep: (ms: number) => Promise<void> = defaultSleep,
+): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const [g] = (await admin.describeGroups([groupId])).groups;
+    const state = g?.state ?? 'Dead';
+    if (state === 'Empty' || state === 'Dead') return;
+    if (Date.now() >= deadline)
+      throw new LockstepError(
+        `${action} consumer group ${groupId}: the group is ${state} with ${g?.members.length ?? 0} member(s); stop its consumers first`,
+        { category: 'conflict' },
+      );
+    await sleep(1000);
+  }
+}
+
+/** One consumer group's committed offsets on the topics it reads (null: nothing committed). */
+export interface GroupOffsets {
+  groupId: string;
+  topics: { topic: string; partitions: { partition: number; offset: string | null }[] }[];
+}
+
+/**
+ * The committed offsets of consumer groups, each on its topics, after waiting up to `waitEmptyMs`
+ * for every group to have no members: offsets read while a member runs are already stale (a
+ * backup taken so would not match the database it is taken with).
+ */
+export async function readGroupOffsets(
+  handle: KafkaHandle,
+  groups: readonly { groupId: string; topics: readonly string[] }[],
+  opts: { waitEmptyMs?: number; sleep?: (ms: number) => Promise<void> } = {},
+): Promise<GroupOffsets[]> {
+  const admin = handle.kafka.admin();
+  try {
+    await admin.connect();
+    const out: GroupOffsets[] = [];
+    for (const g of groups) {
+      await waitGroupEmpty(admin, g.groupId, 'reading offsets of', opts.waitEmptyMs ?? 0, opts.sleep);
+      const fetched = await admin.fetchOffsets({ groupId: g.groupId, topics: [...g.topics] });
+      out.push({
+        groupId: g.groupId,
+        topics: g.topics.map((topic) => ({
+          topic,
+          partitions: (fetched.find((t) => t.topic === topic)?.partitions ?? [])
+            .map((p) => ({ partition: p.partition, offset: p.offset === '-1' ? null : p.offset }))
+            .sort((a, b) => a.partition - b.partition),
+        })),
+      });
+    }
+    return out;
+  } catch (err) {
+    if (err instanceof LockstepError) throw err;
+    throw new LockstepError('reading consumer group offsets', { category: 'network', cause: err });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export interface OffsetSet {
+  groupId: string;
+  topic: string;
+  partition: number;
+  /** The committed offset before (null: nothing committed). */
+  from: string | null;
+  to: string;
+  /** The topic's [low, high) when it was set: records below `low` are gone (retention). */
+  low: string;
+  high: string;
+}
+
+/**
+ * Checks that every group is empty and every offset lies inside its topic (at most the high
+ * watermark: an offset past it means another cluster or a recreated topic), then sets them all.
+ * A null offset (nothing was committed) becomes the earliest retained record, which is where
+ * Lockstep's consumers (`fromBeginning`) start a partition with nothing committed. Nothing is set
+ * unless every check passes.
+ */
+export async function setGroupOffsets(
+  handle: KafkaHandle,
+  groups: readonly GroupOffsets[],
+  opts: { waitEmptyMs?: number; sleep?: (ms: number) => Promise<void>; dryRun?: boolean } = {},
+): Promise<OffsetSet[]> {
+  const admin = handle.kafka.admin();
+  try {
+    await admin.connect();
+    const plan: OffsetSet[] = [];
+    const existing = new Set(await admin.listTopics());
+    for (const g of groups) {
+      await waitGroupEmpty(admin, g.groupId, 'setting offsets of', opts.waitEmptyMs ?? 0, opts.sleep);
+      for (const t of g.topics) {
+        if (!existing.has(t.topic))
+          throw new LockstepError(
+            `setting offsets of consumer group ${g.groupId}: topic ${t.topic} does not exist in this Kafka cluster`,
+            { category: 'validation' },
+          );
+        const water = new Map((await admin.fetchTopicOffsets(t.topic)).map((o) => [o.partition, o]));
+        const [committed] = await admin.fetchOffsets({ groupId: g.groupId, topics: [t.topic] });
+        const before = new Map((committed?.partitions ?? []).map((p) => [p.partition, p.offset]));
+        for (const p of t.partitions) {
+          const w = water.get(p.partition);
+          if (!w)
+            throw new LockstepError(
+              `setting offsets of consumer group ${g.groupId}: ${t.topic} has no partition ${p.partition} (it has ${water.size})`,
+              { category: 'validation' },
+            );
+          const to = p.offset ?? w.low;
+          if (BigInt(to) > BigInt(w.high))
+            throw new LockstepError(
+              `setting offsets of consumer group ${g.groupId}: ${t.topic}[${p.partition}] offset ${to} is past the topic's end (${w.high}); is this the Kafka cluster the backup was taken from?`,
+              { category: 'validation' },
+            );
+          const from = before.get(p.partition);
+          plan.push({
+            groupId: g.groupId,
+            topic: t.topic,
+            partition: p.partition,
+            from: from === undefined || from === '-1' ? null : from,
+            to,
+            low: w.low,
+            high: w.high,
+          });
+        }
+      }
+    }
+    if (opts.dryRun) return plan;
+    // kafkajs sets a group's offsets by joining it as a member (seconds per call: the broker's
+    // rebalance delay), so the groups go in parallel; one group's topics one after the other.
+    await Promise.all(
+      groups.map(async (g) => {
+        for (const t of g.topics) {
+          const partitions = plan
+            .filter((x) => x.groupId === g.groupId && x.topic === t.topic)
+            .map((x) => ({ partition: x.partition, offset: x.to }));
+          if (partitions.length > 0)
+            await admin.setOffsets({ groupId: g.groupId, topic: t.topic, partitions });
+        }
+      }),
+    );
+    return plan;
+  } catch (err) {
+    if (err instanceof LockstepError) throw err;
+    throw new LockstepError('setting consumer group offsets', { category: 'network', cause: err });
   } finally {
     await admin.disconnect();
   }
