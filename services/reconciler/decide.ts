@@ -1028,8 +1028,7 @@ export function rollbackField(
   if (equal(from.value, to.value))
     return refuse('already', `Lockstep's writes in the window left it as it was (${json(to.value)})`);
   const holds = effective(sf);
-  if (equal(holds, to.value))
-    return refuse('already', `already holds ${json(to.value)}`);
+  if (equal(holds, to.value)) return refuse('already', `already holds ${json(to.value)}`);
   if (!equal(holds, from.value))
     return refuse(
       'changed',
