@@ -1,33 +1,9 @@
-/**
- * The `lockstep` CLI. Every file in ./commands exports `register(program)`; adding a command is
- * adding a file, so no shared list has to be edited.
- */
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Command } from 'commander';
-import { displayNames } from '../connectors/registry.ts';
+/** The `lockstep` CLI: the command tree (program.ts) run on the process's arguments. */
+import { buildProgram } from './program.ts';
 
-export interface CommandModule {
-  register(program: Command): void;
-}
+export type { CommandModule } from './program.ts';
 
-const program = new Command()
-  .name('lockstep')
-  .description(`Two-way sync between ${displayNames()} over Kafka`)
-  .showHelpAfterError();
-
-const dir = join(import.meta.dirname, 'commands');
-const files = readdirSync(dir)
-  .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
-  .sort();
-for (const file of files) {
-  const mod = (await import(pathToFileURL(join(dir, file)).href)) as Partial<CommandModule>;
-  if (typeof mod.register !== 'function')
-    throw new Error(`loading CLI command ${file}: no register() export`);
-  mod.register(program);
-}
-
+const program = await buildProgram();
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

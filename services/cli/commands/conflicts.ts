@@ -130,8 +130,12 @@ export function register(program: Command): void {
     )
     .option('--take <platform>', "keep that platform's value")
     .option('--by <who>', 'recorded as resolvedBy', 'cli')
+    .option('--json', 'print {conflictId, field, value, targets}')
     .action(
-      async (conflictId: string, opts: { config?: string; value?: string; take?: string; by: string }) => {
+      async (
+        conflictId: string,
+        opts: { config?: string; value?: string; take?: string; by: string; json?: boolean },
+      ) => {
         if ((opts.value === undefined) === (opts.take === undefined)) {
           program.error('resolving conflict: give exactly one of --value <json> or --take <platform>');
         }
@@ -145,6 +149,10 @@ export function register(program: Command): void {
             opts.by,
           );
           if (!r.ok) program.error(r.error);
+          if (opts.json) {
+            console.log(JSON.stringify({ conflictId, field: r.field, value: r.value, targets: r.targets }));
+            return;
+          }
           const targets = r.targets.join(', ') || 'no side (all hold it already)';
           console.log(
             `resolved ${conflictId}: ${r.field} = ${JSON.stringify(r.value)}; writing to ${targets}`,

@@ -35,13 +35,23 @@ export function register(program: Command): void {
     )
     .option('-c, --config <file>', 'lockstep.yaml')
     .option('--offline', 'skip the registry, check the released snapshots only')
-    .action(async (opts: { config?: string; offline?: boolean }) => {
+    .option('--json', 'one JSON object per check: {against, subject|name, result, problem}')
+    .action(async (opts: { config?: string; offline?: boolean; json?: boolean }) => {
       let bad = 0;
+      const say = (line: string, obj: Record<string, unknown>) =>
+        console.log(opts.json ? JSON.stringify(obj) : line);
       for (const p of checkAgainstReleased()) {
         bad++;
-        console.log(`FAIL released  ${p.name} cannot read data written with v${p.version}: ${p.problem}`);
+        say(`FAIL released  ${p.name} cannot read data written with v${p.version}: ${p.problem}`, {
+          against: 'released',
+          name: p.name,
+          version: p.version,
+          result: 'fail',
+          problem: p.problem,
+        });
       }
-      if (bad === 0) console.log('ok   released  all schemas read every released version');
+      if (bad === 0)
+        say('ok   released  all schemas read every released version', { against: 'released', result: 'ok' });
       if (opts.offline) {
         process.exitCode = bad ? 1 : 0;
         return;
@@ -49,13 +59,19 @@ export function register(program: Command): void {
       const { registry, list } = subjects(opts.config);
       for (const { subject, name } of list) {
         const r = await registry.checkCompatibility(subject, schemaText(name));
-        if (r === undefined) console.log(`new  registry  ${subject}: not registered yet (${name})`);
+        const at = { against: 'registry', subject, name };
+        if (r === undefined)
+          say(`new  registry  ${subject}: not registered yet (${name})`, { ...at, result: 'new' });
         else if (r.compatible)
-          console.log(`ok   registry  ${subject}: ${name} is compatible with the latest version`);
+          say(`ok   registry  ${subject}: ${name} is compatible with the latest version`, {
+            ...at,
+            result: 'ok',
+          });
         else {
           bad++;
-          console.log(
+          say(
             `FAIL registry  ${subject}: ${name} is not compatible with the latest version${r.messages.length ? `: ${r.messages.join('; ')}` : ''}`,
+            { ...at, result: 'fail', problem: r.messages.join('; ') },
           );
         }
       }
@@ -66,9 +82,12 @@ export function register(program: Command): void {
     .command('register')
     .description('register each schema under <topic>-value with BACKWARD compatibility (idempotent)')
     .option('-c, --config <file>', 'lockstep.yaml')
-    .action(async (opts: { config?: string }) => {
+    .option('--json', 'one JSON object per subject: {subject, name, id}')
+    .action(async (opts: { config?: string; json?: boolean }) => {
       const { registry, list } = subjects(opts.config);
-      for (const { subject, name } of list)
-        console.log(`${subject}  ${name}  id=${await registry.register(subject, schemaText(name))}`);
+      for (const { subject, name } of list) {
+        const id = await registry.register(subject, schemaText(name));
+        console.log(opts.json ? JSON.stringify({ subject, name, id }) : `${subject}  ${name}  id=${id}`);
+      }
     });
 }

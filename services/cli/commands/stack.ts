@@ -80,25 +80,30 @@ export function register(program: Command): void {
     .command('up')
     .description('start the local stack (Kafka, Apicurio Registry, PostgreSQL, Jaeger) without Docker')
     .option(...TEST_FLAG)
-    .action(async (opts: { test?: boolean }) => {
+    .option('--json', 'progress on stderr; the resulting status (as `status --json`) on stdout')
+    .action(async (opts: { test?: boolean; json?: boolean }) => {
       const o = pick(opts, progress);
       progress(`lockstep up: cache ${o.cacheDir}, state ${o.stateDir}`);
       const t0 = Date.now();
       await stackUp(o);
       progress(`lockstep up: stack ${o.instance} healthy in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
-      printHuman(await collectStatus(o));
+      const s = await collectStatus(o);
+      if (opts.json) console.log(JSON.stringify(s, null, 2));
+      else printHuman(s);
     });
 
   program
     .command('down')
     .description('stop the pipeline services, the sandbox and the local stack; data stays in the state dir')
     .option(...TEST_FLAG)
-    .action(async (opts: { test?: boolean }) => {
+    .option('--json', 'print {"stopped": [...]} ')
+    .action(async (opts: { test?: boolean; json?: boolean }) => {
       const o = pick(opts, progress);
       // Services first (they hold Kafka and Postgres connections), then the stack under them.
       const services = opts.test ? [] : await (await import('./start.ts')).stopAll();
       const stopped = [...services, ...(await stackDown(o))];
-      console.log(stopped.length ? `stopped: ${stopped.join(', ')}` : 'nothing was running');
+      if (opts.json) console.log(JSON.stringify({ stopped }));
+      else console.log(stopped.length ? `stopped: ${stopped.join(', ')}` : 'nothing was running');
     });
 
   program

@@ -63,9 +63,14 @@ export function register(program: Command): void {
     .command('ensure')
     .description('create the missing topics with the configured partitions and retention')
     .option('-c, --config <file>', 'lockstep.yaml')
-    .action(async (opts: { config?: string }) => {
+    .option('--json', 'print {"created": [...], "existing": [...], "warnings": [...]}')
+    .action(async (opts: { config?: string; json?: boolean }) => {
       const { kafka } = setup(opts.config);
       const r = await ensureTopics(kafka, lockstepTopicSpecs(kafka.config));
+      if (opts.json) {
+        console.log(JSON.stringify({ created: r.created, existing: r.existing, warnings: r.warnings }));
+        return;
+      }
       for (const t of r.created) console.log(`created ${t}`);
       for (const t of r.existing) console.log(`exists  ${t}`);
       for (const w of r.warnings) console.error(`warning: ${w}`);

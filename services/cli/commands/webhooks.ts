@@ -18,7 +18,8 @@ export function register(program: Command): void {
       'public URL of ingest for this platform, e.g. https://sync.example.com/webhooks/<platform>',
     )
     .option('--config <file>', 'lockstep.yaml (default: $LOCKSTEP_CONFIG or ./lockstep.yaml)')
-    .action(async (opts: { platform: string; url: string; config?: string }) => {
+    .option('--json', 'one JSON object per webhook created: {platform, id, url}')
+    .action(async (opts: { platform: string; url: string; config?: string; json?: boolean }) => {
       if (!isPlatform(opts.platform))
         throw new Error(
           `registering webhook: unknown platform ${opts.platform} (known: ${PLATFORMS.join(', ')})`,
@@ -30,6 +31,11 @@ export function register(program: Command): void {
       if (!section || !connector)
         throw new Error(`registering webhook: connectors.${opts.platform} is not configured`);
       const created = await connector.registerWebhook({ url, secret: section.webhookSecret.reveal() });
-      for (const w of created) process.stdout.write(`${opts.platform} webhook ${w.id} → ${w.url}\n`);
+      for (const w of created)
+        process.stdout.write(
+          opts.json
+            ? `${JSON.stringify({ platform: opts.platform, id: w.id, url: w.url })}\n`
+            : `${opts.platform} webhook ${w.id} → ${w.url}\n`,
+        );
     });
 }
