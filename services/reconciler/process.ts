@@ -173,6 +173,11 @@ export async function processChange(
 ): Promise<Processed> {
   // A set-aside event was marked seen when it was set aside; deciding it again is the point.
   if (!asideReplay) {
+    // Before anything is read: the outcome that links this entity takes the same lock, so one of
+    // the two sees the other's work (store.ts lockEntity). An event taken from aside is decided
+    // inside the transaction that released it, which holds what it needs already; locking again
+    // there (an issue's outcome releasing its comments) could deadlock with a new comment.
+    await tx.lockEntity(ev.source.platform, ev.source.entityId);
     if (await tx.seen(ev.eventId)) {
       into.notes.push({
         code: 'duplicate',
@@ -237,6 +242,8 @@ async function afterNamed(
 ): Promise<void> {
   const named = state.sides.find((s) => s.platform === platform)?.entityId;
   if (named) {
+    // Held already when the outcome named this record (processOutcome); re-entrant otherwise.
+    await tx.lockEntity(platform, named);
     for (const ev of await tx.takeAside(entityAsideKey(platform, named))) {
       await processChange(tx, deps, ev, into, true);
     }
@@ -250,6 +257,9 @@ export async function processOutcome(
   out: WriteOutcome,
   into: Processed = { commands: [], conflicts: 0, notes: [] },
 ): Promise<Processed> {
+  // The entity lock before the link's row lock, in the order processChange takes them (no
+  // deadlock): an edit of the record this create made, set aside meanwhile, is then seen here.
+  if (out.targetId !== null) await tx.lockEntity(out.platform, out.targetId);
   const state = await tx.link(out.linkId);
   const flow = state ? deps.flows.find((f) => f.id === state.flowId) : undefined;
   if (!state || !flow) {

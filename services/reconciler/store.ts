@@ -26,6 +26,8 @@ export type RelayVerdict = 'sent' | { deadLettered: string };
 
 /** The advisory lock key of the outbox relay (any constant; it only has to be the same everywhere). */
 export const RELAY_LOCK_KEY = 7_401_001;
+/** The first key of the entity locks (StoreTx.lockEntity); the second is a hash of the entity. */
+export const ENTITY_LOCK_CLASS = 7_401_002;
 
 export interface StoreTx {
   seen(eventId: string): Promise<boolean>;
@@ -36,6 +38,13 @@ export interface StoreTx {
   link(linkId: string): Promise<LinkState | null>;
   /** Upserts the link and indexes every side that has an entity id. */
   saveLink(state: LinkState): Promise<void>;
+  /**
+   * Serializes this transaction with every other one deciding about this entity, until it ends
+   * (a transaction-scoped advisory lock). An entity that is not linked yet has no row to lock: an
+   * edit of our new record set aside while its create's outcome is being recorded could otherwise
+   * commit its aside row just after the outcome looked for it, and wait there for ever.
+   */
+  lockEntity(platform: string, entityId: string): Promise<void>;
   putAside(key: string, event: ChangeEvent): Promise<void>;
   /** Removes and returns the events set aside under `key`, oldest first. */
   takeAside(key: string): Promise<ChangeEvent[]>;
@@ -122,6 +131,12 @@ function txOf(client: PoolClient): StoreTx {
           [state.flowId, side.platform, side.entityId, state.linkId],
         );
       }
+    },
+    async lockEntity(platform, entityId) {
+      await q('select pg_advisory_xact_lock($1::int, hashtext($2))', [
+        ENTITY_LOCK_CLASS,
+        `${platform}:${entityId}`,
+      ]);
     },
     async putAside(key, event) {
       await q(

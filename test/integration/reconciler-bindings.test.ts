@@ -11,7 +11,11 @@ import { entityState } from '../../services/connectors/types.ts';
 import { flowSchema } from '../../services/reconciler/flow.ts';
 import { deterministicId } from '../../services/reconciler/ids.ts';
 import { processChange, processOutcome, type ProcessDeps } from '../../services/reconciler/process.ts';
-import { createReconcilerStore, type ReconcilerStore } from '../../services/reconciler/store.ts';
+import {
+  createReconcilerStore,
+  type ReconcilerStore,
+  type StoreTx,
+} from '../../services/reconciler/store.ts';
 import type { ChangeEvent, WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
 import { freshDatabase, testConfig } from './core-helpers.ts';
 
@@ -132,5 +136,61 @@ describe('entity bindings (real Postgres)', () => {
     const b = await store.transaction((tx) => tx.link(createB.linkId));
     assert.equal(b?.sides.find((s) => s.platform === 'jira')?.entityId, null);
     assert.equal(b?.status, 'pending');
+  });
+});
+
+describe('an edit of our new record while its create outcome is recorded (real Postgres)', () => {
+  it('is not left aside for ever: the edit and the outcome that links the record see each other', async () => {
+    const born = await store.transaction((tx) => processChange(tx, deps, event('linear', 'L-9', 7000, 'c')));
+    const create = born.commands.find((c) => c.platform === 'jira' && c.action === 'create');
+    assert.ok(create, JSON.stringify(born.commands));
+    // A person edits the Jira record our create made, before its outcome is recorded.
+    const edit: ChangeEvent = {
+      ...event('jira', 'J-9', 9000, 'u'),
+      after: entityState({ title: 'Edited in Jira', createdAtMs: 8000 }),
+    };
+
+    // The edit's transaction stops right after it found no link for J-9, and goes on only once
+    // the outcome's transaction has finished or waits on a lock: the interleaving in which the
+    // outcome looked for set-aside edits before the edit's aside row was committed.
+    let outcomeDone = false;
+    let reached!: () => void;
+    const atGate = new Promise<void>((r) => (reached = r));
+    const gate = async () => {
+      reached();
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        if (outcomeDone) return;
+        const waiting = await pool.query(
+          "select count(*) as n from pg_locks where locktype = 'advisory' and not granted",
+        );
+        if (Number(waiting.rows[0].n) > 0) return;
+        if (Date.now() > deadline)
+          throw new Error('the outcome neither finished nor waited on a lock within 60 s');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const paused = (tx: StoreTx): StoreTx => ({
+      ...tx,
+      async linkForEntity(flowId, platform, entityId) {
+        const found = await tx.linkForEntity(flowId, platform, entityId);
+        if (platform === 'jira' && entityId === 'J-9' && found === null) await gate();
+        return found;
+      },
+    });
+    const decided = store.transaction((tx) => processChange(paused(tx), deps, edit));
+    await atGate;
+    const outcome = store
+      .transaction((tx) => processOutcome(tx, deps, outcomeOf(create, 'J-9')))
+      .finally(() => (outcomeDone = true));
+    const [e, o] = await Promise.all([decided, outcome]);
+
+    const aside = await pool.query(
+      "select event_id from reconciler_aside where aside_key = 'entity:jira:J-9'",
+    );
+    assert.deepEqual(aside.rows, [], 'the edit is still set aside, and nothing will take it');
+    const toLinear = [...e.commands, ...o.commands].filter((c) => c.platform === 'linear');
+    assert.equal(toLinear.length, 1, JSON.stringify({ edit: e.notes, outcome: o.notes }));
+    assert.equal(toLinear[0]!.fields.title, 'Edited in Jira');
   });
 });
