@@ -320,7 +320,8 @@ async function dryRun(plan: Extract<ReplayPlan, { kind: 'dry-run' }>, opts: Repl
   if (report.differences.length === 0) {
     console.log('no differences: the new configuration sends the same writes');
   } else {
-    console.log(`${report.differences.length} differences:`);
+    const n = report.differences.length;
+    console.log(`${n} difference${n === 1 ? '' : 's'}:`);
     for (const d of report.differences) {
       const cur = 'current' in d ? JSON.stringify(d.current) : '(no write)';
       const nxt = 'next' in d ? JSON.stringify(d.next) : '(no write)';
