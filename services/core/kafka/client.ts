@@ -540,6 +540,8 @@ export async function readTopicUntil(
     finish = resolve;
     fail = reject;
   });
+  // A crash while connecting is thrown by connect() itself; this keeps that rejection handled.
+  done.catch(() => undefined);
   consumer.on(consumer.events.CRASH, (e) => fail(e.payload.error));
   try {
     await consumer.connect();
