@@ -152,14 +152,14 @@ export function parseItem(v: string): { platform: string; ref: string } {
 }
 
 /** `--since`: a duration ago (30m, 2h, 7d) or a date/time. */
-export function parseSince(v: string, nowMs: number): number {
+export function parseSince(v: string, nowMs: number, flag = '--since'): number {
   const m = /^(\d+)(s|m|h|d)$/.exec(v);
   if (m) {
     const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
     return nowMs - Number(m[1]) * unit;
   }
   const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new Error(`--since must be a duration (30m, 2h, 7d) or a date/time, got ${v}`);
+  if (Number.isNaN(t)) throw new Error(`${flag} must be a duration (30m, 2h, 7d) or a date/time, got ${v}`);
   return t;
 }
 

@@ -1,6 +1,7 @@
 /**
  * The only module that imports kafkajs: switching clients later touches this folder only.
  */
+import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel as KafkaLogLevel, Partitioners, type IHeaders, type LogEntry } from 'kafkajs';
 import type { CoreConfig } from '../config/index.ts';
 import { LockstepError } from '../errors/index.ts';
@@ -423,14 +424,22 @@ export interface OffsetReset {
 }
 
 /**
- * Moves a consumer group's committed offsets on one topic to the earliest retained records, so the
+ * Moves a consumer group's committed offsets on one topic to the earliest retained records (or to
+ * the given offsets), so the
  * group's next member reads the topic again from there (`lockstep replay`). Kafka refuses to move
  * a group that has members: this waits up to `waitEmptyMs` for the group to become empty (a
  * crashed member leaves when its session times out) and fails naming the group's state otherwise.
  */
 export async function resetGroupOffsets(
   handle: KafkaHandle,
-  opts: { groupId: string; topic: string; waitEmptyMs?: number; sleep?: (ms: number) => Promise<void> },
+  opts: {
+    groupId: string;
+    topic: string;
+    waitEmptyMs?: number;
+    sleep?: (ms: number) => Promise<void>;
+    /** Where to move each partition (`replay --from`: offsetsForTime); absent: the earliest retained. */
+    offsets?: ReadonlyMap<number, string>;
+  },
 ): Promise<OffsetReset[]> {
   const admin = handle.kafka.admin();
   await admin.connect();
@@ -442,7 +451,11 @@ export async function resetGroupOffsets(
     const resets: OffsetReset[] = low
       .map((o) => {
         const from = before.get(o.partition);
-        return { partition: o.partition, from: from === undefined || from === '-1' ? null : from, to: o.low };
+        return {
+          partition: o.partition,
+          from: from === undefined || from === '-1' ? null : from,
+          to: opts.offsets?.get(o.partition) ?? o.low,
+        };
       })
       .sort((a, b) => a.partition - b.partition);
     await admin.setOffsets({
@@ -619,5 +632,98 @@ export async function setGroupOffsets(
     throw new LockstepError('setting consumer group offsets', { category: 'network', cause: err });
   } finally {
     await admin.disconnect();
+  }
+}
+
+/**
+ * Per partition, the offset of the first record whose timestamp is at or after `tsMs` (Kafka's
+ * ListOffsets by time); a partition with no such record answers its end offset (nothing to read).
+ */
+export async function offsetsForTime(
+  handle: KafkaHandle,
+  topic: string,
+  tsMs: number,
+): Promise<{ partition: number; offset: string }[]> {
+  const admin = handle.kafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsetsByTimestamp(topic, tsMs))
+      .map((o) => ({ partition: o.partition, offset: o.offset }))
+      .sort((a, b) => a.partition - b.partition);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export interface RawRecord {
+  partition: number;
+  offset: string;
+  timestampMs: number;
+  key: string | null;
+  value: Buffer | null;
+  headers: Headers;
+}
+
+/**
+ * Reads a topic from its earliest retained records up to `ends` (per partition, exclusive; a
+ * partition not named is not read), calling `onRecord` in offset order per partition. It commits
+ * nothing: a throw-away consumer group without auto-commit, deleted at the end, so reading moves
+ * no group's offsets (`replay --dry-run`).
+ */
+export async function readTopicUntil(
+  handle: KafkaHandle,
+  topic: string,
+  ends: ReadonlyMap<number, bigint>,
+  onRecord: (r: RawRecord) => Promise<void> | void,
+): Promise<void> {
+  const low = new Map((await topicOffsets(handle, topic)).map((o) => [o.partition, BigInt(o.low)]));
+  const pending = new Map<number, bigint>();
+  for (const [p, end] of ends) if (end > (low.get(p) ?? 0n)) pending.set(p, end);
+  if (pending.size === 0) return;
+  const groupId = `${handle.config.clientId}-read-${randomUUID()}`;
+  const consumer = handle.kafka.consumer({ groupId });
+  let finish!: () => void;
+  let fail!: (err: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
+  // A crash while connecting is thrown by connect() itself; this keeps that rejection handled.
+  done.catch(() => undefined);
+  consumer.on(consumer.events.CRASH, (e) => fail(e.payload.error));
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message }) => {
+        const end = pending.get(partition);
+        if (end === undefined || BigInt(message.offset) >= end) return;
+        try {
+          await onRecord({
+            partition,
+            offset: message.offset,
+            timestampMs: Number(message.timestamp),
+            key: message.key?.toString('utf8') ?? null,
+            value: message.value,
+            headers: toHeaders(message.headers),
+          });
+        } catch (err) {
+          fail(err);
+          return;
+        }
+        if (BigInt(message.offset) >= end - 1n) pending.delete(partition);
+        if (pending.size === 0) finish();
+      },
+    });
+    await done;
+  } finally {
+    await consumer.disconnect();
+    const admin = handle.kafka.admin();
+    await admin
+      .connect()
+      .then(() => admin.deleteGroups([groupId]))
+      .catch(() => undefined) // a group left behind holds no offsets (nothing was committed)
+      .finally(() => admin.disconnect());
   }
 }
