@@ -15,12 +15,14 @@ import { after, before, describe, it } from 'node:test';
 import type { BackfillReport } from '../../services/cli/commands/backfill.ts';
 import { queryAudit } from '../../services/egress/audit.ts';
 import { eventually, settled, startE2E, type E2E } from './harness.ts';
-import { botCalls, jiraIssues, lastSeq, linearIssues, writes } from './helpers.ts';
+import type { LinearClient } from '@linear/sdk';
+import type { Version3Client } from 'jira.js';
+import { botCalls, lastSeq, writes, type RawIssue } from './helpers.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
-/** Items per group; the total seeded per side is about 5 × SCALE + 10. */
-const SCALE = Number(process.env['LOCKSTEP_E2E_BACKFILL_SCALE'] ?? 4);
+/** Items per group: 4 × SCALE + 10 seeded in Linear, 4 × SCALE + 11 in Jira (47: 198 and 199). */
+const SCALE = Number(process.env['LOCKSTEP_E2E_BACKFILL_SCALE'] ?? 47);
 
 function cli(e: E2E, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -50,6 +52,40 @@ async function backfill(e: E2E, args: string[], expectCode: number): Promise<Bac
     .map((l) => JSON.parse(l) as { progress: { scanned: number } });
   assert.ok(progress.length > 0, `JSON progress lines on stderr: ${r.stderr}`);
   return JSON.parse(r.stdout) as BackfillReport;
+}
+
+/** Every issue of project ENG through search, page by page (helpers.ts reads one page of 100). */
+async function jiraIssues(client: Version3Client) {
+  const out = [];
+  let nextPageToken: string | undefined;
+  for (;;) {
+    const r = await client.issueSearch.searchForIssuesUsingJqlEnhancedSearch({
+      jql: 'project = ENG ORDER BY created ASC',
+      fields: ['summary', 'description', 'priority'],
+      maxResults: 100,
+      ...(nextPageToken && { nextPageToken }),
+    });
+    out.push(...(r.issues ?? []));
+    if (!r.nextPageToken) return out;
+    nextPageToken = r.nextPageToken;
+  }
+}
+
+/** Every Linear issue, page by page. */
+async function linearIssues(client: LinearClient): Promise<RawIssue[]> {
+  const out: RawIssue[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const r: {
+      data?: { issues: { nodes: RawIssue[]; pageInfo: { hasNextPage: boolean; endCursor: string } } };
+    } = await client.client.rawRequest(
+      `query E2EIssues($after: String) { issues(first: 100, after: $after) { nodes { id identifier title description priority state { name } assignee { email } labels { nodes { name } } } pageInfo { hasNextPage endCursor } } }`,
+      { after },
+    );
+    out.push(...(r.data?.issues.nodes ?? []));
+    if (!r.data?.issues.pageInfo.hasNextPage) return out;
+    after = r.data.issues.pageInfo.endCursor;
+  }
 }
 
 const adf = (text: string) => ({
@@ -227,6 +263,13 @@ describe('lockstep backfill (end to end)', { timeout: 900_000 }, () => {
       [],
       'a second run writes nothing',
     );
+    // Clear errors for bad arguments.
+    const bad = await cli(e, ['backfill', '--flow', 'eng', '--match', 'link,fuzzy']);
+    assert.equal(bad.code, 1, bad.stderr);
+    assert.match(bad.stderr, /--match: unknown rule "fuzzy"/);
+    const noFlow = await cli(e, ['backfill', '--flow', 'nope']);
+    assert.equal(noFlow.code, 1, noFlow.stderr);
+    assert.match(noFlow.stderr, /no flow "nope" in lockstep.yaml/);
     process.stderr.write(
       `[backfill e2e] ${lt.length} Linear / ${jt.length} Jira items: dry run ${dryMs} ms, real run ${realMs} ms\n`,
     );

@@ -40,7 +40,6 @@ import { deterministicId } from '../../reconciler/ids.ts';
 import { processPair, type PairOutcome } from '../../reconciler/process.ts';
 import { createReconcilerStore } from '../../reconciler/store.ts';
 import type { ChangeEvent } from '../../../schemas/generated/types.ts';
-import { pickFlows } from './verify.ts';
 
 interface BackfillOpts {
   config?: string;
@@ -117,13 +116,17 @@ export async function runBackfill(opts: BackfillOpts): Promise<BackfillReport> {
   const match = parseMatch(opts.match);
   const sinceMs = opts.since !== undefined ? parseSince(opts.since, started) : null;
   const config = loadAppConfig(opts.config);
-  const [flow] = pickFlows(config, opts.flow);
+  const flow = config.flows.find((f) => f.id === opts.flow);
+  if (!flow)
+    throw new Error(
+      `backfill: no flow ${JSON.stringify(opts.flow)} in lockstep.yaml (its flows: ${config.flows.map((f) => f.id).join(', ') || 'none'})`,
+    );
   const runId = `${new Date(started).toISOString()}-${randomBytes(3).toString('hex')}`;
   const connectors = boundConnectors(config);
   const tick = progress(opts.json === true);
   const counts = { phase: 'scan', scanned: 0, paired: 0, created: 0 };
   const report: BackfillReport = {
-    flow: flow!.id,
+    flow: flow.id,
     dryRun: opts.dryRun === true,
     match,
     scanned: {},
@@ -138,17 +141,17 @@ export async function runBackfill(opts: BackfillOpts): Promise<BackfillReport> {
   try {
     const linkedRows = await pool.query<{ platform: string; entity_id: string }>(
       'select platform, entity_id from reconciler_link_entities where flow_id = $1',
-      [flow!.id],
+      [flow.id],
     );
     const linked = new Set(linkedRows.rows.map((r) => `${r.platform}\u0000${r.entity_id}`));
     // Every record of each side, through the poller from the start of its window, at a share of
     // the platform's budget: live sync keeps the rest.
     const items = new Map<string, ChangeEvent[]>();
     const byPlatform = new Map<string, BoundConnector>();
-    for (const side of flow!.sides) {
+    for (const side of flow.sides) {
       const connector = connectors.get(side.platform);
       if (!connector)
-        throw new Error(`backfill: flow ${flow!.id} has a ${side.platform} side and no connector for it`);
+        throw new Error(`backfill: flow ${flow.id} has a ${side.platform} side and no connector for it`);
       byPlatform.set(side.platform, connector);
       const l = rateLimitFor(config, side.platform);
       const budget = new RateBudget({ limit: Math.max(1, Math.floor(l.limit * opts.share)), perMs: l.perMs });
@@ -188,7 +191,7 @@ export async function runBackfill(opts: BackfillOpts): Promise<BackfillReport> {
     tick(counts, true);
 
     const plan = planPairs(
-      flow!,
+      flow,
       items,
       match,
       (platform, text) => byPlatform.get(platform)?.mentions(text) ?? [],
@@ -210,14 +213,14 @@ export async function runBackfill(opts: BackfillOpts): Promise<BackfillReport> {
       if (opts.dryRun) {
         out = await store
           .transaction(async (tx) => {
-            throw new DryRun(await processPair(tx, deps, flow!.id, pair.reads, by));
+            throw new DryRun(await processPair(tx, deps, flow.id, pair.reads, by));
           })
           .catch((err: unknown) => {
             if (err instanceof DryRun) return err.outcome;
             throw err;
           });
       } else {
-        out = await store.transaction((tx) => processPair(tx, deps, flow!.id, pair.reads, by));
+        out = await store.transaction((tx) => processPair(tx, deps, flow.id, pair.reads, by));
       }
       const itemsOf = pair.reads.map(refOf);
       if (!out.ok) {
