@@ -361,6 +361,12 @@ export interface ConnectorDefinition<P extends string, S extends z.ZodType> exte
    * platform (`lockstep backfill` pairs by them). Pure. Absent: no text names a record here.
    */
   mentions?(text: string, config: z.output<S>): string[];
+  /**
+   * The links (URLs) records of the workspace carry besides their description, by entity id
+   * (Linear: attachments, where its own Jira integration leaves the Jira issue). `lockstep
+   * backfill` reads them for `mentions`; requests draw from `deps.budget`. Absent: none.
+   */
+  readLinks?(deps: ConnectorDeps<z.output<S>>): Promise<Map<string, string[]>>;
 }
 
 /** A connector with its configuration closed over: what services hold, whatever the platform. */
@@ -378,6 +384,8 @@ export interface BoundConnector<P extends string = string> {
   resolveBotUserId(): Promise<string>;
   /** See ConnectorDefinition.mentions; [] for a platform that has none. */
   mentions(text: string): string[];
+  /** See ConnectorDefinition.readLinks; an empty map for a platform that has none. */
+  readLinks(budget?: RequestBudget): Promise<Map<string, string[]>>;
 }
 
 export interface Connector<P extends string, S extends z.ZodType> extends ConnectorDefinition<P, S> {
@@ -409,6 +417,7 @@ export function defineConnector<const P extends string, S extends z.ZodType>(
         registerWebhook: (opts) => def.registerWebhook(deps(null), opts),
         resolveBotUserId: () => def.resolveBotUserId(deps(null)),
         mentions: (text) => (def.mentions ? def.mentions(text, config) : []),
+        readLinks: async (budget) => (def.readLinks ? def.readLinks(deps(null, budget)) : new Map()),
       };
     },
   };

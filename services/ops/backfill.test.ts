@@ -73,6 +73,20 @@ describe('planPairs', () => {
     assert.deepEqual(ids(plan.unmatched), ['jira:2', 'linear:b']);
   });
 
+  it('reads the links a record carries besides its description (a Linear attachment)', () => {
+    const items = new Map([
+      ['linear', [lin('a', 'One title')]],
+      ['jira', [jira('9', 'ENG-9', 'Another title')]],
+    ]);
+    const urls = (e: ChangeEvent) =>
+      e.source.entityId === 'a' ? ['https://x.atlassian.net/browse/ENG-9'] : [];
+    const plan = planPairs(flow, items, parseMatch('link'), mentions, urls);
+    assert.deepEqual(
+      plan.pairs.map((p) => ids(p.reads)),
+      [['jira:9', 'linear:a']],
+    );
+  });
+
   it('rejects unknown rules', () => {
     assert.throws(() => parseMatch('link,fuzzy'), /unknown rule "fuzzy"/);
     assert.throws(() => parseMatch(''), /needs one or more/);

@@ -5,8 +5,8 @@
  * names); this module pairs them. No platform is named here.
  *
  * Rules, in the order given by `--match` (default `link,title`):
- *  - `link`: a record's text (its description) names a record of another side by that side's
- *    connector (a Jira key or URL another tool or a person left in a Linear description);
+ *  - `link`: a record's description or one of its links (a Linear attachment) names a record of
+ *    another side by that side's connector (a Jira key or URL another tool or a person left);
  *  - `title`: the same title (exact, after trimming) on every side, inside the flow's scope.
  * A record with two candidates on a side by the same rule, or a candidate another record also
  * claims, is ambiguous: reported and left alone (neither paired nor created). Records of a side
@@ -77,6 +77,8 @@ export function planPairs(
   items: ReadonlyMap<string, readonly ChangeEvent[]>,
   rules: readonly MatchRule[],
   mentions: (platform: string, text: string) => string[],
+  /** The links a record carries besides its description (its connector's readLinks). */
+  links: (e: ChangeEvent) => readonly string[] = () => [],
 ): PairPlan {
   const platforms = flow.sides.map((s) => s.platform);
   const taken = new Set<string>();
@@ -93,7 +95,7 @@ export function planPairs(
       for (const from of platforms) {
         for (const e of free(from)) {
           if (blocked.has(id(e))) continue;
-          const text = [e.after?.description ?? ''].join('\n');
+          const text = [e.after?.description ?? '', ...links(e)].join('\n');
           if (text.trim() === '') continue;
           for (const to of platforms) {
             if (to === from) continue;

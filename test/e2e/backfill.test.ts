@@ -2,7 +2,8 @@
  * `lockstep backfill` end to end: both emulators are seeded (behind Lockstep's back: seeding sends
  * no webhook, and this world does not poll) with items that already mirror each other — some
  * named by a Jira key in the Linear description, most by the same title only, a few differing in
- * one field, a few titles twice in Jira (ambiguous), a few on one side only. A dry run writes
+ * one field, a few titles twice in Jira (ambiguous), a few on one side only, and a few by a Linear
+ * attachment whose URL is the Jira issue's. A dry run writes
  * nothing and predicts the real run's writes exactly; the real run (the CLI, against the world's
  * Postgres, Kafka and emulators) pairs with zero duplicates, writes only the differing fields,
  * reports the ambiguous titles and leaves them, and the running pipeline creates the unmatched
@@ -21,7 +22,7 @@ import { botCalls, lastSeq, writes, type RawIssue } from './helpers.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
-/** Items per group: 4 × SCALE + 10 seeded in Linear, 4 × SCALE + 11 in Jira (47: 198 and 199). */
+/** Items per group: 4 × SCALE + 12 seeded in Linear, 4 × SCALE + 13 in Jira (47: 200 and 201). */
 const SCALE = Number(process.env['LOCKSTEP_E2E_BACKFILL_SCALE'] ?? 47);
 
 function cli(e: E2E, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -116,6 +117,7 @@ describe('lockstep backfill (end to end)', { timeout: 900_000 }, () => {
     const twins = range(2, (i) => `BF twin ${i}`);
     const linearOnly = range(3, (i) => `BF only linear ${i}`);
     const jiraOnly = range(2, (i) => `BF only jira ${i}`);
+    const attached = range(2, (i) => `BF attached ${i}`);
 
     // Jira first: the Linear descriptions name the Jira keys it gives.
     const jiraTitles = [
@@ -126,6 +128,7 @@ describe('lockstep backfill (end to end)', { timeout: 900_000 }, () => {
       ...twins,
       ...twins,
       ...jiraOnly,
+      ...attached,
     ];
     // A new project numbers its issues from 1 in seed order: the issues named by key hold the text
     // the Linear description will hold, so only the rename differs there.
@@ -154,10 +157,20 @@ describe('lockstep backfill (end to end)', { timeout: 900_000 }, () => {
       ...differs.map((t) => ({ title: t, priority: 2 })),
       ...twins.map((t) => ({ title: t })),
       ...linearOnly.map((t) => ({ title: t })),
+      ...attached.map((t) => ({ title: t })),
     ];
     await e.linearControl.seed({
       issues: linearSeed.map((i) => ({ teamKey: 'ENG', state: 'Todo', priority: 3, ...i })),
     });
+    // Linear's own Jira links: an attachment whose URL is the Jira issue's.
+    const lin = e.linearAs('bob');
+    const seededLinear = await linearIssues(lin);
+    for (const t of attached)
+      await lin.createAttachment({
+        issueId: seededLinear.find((i) => i.title === t)!.id,
+        url: `${e.jiraEmu.url}/browse/${keyOf(t)}`,
+        title: `Jira ${keyOf(t)}`,
+      });
     await settled(e);
     const seqL = lastSeq(e, 'linear');
     const seqJ = lastSeq(e, 'jira');
@@ -170,7 +183,7 @@ describe('lockstep backfill (end to end)', { timeout: 900_000 }, () => {
     const t0 = Date.now();
     const dry = await backfill(e, ['--dry-run'], 2);
     const dryMs = Date.now() - t0;
-    const pairedCount = byKey.length + renamed.length + byTitle.length + differs.length;
+    const pairedCount = byKey.length + renamed.length + byTitle.length + differs.length + attached.length;
     assert.equal(dry.dryRun, true);
     assert.equal(dry.paired.length, pairedCount);
     assert.equal(dry.created.length, linearOnly.length + jiraOnly.length);
@@ -183,8 +196,8 @@ describe('lockstep backfill (end to end)', { timeout: 900_000 }, () => {
         .filter((p) => p.rule === 'link')
         .map((p) => p.items[0]!.title)
         .sort(),
-      [...byKey, ...renamed].sort(),
-      'the items a Linear description names by key are paired by that link',
+      [...byKey, ...renamed, ...attached].sort(),
+      'the items a Linear description or attachment names by key are paired by that link',
     );
     // Only the differing fields: the renamed titles and the priorities.
     const predicted = writeSet(dry);
@@ -205,7 +218,6 @@ describe('lockstep backfill (end to end)', { timeout: 900_000 }, () => {
     assert.deepEqual(real.skipped, []);
 
     // The pipeline writes the differing fields and creates the unmatched items on the other side.
-    const lin = e.linearAs('bob');
     await eventually(
       'every unmatched item created on the other side',
       async () => {
@@ -223,7 +235,7 @@ describe('lockstep backfill (end to end)', { timeout: 900_000 }, () => {
     const count = (titles: string[], t: string) => titles.filter((x) => x === t).length;
     const lt = li.map((i) => i.title);
     const jt = ji.map((i) => i.fields.summary);
-    for (const t of [...byKey, ...byTitle, ...differs, ...linearOnly, ...jiraOnly])
+    for (const t of [...byKey, ...byTitle, ...differs, ...linearOnly, ...jiraOnly, ...attached])
       assert.deepEqual([t, count(lt, t), count(jt, t)], [t, 1, 1], `${t} once on each side`);
     for (const t of twins) assert.deepEqual([t, count(lt, t), count(jt, t)], [t, 1, 2], `${t} left alone`);
     // The renamed items now share one title (last-write-wins: the record updated last).

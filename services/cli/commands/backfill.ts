@@ -147,6 +147,7 @@ export async function runBackfill(opts: BackfillOpts): Promise<BackfillReport> {
     // Every record of each side, through the poller from the start of its window, at a share of
     // the platform's budget: live sync keeps the rest.
     const items = new Map<string, ChangeEvent[]>();
+    const links = new Map<string, string[]>();
     const byPlatform = new Map<string, BoundConnector>();
     for (const side of flow.sides) {
       const connector = connectors.get(side.platform);
@@ -186,6 +187,9 @@ export async function runBackfill(opts: BackfillOpts): Promise<BackfillReport> {
         });
       }
       items.set(side.platform, mine);
+      if (match.includes('link'))
+        for (const [id, urls] of await connector.readLinks(budget))
+          links.set(`${side.platform}\u0000${id}`, urls);
       report.scanned[side.platform] = found.size;
     }
     tick(counts, true);
@@ -195,6 +199,7 @@ export async function runBackfill(opts: BackfillOpts): Promise<BackfillReport> {
       items,
       match,
       (platform, text) => byPlatform.get(platform)?.mentions(text) ?? [],
+      (e) => links.get(`${e.source.platform}\u0000${e.source.entityId}`) ?? [],
     );
     report.ambiguous = plan.ambiguous;
     counts.phase = opts.dryRun ? 'plan (dry run)' : 'pair';
