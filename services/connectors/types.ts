@@ -355,6 +355,18 @@ export interface ConnectorDefinition<P extends string, S extends z.ZodType> exte
   configureFromFlows?(config: z.output<S>, flows: FlowFacts): z.output<S>;
   /** An SDK error as one line for logs and outcomes; absent: `describeSdkError`. */
   describeError?(err: unknown): string;
+  /**
+   * The keys of this platform's records that a text names: an issue key or a URL of one, as
+   * another tool (or a person) leaves them in a description or a link of a record on another
+   * platform (`lockstep backfill` pairs by them). Pure. Absent: no text names a record here.
+   */
+  mentions?(text: string, config: z.output<S>): string[];
+  /**
+   * The links (URLs) records of the workspace carry besides their description, by entity id
+   * (Linear: attachments, where its own Jira integration leaves the Jira issue). `lockstep
+   * backfill` reads them for `mentions`; requests draw from `deps.budget`. Absent: none.
+   */
+  readLinks?(deps: ConnectorDeps<z.output<S>>): Promise<Map<string, string[]>>;
 }
 
 /** A connector with its configuration closed over: what services hold, whatever the platform. */
@@ -370,6 +382,10 @@ export interface BoundConnector<P extends string = string> {
   describeError(err: unknown): string;
   registerWebhook(opts: { url: string; secret: string }): Promise<RegisteredWebhook[]>;
   resolveBotUserId(): Promise<string>;
+  /** See ConnectorDefinition.mentions; [] for a platform that has none. */
+  mentions(text: string): string[];
+  /** See ConnectorDefinition.readLinks; an empty map for a platform that has none. */
+  readLinks(budget?: RequestBudget): Promise<Map<string, string[]>>;
 }
 
 export interface Connector<P extends string, S extends z.ZodType> extends ConnectorDefinition<P, S> {
@@ -400,6 +416,8 @@ export function defineConnector<const P extends string, S extends z.ZodType>(
         describeError: (err) => (def.describeError ?? describeSdkError)(err),
         registerWebhook: (opts) => def.registerWebhook(deps(null), opts),
         resolveBotUserId: () => def.resolveBotUserId(deps(null)),
+        mentions: (text) => (def.mentions ? def.mentions(text, config) : []),
+        readLinks: async (budget) => (def.readLinks ? def.readLinks(deps(null, budget)) : new Map()),
       };
     },
   };

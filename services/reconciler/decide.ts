@@ -1043,3 +1043,158 @@ export function rollbackField(
   next.updatedAtMs = ctx.nowMs;
   return { ok: true, state: next, commands: run.commands, notes: run.notes };
 }
+
+/**
+ * `lockstep backfill`: records on every side of a flow that already correspond (a link another
+ * tool left, or the same title) become one link without a create. Each field is taken as it
+ * stands: where every side holds the same value it becomes the base and nothing is written; where
+ * the sides differ, the field's policy settles it as a conflict between two edits with no common
+ * ancestor would be: `last-write-wins` takes the record updated last (its platform time: a record
+ * has one updatedAt, not one per field), `prefer` the first side of its list; `merge` and `manual`
+ * hold the field in an open conflict for a person (`lockstep conflicts resolve`). The winning
+ * value is written to the other sides as an update whose base is what each holds now, so egress's
+ * stale-base check still protects a person's edit made meanwhile.
+ *
+ * `reads` holds one read (op `r`) per flow side, in any order. The link id is derived from the
+ * paired records, so pairing the same records again names the same link.
+ */
+export function pairLink(flow: Flow, reads: readonly ChangeEvent[], ctx: DecideContext): DecideResult {
+  const bySide = flow.sides.map((s) => {
+    const ev = reads.find((r) => r.source.platform === s.platform);
+    if (!ev || ev.after === null)
+      throw new Error(`pairing for flow ${flow.id}: no record read on ${s.platform}`);
+    return { side: s, ev, after: ev.after };
+  });
+  const kind = 'issue';
+  const linkId = ctx.ids(
+    'link',
+    flow.id,
+    'pair',
+    ...bySide.map((b) => `${b.side.platform}:${b.ev.source.entityId}`),
+  );
+  const state: LinkState = {
+    version: 1,
+    linkId,
+    flowId: flow.id,
+    kind,
+    parentLinkId: null,
+    status: 'active',
+    sides: bySide.map(({ side, ev }) => ({
+      platform: side.platform,
+      workspace: ev.source.workspace,
+      entityType: ev.source.entityType,
+      entityId: ev.source.entityId,
+      entityKey: ev.source.entityKey,
+      createCommandId: null,
+    })),
+    fields: {},
+    openConflicts: [],
+    recentEventIds: bySide.map((b) => b.ev.eventId).slice(-RECENT_IDS),
+    recentOutcomes: [],
+    createdAtMs: ctx.nowMs,
+    updatedAtMs: ctx.nowMs,
+  };
+  const run = new Run(state, flow, ctx, `pair:${linkId}`);
+  const order = flow.sides.map((s) => s.platform);
+  for (const field of fieldsFor(kind)) {
+    const vals: { platform: string; value: FieldValue; tsMs: number; actor: Person | null }[] = [];
+    for (const { side, ev, after } of bySide) {
+      const t = toFlowValue(flow, side.platform, field, after, ctx.people);
+      if (t === undefined) continue;
+      vals.push({ platform: side.platform, value: t.value, tsMs: ev.source.tsMs, actor: ev.source.actor });
+    }
+    if (vals.length === 0) continue;
+    const fs: FieldState = {
+      base: vals[0]!.value,
+      baseTsMs: vals[0]!.tsMs,
+      basePlatform: null,
+      sides: {},
+      held: null,
+    };
+    state.fields[field] = fs;
+    const src = new Map(bySide.map((b) => [b.side.platform, b.ev]));
+    for (const v of vals)
+      fs.sides[v.platform] = {
+        seen: v.value,
+        tsMs: v.tsMs,
+        version: src.get(v.platform)!.source.version,
+        pending: [],
+      };
+    if (vals.every((v) => equal(v.value, vals[0]!.value))) {
+      fs.baseTsMs = Math.max(...vals.map((v) => v.tsMs));
+      continue;
+    }
+    const policy = policyFor(flow, field);
+    let winner: (typeof vals)[number] | undefined;
+    if (policy === 'last-write-wins') {
+      // Platform clocks differ; equal times go to the side listed first in the flow.
+      winner = [...vals].sort(
+        (a, b) => b.tsMs - a.tsMs || order.indexOf(a.platform) - order.indexOf(b.platform),
+      )[0];
+    } else if (typeof policy === 'object') {
+      const rank = (p: string) => {
+        const i = policy.prefer.indexOf(p);
+        return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+      };
+      winner = [...vals].sort(
+        (a, b) =>
+          rank(a.platform) - rank(b.platform) || order.indexOf(a.platform) - order.indexOf(b.platform),
+      )[0];
+    }
+    if (winner === undefined) {
+      // merge and manual: no common ancestor to merge from, so a person settles it.
+      const conflictId = ctx.ids('conflict', linkId, field, run.cause);
+      const c: Conflict = {
+        conflictId,
+        linkId,
+        flowId: flow.id,
+        field,
+        policy: policyName(policy),
+        baseJson: json(null),
+        sides: vals.map((v) => ({
+          platform: v.platform,
+          entityId: sideOf(state, v.platform).entityId ?? '',
+          valueJson: json(v.value),
+          tsMs: v.tsMs,
+          actor: v.actor,
+        })),
+        status: 'open',
+        resolutionJson: null,
+        resolvedBy: null,
+        tsMs: ctx.nowMs,
+      };
+      fs.held = { conflictId };
+      state.openConflicts.push(c);
+      run.conflicts.push(c);
+      run.note(
+        'held',
+        `${field} differs between the paired records; held for a person (policy ${policyName(policy)})`,
+        null,
+        field,
+      );
+      continue;
+    }
+    fs.base = winner.value;
+    fs.baseTsMs = winner.tsMs;
+    fs.basePlatform = winner.platform;
+    for (const v of vals) {
+      if (v.platform === winner.platform || equal(v.value, winner.value)) continue;
+      if (!flows(flow, winner.platform, v.platform)) {
+        run.note(
+          'one_way',
+          `${field} differs on ${v.platform}; this flow does not write from ${winner.platform} to it`,
+          v.platform,
+          field,
+        );
+        continue;
+      }
+      run.write(v.platform, field, winner.value);
+    }
+  }
+  run.note(
+    'linked',
+    `paired ${state.sides.map((s) => `${s.platform}:${s.entityKey ?? s.entityId}`).join(' ')}`,
+  );
+  run.flush();
+  return result(state, run);
+}

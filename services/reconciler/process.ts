@@ -15,7 +15,7 @@ import type {
 } from '../../schemas/generated/types.ts';
 import type { DecideResult, Note } from './decide.ts';
 import type { RollbackRefusal } from './decide.ts';
-import { decide, entityAsideKey, linkAsideKey, resolveConflict, rollbackField } from './decide.ts';
+import { decide, entityAsideKey, linkAsideKey, pairLink, resolveConflict, rollbackField } from './decide.ts';
 import type { Flow, SyncedField } from './flow.ts';
 import type { IdFn } from './ids.ts';
 import type { LinkState } from './state.ts';
@@ -401,4 +401,58 @@ export async function processRollback(
   const into: Processed = { commands: [], conflicts: 0, notes: [] };
   await record(tx, deps, { ...r, conflicts: [], aside: null }, into, state, rollbackCause(req, deps.now()));
   return { ok: true, processed: into };
+}
+
+export type PairOutcome =
+  | { ok: true; linkId: string; processed: Processed }
+  | { ok: false; reason: 'already_linked' | 'no_flow'; error: string };
+
+function pairCause(linkId: string, by: string, nowMs: number): Cause {
+  return {
+    kind: 'backfill',
+    ref: linkId,
+    platform: null,
+    workspace: null,
+    entityId: null,
+    entityKey: null,
+    actor: { email: null, platformUserId: null, displayName: by },
+    actorIsLockstep: false,
+    via: 'backfill',
+    changedAtMs: nowMs,
+  };
+}
+
+/**
+ * `lockstep backfill`: links records that already correspond (see pairLink), in the caller's
+ * transaction. A record that has a link in the flow already is left (a second run, or the live
+ * pipeline linked it meanwhile): pairing is idempotent.
+ */
+export async function processPair(
+  tx: StoreTx,
+  deps: ProcessDeps,
+  flowId: string,
+  reads: readonly ChangeEvent[],
+  by: string,
+): Promise<PairOutcome> {
+  const flow = deps.flows.find((f) => f.id === flowId);
+  if (!flow) return { ok: false, reason: 'no_flow', error: `flow ${flowId} is not configured` };
+  for (const ev of reads) {
+    const owner = await tx.linkForEntity(flowId, ev.source.platform, ev.source.entityId);
+    if (owner)
+      return {
+        ok: false,
+        reason: 'already_linked',
+        error: `${ev.source.platform} ${ev.source.entityKey ?? ev.source.entityId} is already in link ${owner.linkId}`,
+      };
+  }
+  const r = pairLink(flow, reads, {
+    nowMs: deps.now(),
+    ids: deps.ids,
+    people: deps.people,
+    canonicalLabel: deps.canonicalLabel,
+  });
+  const into: Processed = { commands: [], conflicts: 0, notes: [] };
+  await record(tx, deps, r, into, null, pairCause(r.state!.linkId, by, deps.now()));
+  for (const ev of reads) await tx.markSeen(ev.eventId);
+  return { ok: true, linkId: r.state!.linkId, processed: into };
 }

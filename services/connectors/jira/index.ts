@@ -6,6 +6,7 @@ import { createJiraApplier } from './apply.ts';
 import { jiraConfigSchema } from './config.ts';
 import { classifyJiraError } from './errors.ts';
 import { jiraLabel } from './labels.ts';
+import { jiraMentions } from './mentions.ts';
 import { normalizeJira } from './normalize.ts';
 import { createJiraPoller, jiraClient } from './poll.ts';
 import { createJiraReader } from './read.ts';
@@ -30,6 +31,7 @@ export const jiraConnector = defineConnector({
   createReader: createJiraReader,
   classifyError: classifyJiraError,
   canonicalLabel: jiraLabel,
+  mentions: jiraMentions,
   configureFromFlows: withFlowStatusCategories,
 
   /** An admin webhook (`POST /rest/webhooks/1.0/webhook`), the kind that supports `secret`. Needs Jira admin. */

@@ -8,6 +8,7 @@ import { createLinearApplier } from './apply.ts';
 import { linearConfigSchema } from './config.ts';
 import { classifyLinearError } from './errors.ts';
 import { normalizeLinear } from './normalize.ts';
+import { readLinearLinks } from './links.ts';
 import { createLinearPoller } from './poll.ts';
 import { createLinearReader } from './read.ts';
 import { verifyLinear } from './verify.ts';
@@ -21,6 +22,7 @@ export const linearConnector = defineConnector({
   createApplier: createLinearApplier,
   createReader: createLinearReader,
   classifyError: classifyLinearError,
+  readLinks: readLinearLinks,
 
   async registerWebhook({ config }, { url, secret }) {
     const client = linearClient(config);
