@@ -12,9 +12,9 @@ export interface Person {
 
 /** The change that led to a command: a change on a platform (who made it, where, when), an outcome of an earlier write, or a person resolving a conflict. */
 export interface Cause {
-  /** event (a change on a platform), outcome (an earlier write's outcome), resolve (a person settled a conflict) or rollback (`lockstep rollback` put back a value Lockstep had written). */
+  /** event (a change on a platform), outcome (an earlier write's outcome), resolve (a person settled a conflict), rollback (`lockstep rollback` put back a value Lockstep had written) or backfill (`lockstep backfill` paired items that already corresponded). */
   kind: string;
-  /** The change's eventId, the commandId of the outcome, the conflictId, or (rollback) the auditId of the last write it undid. */
+  /** The change's eventId, the commandId of the outcome, the conflictId, (rollback) the auditId of the last write it undid, or (backfill) the link id it made. */
   ref: string;
   /** Where the change was made. */
   platform: null | string;

@@ -215,6 +215,8 @@ export function describeCause(rec: AuditRecord): string {
   if (c.kind === 'resolve') return `${who ?? 'someone'} resolved conflict ${c.ref}${at}`;
   if (c.kind === 'outcome')
     return `the outcome of Lockstep's write ${c.ref} to ${c.platform ?? '?'} ${c.entityKey ?? c.entityId ?? ''}${at}`.trimEnd();
+  if (c.kind === 'backfill')
+    return `lockstep backfill paired this item with its counterpart${at} (link ${c.ref}): the field differed`;
   if (c.kind === 'rollback')
     return `${who ?? 'someone'} put back what ${c.platform ?? '?'} held before Lockstep's writes${at} (lockstep rollback; undid up to audit record ${c.ref})`;
   return `${c.kind} ${c.ref}`;
