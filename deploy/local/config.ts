@@ -41,6 +41,8 @@ const EnvSchema = z.object({
   LOCKSTEP_TEST_JAEGER_OTLP_HTTP_PORT: port,
   /** Leave the test stack running after `npm test` (faster reruns). */
   LOCKSTEP_KEEP_TEST_STACK: flag,
+  /** Podman's storage driver for the image test (deploy/image/podman.ts); default: overlay if it works. */
+  LOCKSTEP_PODMAN_STORAGE_DRIVER: z.enum(['overlay', 'vfs']).optional(),
 });
 
 export interface PortOverrides {
@@ -63,6 +65,7 @@ export interface LocalStackEnv {
   devPorts: PortOverrides;
   testPorts: PortOverrides;
   keepTestStack: boolean;
+  podmanStorageDriver: 'overlay' | 'vfs' | undefined;
 }
 
 let cached: LocalStackEnv | undefined;
@@ -107,6 +110,7 @@ export function localStackEnv(): LocalStackEnv {
       otlpHttp: e.LOCKSTEP_TEST_JAEGER_OTLP_HTTP_PORT,
     },
     keepTestStack: e.LOCKSTEP_KEEP_TEST_STACK,
+    podmanStorageDriver: e.LOCKSTEP_PODMAN_STORAGE_DRIVER,
   };
   return cached;
 }

@@ -59,6 +59,17 @@ export interface E2EOptions {
   audit?: Record<string, unknown>;
   /** The `people:` overrides (core/people). */
   people?: Record<string, string>[];
+  /**
+   * Runs the services instead of the launcher (`lockstep start`'s processes): the image test runs
+   * them as containers. `kill` and `restart` are the launcher's and refuse under a runner.
+   */
+  runner?: ServiceRunner;
+}
+
+/** Prepares (migrations, topics, schemas) and starts every service, each ready; stops them all. */
+export interface ServiceRunner {
+  start(config: AppConfig, configFile: string): Promise<void>;
+  stop(): Promise<void>;
 }
 
 export interface E2E {
@@ -116,7 +127,7 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
       const tail = readFileSync(log, 'utf8').split('\n').slice(-40).join('\n');
       (err as Error).message += `\n--- last lines of ${log} ---\n${tail}`;
     }
-    await stopPipeline(pipeline).catch(() => undefined);
+    await (opts.runner ? opts.runner.stop() : stopPipeline(pipeline)).catch(() => undefined);
     await linearEmu.close().catch(() => undefined);
     await jiraEmu.close().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
@@ -205,8 +216,11 @@ async function startWorld(
   const configFile = pipeline.configFile;
   writeFileSync(configFile, stringify(doc));
   const config = loadAppConfig(configFile, {});
-  await preparePipeline(config, () => undefined);
-  await startPipeline(pipeline, config);
+  if (opts.runner) await opts.runner.start(config, configFile);
+  else {
+    await preparePipeline(config, () => undefined);
+    await startPipeline(pipeline, config);
+  }
 
   const ingestUrl = `http://127.0.0.1:${ingestPort}`;
   for (const [platform, c] of boundConnectors(config)) {
@@ -243,14 +257,20 @@ async function startWorld(
       })();
       return kafkaAdmin;
     },
-    kill: (service) => killService(pipeline, service),
+    async kill(service) {
+      if (opts.runner)
+        throw new Error(`killing ${service}: the services run under a runner, not the launcher`);
+      await killService(pipeline, service);
+    },
     async restart(service) {
+      if (opts.runner)
+        throw new Error(`restarting ${service}: the services run under a runner, not the launcher`);
       const spec = pipelineServices(config).find((x) => x.name === service);
       if (!spec) throw new Error(`restarting ${service}: no such service`);
       await startService(pipeline, config, spec);
     },
     async stop() {
-      await stopPipeline(pipeline);
+      await (opts.runner ? opts.runner.stop() : stopPipeline(pipeline));
       if (kafkaAdmin) await (await kafkaAdmin).disconnect();
       await db.end();
       await linearEmu.close();
