@@ -10,7 +10,16 @@ import type { EmulatedUser } from '../common/actors.ts';
 import { OpenApiSpec, type SpecOperation } from '../common/openapi.ts';
 import type { EmulatorKit, EmulatorRequest, EmulatorResponse, PlatformEmulator } from '../common/server.ts';
 import type { RetryPolicy } from '../common/webhooks.ts';
-import { isBounded, JqlError, matches, parseJql, sortIssues, type JqlIssue, type Query } from './jql.ts';
+import {
+  isBounded,
+  JqlError,
+  JqlNotEmulated,
+  matches,
+  parseJql,
+  sortIssues,
+  type JqlIssue,
+  type Query,
+} from './jql.ts';
 import {
   adfText,
   CATEGORIES,
@@ -124,6 +133,14 @@ type Errors = Record<string, string>;
 
 const json = (status: number, body: unknown, headers?: Record<string, string>): EmulatorResponse =>
   headers ? { status, body, headers } : { status, body };
+/**
+ * A request Jira Cloud would answer that the emulator does not model: a plain 501, in no vendor's
+ * error shape, so a test can never mistake it for Jira's answer.
+ */
+const notEmulated = (detail: string): EmulatorResponse => ({
+  status: 501,
+  body: { error: 'not_emulated', detail },
+});
 const jiraError = (status: number, errorMessages: string[], errors: Errors = {}): EmulatorResponse =>
   json(status, { errorMessages, errors });
 
@@ -905,6 +922,7 @@ export class JiraEmulator implements PlatformEmulator {
     try {
       q = parseJql(s.jql);
     } catch (err) {
+      if (err instanceof JqlNotEmulated) return notEmulated(err.message);
       if (err instanceof JqlError) return jiraError(400, [err.message]);
       throw err;
     }
@@ -1035,6 +1053,7 @@ export class JiraEmulator implements PlatformEmulator {
       try {
         parseJql(jql);
       } catch (err) {
+        if (err instanceof JqlNotEmulated) return notEmulated(err.message);
         if (!(err instanceof JqlError)) throw err;
         errors['filters'] = err.message;
       }

@@ -41,6 +41,41 @@ export interface JqlIssue {
 
 export class JqlError extends Error {}
 
+/**
+ * JQL that is valid on Jira Cloud but that the emulator does not model (a field Jira has, such as
+ * `summary` for a text search, or OR/NOT/parentheses). It is answered as "not emulated", never as
+ * a Jira error Jira would not give.
+ */
+export class JqlNotEmulated extends JqlError {}
+
+/** Jira Cloud's own issue fields (JQL names) that the emulator's search does not model. */
+const JIRA_FIELDS_NOT_EMULATED = new Set([
+  'summary',
+  'description',
+  'text',
+  'comment',
+  'assignee',
+  'reporter',
+  'creator',
+  'priority',
+  'labels',
+  'duedate',
+  'due',
+  'resolution',
+  'resolved',
+  'issuetype',
+  'type',
+  'parent',
+  'sprint',
+  'fixversion',
+  'component',
+  'environment',
+  'watcher',
+  'voter',
+  'statuscategorychangeddate',
+  'lastviewed',
+]);
+
 const FIELDS = new Set([
   'project',
   'key',
@@ -138,7 +173,9 @@ export function parseJql(jql: string): Query {
         const tok = peek();
         // OR, NOT and parentheses are real JQL, but Lockstep never sends them; say so plainly.
         if (isWord(tok, 'or') || isWord(tok, 'not') || tok?.text === '(')
-          throw new JqlError(`The Jira emulator does not support '${tok?.text ?? ''}' in JQL (only AND).`);
+          throw new JqlNotEmulated(
+            `the Jira emulator does not model '${tok?.text ?? ''}' in JQL (only AND); Jira Cloud accepts it`,
+          );
         fail(`Expecting 'AND', 'OR' or 'ORDER BY' but got '${tok?.text ?? ''}'.`);
       }
       p++;
@@ -159,6 +196,10 @@ export function parseJql(jql: string): Query {
         p++;
       }
       property = { key, path };
+    } else if (JIRA_FIELDS_NOT_EMULATED.has(field)) {
+      throw new JqlNotEmulated(
+        `the Jira emulator does not model the JQL field '${ftok.text}' (it models ${[...FIELDS].join(', ')}); Jira Cloud has it`,
+      );
     } else if (!FIELDS.has(field)) {
       throw new JqlError(`Field '${ftok.text}' does not exist or you do not have permission to view it.`);
     }

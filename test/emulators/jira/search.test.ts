@@ -125,6 +125,17 @@ describe('jira emulator: search/jql', () => {
       errors: {},
     });
   });
+
+  it('a text search on summary, or OR, is a plain 501 not_emulated, never a Jira error', async () => {
+    for (const jql of ['project = OTHER AND summary ~ "login"', 'project = A OR project = B']) {
+      const r = await failure(() => h.bot.issueSearch.searchForIssuesUsingJqlEnhancedSearch({ jql }));
+      assert.equal(r.status, 501, `${jql}: ${JSON.stringify(r.body)}`);
+      const body = r.body as { error?: string; detail?: string; errorMessages?: unknown };
+      assert.equal(body.error, 'not_emulated');
+      assert.match(body.detail ?? '', /the Jira emulator does not model/);
+      assert.equal(body.errorMessages, undefined, 'not in the shape of a Jira error');
+    }
+  });
 });
 
 describe('jql subset (pure)', () => {
