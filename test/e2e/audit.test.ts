@@ -6,9 +6,7 @@
  * record; old records are deleted by the retention prune.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AuditRecord, WriteCommand } from '../../schemas/generated/types.ts';
 import {
@@ -22,22 +20,20 @@ import {
 } from '../../services/core/kafka/index.ts';
 import { testStackEndpoints } from '../stack/env.ts';
 import { eventually, settled, startE2E, type E2E } from './harness.ts';
-import { botCalls, jiraIssue, jiraIssues, lastSeq, linearIds, linearIssues, writes } from './helpers.ts';
+import {
+  botCalls,
+  type CliRun,
+  jiraIssue,
+  jiraIssues,
+  lastSeq,
+  linearIds,
+  linearIssues,
+  lockstep,
+  writes,
+} from './helpers.ts';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-
-function cli(e: E2E, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [join(ROOT, 'bin', 'lockstep.mjs'), 'audit', ...args, '-c', e.pipeline.configFile],
-      { cwd: ROOT, timeout: 120_000 },
-      (err, stdout, stderr) => {
-        if (err && typeof err.code !== 'number') return reject(err);
-        resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
-      },
-    );
-  });
+function cli(e: E2E, args: string[]): Promise<CliRun> {
+  return lockstep(e, ['audit', ...args]);
 }
 
 async function audit(e: E2E, args: string[]): Promise<AuditRecord[]> {

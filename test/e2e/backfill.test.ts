@@ -10,33 +10,19 @@
  * items on the other side; a second run does nothing.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BackfillReport } from '../../services/cli/commands/backfill.ts';
 import { queryAudit } from '../../services/egress/audit.ts';
 import { eventually, settled, startE2E, type E2E } from './harness.ts';
 import type { LinearClient } from '@linear/sdk';
 import type { Version3Client } from 'jira.js';
-import { botCalls, lastSeq, writes, type RawIssue } from './helpers.ts';
-
-const ROOT = join(import.meta.dirname, '..', '..');
+import { botCalls, type CliRun, lastSeq, lockstep, type RawIssue, writes } from './helpers.ts';
 
 /** Items per group: 4 × SCALE + 12 seeded in Linear, 4 × SCALE + 13 in Jira (47: 200 and 201). */
 const SCALE = Number(process.env['LOCKSTEP_E2E_BACKFILL_SCALE'] ?? 47);
 
-function cli(e: E2E, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [join(ROOT, 'bin', 'lockstep.mjs'), ...args, '-c', e.pipeline.configFile],
-      { cwd: ROOT, timeout: 300_000, maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err && typeof err.code !== 'number') return reject(err);
-        resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
-      },
-    );
-  });
+function cli(e: E2E, args: string[]): Promise<CliRun> {
+  return lockstep(e, args, { timeoutMs: 300_000, maxBuffer: 64 * 1024 * 1024 });
 }
 
 async function backfill(e: E2E, args: string[], expectCode: number): Promise<BackfillReport> {

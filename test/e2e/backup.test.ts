@@ -9,7 +9,6 @@
  * converge within 60 s: without the links and cursors the old items are no longer known.)
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,29 +18,21 @@ import { startPipeline, stopPipeline } from '../../services/app/launcher.ts';
 import { testStackEndpoints } from '../stack/env.ts';
 import type { LedgerEntry } from '../emulators/common/ledger.ts';
 import { eventually, settled, startE2E, type E2E } from './harness.ts';
-import { botCalls, jiraIssue, jiraIssues, lastSeq, linearIds, linearIssues, writes } from './helpers.ts';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import {
+  botCalls,
+  type CliRun,
+  jiraIssue,
+  jiraIssues,
+  lastSeq,
+  linearIds,
+  linearIssues,
+  lockstep,
+  writes,
+} from './helpers.ts';
 
 /** `lockstep <command> <args> -c <world config>`, with its exit code. */
-function cli(e: E2E, args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [join(ROOT, 'bin', 'lockstep.mjs'), ...args, '-c', e.pipeline.configFile],
-      { cwd: ROOT, timeout: 120_000 },
-      (err, stdout, stderr) => {
-        if (err && typeof err.code !== 'number') return reject(err);
-        resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
-      },
-    );
-  });
+function cli(e: E2E, args: string[]): Promise<CliRun> {
+  return lockstep(e, args);
 }
 
 /** Bot writes grouped by route (Jira issue ids replaced by `{id}`; Linear by operation). */

@@ -1,8 +1,42 @@
 /** Platform look-ups the end-to-end tests share, through the official SDKs (as people, not the bot). */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import type { LinearClient } from '@linear/sdk';
 import type { Version3Client } from 'jira.js';
 import type { LedgerEntry } from '../emulators/common/ledger.ts';
 import type { E2E } from './harness.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `lockstep <args> -c <the world's config>` as an operator would, to its end. Resolves with
+ * the exit code and both streams; rejects only when the process could not run (or outlived
+ * `timeoutMs`, a generous bound: the command then did not finish).
+ */
+export function lockstep(
+  e: E2E,
+  args: string[],
+  opts: { timeoutMs?: number; maxBuffer?: number } = {},
+): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [join(ROOT, 'bin', 'lockstep.mjs'), ...args, '-c', e.pipeline.configFile],
+      { cwd: ROOT, timeout: opts.timeoutMs ?? 120_000, maxBuffer: opts.maxBuffer ?? 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number')
+          return reject(new Error(`lockstep ${args.join(' ')} did not finish: ${err.message}\n${stderr}`));
+        resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
+      },
+    );
+  });
+}
 
 export async function linearIds(client: LinearClient) {
   const team = (await client.teams({ filter: { key: { eq: 'ENG' } } })).nodes[0];

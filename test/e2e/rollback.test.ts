@@ -6,27 +6,23 @@
  * quiet afterwards; a rollback is itself rolled back.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AuditRecord } from '../../schemas/generated/types.ts';
 import { eventually, settled, startE2E, type E2E } from './harness.ts';
-import { botCalls, jiraIssue, jiraIssues, lastSeq, linearIds, linearIssues, writes } from './helpers.ts';
+import {
+  botCalls,
+  type CliRun,
+  jiraIssue,
+  jiraIssues,
+  lastSeq,
+  linearIds,
+  linearIssues,
+  lockstep,
+  writes,
+} from './helpers.ts';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-
-function cli(e: E2E, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [join(ROOT, 'bin', 'lockstep.mjs'), ...args, '-c', e.pipeline.configFile],
-      { cwd: ROOT, timeout: 120_000 },
-      (err, stdout, stderr) => {
-        if (err && typeof err.code !== 'number') return reject(err);
-        resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
-      },
-    );
-  });
+function cli(e: E2E, args: string[]): Promise<CliRun> {
+  return lockstep(e, args);
 }
 
 interface Line {

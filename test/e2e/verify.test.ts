@@ -9,28 +9,14 @@
  * everything in step.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AuditRecord } from '../../schemas/generated/types.ts';
 import type { VerifyReport } from '../../services/ops/verify.ts';
 import { eventually, settled, startE2E, type E2E } from './harness.ts';
-import { jiraIssue, jiraIssues, linearIds, linearIssues } from './helpers.ts';
+import { type CliRun, jiraIssue, jiraIssues, linearIds, linearIssues, lockstep } from './helpers.ts';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-
-function cli(e: E2E, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [join(ROOT, 'bin', 'lockstep.mjs'), ...args, '-c', e.pipeline.configFile],
-      { cwd: ROOT, timeout: 120_000 },
-      (err, stdout, stderr) => {
-        if (err && typeof err.code !== 'number') return reject(err);
-        resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
-      },
-    );
-  });
+function cli(e: E2E, args: string[]): Promise<CliRun> {
+  return lockstep(e, args);
 }
 
 async function verify(e: E2E, args: string[], expectCode: number): Promise<VerifyReport> {

@@ -9,10 +9,8 @@
 import type { Command } from 'commander';
 import { loadAppConfig } from '../../app/config.ts';
 import { flowPlatforms } from '../../app/launcher.ts';
-import { SECRET_HEADERS } from '../../connectors/registry.ts';
 import { createKafka } from '../../core/kafka/index.ts';
-import { createLogger } from '../../core/logging/index.ts';
-import pino from 'pino';
+import { cliLogger } from '../logger.ts';
 import {
   BACKUP_TABLES,
   lockstepConsumerGroups,
@@ -54,11 +52,7 @@ function progressReporter(json: boolean): Progress {
 
 function setup(configFile: string | undefined) {
   const config = loadAppConfig(configFile);
-  const logger = createLogger({
-    level: config.logLevel === 'info' ? 'warn' : config.logLevel,
-    secretHeaders: SECRET_HEADERS,
-    destination: pino.destination(2),
-  });
+  const logger = cliLogger(config);
   const kafka = createKafka(config.kafka, logger);
   const groups = lockstepConsumerGroups(config.kafka.clientId, config.kafka.topics, flowPlatforms(config));
   return { config, kafka, groups };

@@ -14,11 +14,9 @@
  * payloads (`webhook:<platform>`) never were on a topic and are not retried: the platform
  * redelivers, and the pollers read the change again.
  */
-import { SECRET_HEADERS } from '../../connectors/registry.ts';
 import type { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
-import pino from 'pino';
 import type { DeadLetter } from '../../../schemas/generated/types.ts';
 import { loadAppConfig, type AppConfig } from '../../app/config.ts';
 import { createPool, type Pool } from '../../core/db/index.ts';
@@ -35,7 +33,7 @@ import {
   type KafkaHandle,
   type LockstepProducer,
 } from '../../core/kafka/index.ts';
-import { createLogger } from '../../core/logging/index.ts';
+import { cliLogger } from '../logger.ts';
 import { toJsonLine } from './topics.ts';
 
 /** Header a retried record carries, naming the dead letter it came from (for logs and traces). */
@@ -137,11 +135,7 @@ export interface Ctx {
 export function openDlq(configFile: string | undefined, loaded?: AppConfig): Ctx {
   const config = loaded ?? loadAppConfig(configFile);
   // Logs go to stderr so stdout stays the command's output (JSON lines with --json).
-  const logger = createLogger({
-    level: config.logLevel === 'info' ? 'warn' : config.logLevel,
-    secretHeaders: SECRET_HEADERS,
-    destination: pino.destination(2),
-  });
+  const logger = cliLogger(config);
   return {
     config,
     kafka: createKafka(config.kafka, logger),

@@ -18,11 +18,10 @@
  * would have to be a filter inside the reconciler, which does not exist. Replaying every flow is
  * safe (what was applied changes nothing), so a real replay refuses `--flow` rather than pretend.
  */
-import { canonicalLabelOn, SECRET_HEADERS } from '../../connectors/registry.ts';
+import { canonicalLabelOn } from '../../connectors/registry.ts';
 import type { Command } from 'commander';
-import pino from 'pino';
 import { loadAppConfig, peopleDirectory, type AppConfig } from '../../app/config.ts';
-import { createLogger } from '../../core/logging/index.ts';
+import { cliLogger } from '../logger.ts';
 import {
   createKafka,
   createRegistry,
@@ -90,14 +89,6 @@ export function replayPlan(opts: ReplayOpts, nowMs: number): ReplayPlan {
   return { kind: 'move', fromMs, config: opts.config };
 }
 
-function logger(config: AppConfig) {
-  return createLogger({
-    level: config.logLevel === 'info' ? 'warn' : config.logLevel,
-    secretHeaders: SECRET_HEADERS,
-    destination: pino.destination(2),
-  });
-}
-
 /** Progress on stderr for long reads, at most once a second. */
 function progress(label: string, total: number) {
   let n = 0;
@@ -140,7 +131,7 @@ async function checkRetained(kafka: KafkaHandle, topic: string, fromMs: number):
 
 async function move(plan: Extract<ReplayPlan, { kind: 'move' }>, opts: ReplayOpts): Promise<void> {
   const config = loadAppConfig(plan.config);
-  const kafka = createKafka(config.kafka, logger(config));
+  const kafka = createKafka(config.kafka, cliLogger(config));
   const groupId = `${config.kafka.clientId}-reconciler`;
   const topic = config.kafka.topics.changes;
   let offsets: Map<number, string> | undefined;
@@ -211,7 +202,7 @@ async function dryRun(plan: Extract<ReplayPlan, { kind: 'dry-run' }>, opts: Repl
       `replay --dry-run: no flow ${plan.flow} in either configuration (flows: ${[...new Set([...current.flows, ...next.flows].map((f) => f.id))].join(', ') || 'none'})`,
     );
   // The history is the running pipeline's: its Kafka, registry and topics.
-  const kafka = createKafka(current.kafka, logger(current));
+  const kafka = createKafka(current.kafka, cliLogger(current));
   const serde = createSerde(createRegistry(current.registry.url), current.kafka.topics);
   const topics = current.kafka.topics;
   const groupId = `${current.kafka.clientId}-reconciler`;

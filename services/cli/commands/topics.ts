@@ -1,13 +1,11 @@
 /**
  * `lockstep topics list | ensure | tail`: look at Lockstep's topics, decoded from Avro.
  */
-import { SECRET_HEADERS } from '../../connectors/registry.ts';
 import { lockstepTopicSpecs } from '../../app/topics.ts';
 import type { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
-import pino from 'pino';
 import { loadConfig } from '../../core/config/index.ts';
-import { createLogger } from '../../core/logging/index.ts';
+import { cliLogger } from '../logger.ts';
 import {
   createConsumer,
   createKafka,
@@ -30,11 +28,7 @@ export function toJsonLine(record: unknown): string {
 function setup(configFile: string | undefined) {
   const config = loadConfig(configFile);
   // Logs go to stderr so stdout stays pure JSON lines.
-  const logger = createLogger({
-    level: config.logLevel === 'info' ? 'warn' : config.logLevel,
-    secretHeaders: SECRET_HEADERS,
-    destination: pino.destination(2),
-  });
+  const logger = cliLogger(config);
   const kafka = createKafka(config.kafka, logger);
   return { config, logger, kafka };
 }
