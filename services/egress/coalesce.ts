@@ -76,7 +76,14 @@ function mergeState(under: EntityState, over: EntityState): EntityState {
   return { ...under, ...fromOver, known: [...new Set([...under.known, ...over.known])] } as EntityState;
 }
 
+/** The distinct commands of a group, in order (a redelivered command appears once). */
+export function distinctCommands<M>(parts: Pending<M>[]): WriteCommand[] {
+  const byId = new Map<string, WriteCommand>();
+  for (const p of parts) if (!byId.has(p.cmd.commandId)) byId.set(p.cmd.commandId, p.cmd);
+  return [...byId.values()];
+}
+
 /** The distinct command ids of a group, in order. */
 export function commandIds<M>(parts: Pending<M>[]): string[] {
-  return [...new Set(parts.map((p) => p.cmd.commandId))];
+  return distinctCommands(parts).map((c) => c.commandId);
 }

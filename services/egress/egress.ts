@@ -10,7 +10,7 @@ import { backoffDelay, type CircuitBreaker, type RateBudget } from '../core/resi
 import { activeTraceId, withSpan, withTraceHeaders } from '../core/telemetry/index.ts';
 import type { AuditRecord, ErrorInfo, WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
 import { auditRecords } from './audit.ts';
-import { coalesce, commandIds, type Coalesced, type Pending } from './coalesce.ts';
+import { coalesce, commandIds, distinctCommands, type Coalesced, type Pending } from './coalesce.ts';
 
 /** Where a command came from, so a dead letter can name it and carry its original bytes. */
 export interface CommandMeta {
@@ -161,9 +161,7 @@ async function applyGroup(deps: EgressDeps, group: Coalesced<CommandMeta>): Prom
     result.ok === true
       ? auditRecords({
           cmd,
-          parts: todo
-            .filter((p, i) => todo.findIndex((q) => q.cmd.commandId === p.cmd.commandId) === i)
-            .map((p) => p.cmd),
+          parts: distinctCommands(todo),
           result: result.value,
           traceId: activeTraceId() ?? null,
           nowMs: outcome.tsMs,
