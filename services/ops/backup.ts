@@ -67,6 +67,11 @@ export const BACKUP_TABLES: readonly {
     why: 'the links and each field’s base (inside state): without them every item looks new and is created again',
   },
   {
+    table: 'reconciler_flows',
+    orderBy: 'flow_id',
+    why: 'when each flow began: without it the restored flow begins again at the restart, and items made while Lockstep was down would be left to backfill instead of created',
+  },
+  {
     table: 'reconciler_link_entities',
     orderBy: 'flow_id, platform, entity_id',
     why: 'which link each platform item belongs to',

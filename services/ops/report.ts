@@ -141,6 +141,13 @@ export interface FlowInfo {
   policies: Record<string, string>;
   statusMapEntries: number;
   onDelete: string;
+  /**
+   * When the flow began (the reconciler's first start with it, or its first backfill) and when a
+   * backfill of it last completed (ISO 8601); null when it has not, or `flowStartsError` says why
+   * they could not be read. Undefined: not read.
+   */
+  startedAt?: string | null;
+  backfilledAt?: string | null;
 }
 
 export interface DeadLetterInfo {
@@ -163,6 +170,8 @@ export interface ReportInputs {
   openConflicts: { byFlow: Record<string, number>; oldestAgeMs: number | null } | { error: string };
   /** Retained dead letters (every state), or the error that kept them from being read. */
   deadLetters: DeadLetterInfo[] | { error: string };
+  /** Why the flows' start and backfill times could not be read (they are then left out). */
+  flowStartsError?: string;
 }
 
 // ---------------------------------------------------------------- the report
@@ -228,6 +237,7 @@ export type IssueCode =
   | 'validation_failures'
   | 'unresolved_fields'
   | 'backlog'
+  | 'not_backfilled'
   | 'not_counted';
 
 export interface Issue {
@@ -235,6 +245,7 @@ export interface Issue {
   severity: 'error' | 'warning' | 'info';
   platform?: string;
   service?: string;
+  flow?: string;
   count?: number;
   /** E.g. dead letters by category, unresolved fields by field. */
   breakdown?: Record<string, number>;
@@ -499,6 +510,30 @@ export function identifyIssues(inputs: ReportInputs, platforms: PlatformReport[]
           .join(', ')})`,
       });
   }
+  if (inputs.flowStartsError !== undefined)
+    issues.push({
+      code: 'not_counted',
+      severity: 'warning',
+      message: `when each flow began could not be read: ${inputs.flowStartsError}`,
+    });
+  const reconciler = scrapeOf(inputs, 'reconciler');
+  const awaiting = reconciler?.samples
+    ? sum(reconciler.samples, 'lockstep_reconciler_notes_total', { code: 'awaits_backfill' })
+    : 0;
+  for (const f of inputs.flows) {
+    if (f.startedAt === undefined || f.backfilledAt !== null) continue;
+    issues.push({
+      code: 'not_backfilled',
+      flow: f.id,
+      severity: awaiting > 0 ? 'warning' : 'info',
+      ...(awaiting > 0 && { count: awaiting }),
+      message: `flow ${f.id} ${f.startedAt === null ? 'has not begun' : `began ${f.startedAt}`} and has never been backfilled: items that existed before it began are not mirrored${
+        awaiting > 0
+          ? ` (the reconciler has left ${plural(awaiting, 'read')} of such items since it started${inputs.flows.length > 1 ? ', all flows together' : ''})`
+          : ''
+      }`,
+    });
+  }
   if ('error' in inputs.deadLetters)
     issues.push({
       code: 'not_counted',
@@ -627,6 +662,15 @@ export function recommend(issues: Issue[], stats: Stats, platforms: PlatformRepo
           command: 'lockstep status',
         });
         break;
+      case 'not_backfilled': {
+        const flow = i.flow ?? '<id>';
+        out.push({
+          code: i.code,
+          text: `flow ${flow}: run a backfill to pair the items that already correspond and create the rest (see what it would do first with --dry-run)`,
+          command: `lockstep backfill --flow ${flow} --dry-run`,
+        });
+        break;
+      }
       case 'not_counted':
         out.push({
           code: i.code,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ChangeEvent, WriteOutcome } from '../../schemas/generated/types.ts';
 import type { DecideContext } from './decide.ts';
-import { decide, entityAsideKey, linkAsideKey, resolveConflict } from './decide.ts';
+import { decide, entityAsideKey, FLOW_START_SKEW_MS, linkAsideKey, resolveConflict } from './decide.ts';
 import type { LinkState } from './state.ts';
 import {
   ISSUE,
@@ -66,6 +66,42 @@ describe('links are born by a create on the other side', () => {
   it('a poll or backfill read (op r) of an unlinked item also creates', () => {
     const r = step(null, event('linear', 'L-2', 1000, { title: 'old item' }, { op: 'r' }), makeFlow());
     assert.equal(only(r.commands).action, 'create');
+  });
+
+  describe('items that existed before the flow began are left to backfill', () => {
+    const began = 10 * 60 * 60_000; // the flow began at t = 10 h
+    const c = { ...ctx, flowStartedAtMs: began };
+    const read = (createdAtMs: number | null, o: Parameters<typeof event>[4] = {}) => {
+      const ev = event('linear', 'L-3', began + 60_000, { title: 'an item', createdAtMs }, { op: 'r', ...o });
+      return decide(null, ev, makeFlow(), c);
+    };
+
+    it('a poll read of an item made before the flow began creates nothing and says why', () => {
+      const r = read(began - 60 * 60_000);
+      assert.equal(r.commands.length, 0);
+      assert.equal(r.state, null);
+      assert.equal(only(r.notes).code, 'awaits_backfill');
+      assert.match(only(r.notes).message, /lockstep backfill --flow eng/);
+      // An unknown creation time cannot prove the item new.
+      assert.equal(only(read(null).notes).code, 'awaits_backfill');
+    });
+
+    it('an item made after the flow began, or within the clock-skew allowance before, is created', () => {
+      assert.equal(only(read(began + 30_000).commands).action, 'create');
+      assert.equal(only(read(began - FLOW_START_SKEW_MS + 1000).commands).action, 'create');
+    });
+
+    it("backfill's own reads and a webhook's create are not held back; with no recorded start, nothing is", () => {
+      const old = began - 60 * 60_000;
+      const viaBackfill = event('linear', 'L-4', began, { title: 'old', createdAtMs: old }, { op: 'r' });
+      viaBackfill.source.via = 'backfill';
+      assert.equal(only(decide(null, viaBackfill, makeFlow(), c).commands).action, 'create');
+      // A webhook's create is a new item by definition (its creation time is the platform's).
+      const hook = event('linear', 'L-5', began, { title: 'new', createdAtMs: old }, { op: 'c' });
+      assert.equal(only(decide(null, hook, makeFlow(), c).commands).action, 'create');
+      // Without a start (no reconciler_flows row read), every read is new, as before.
+      assert.equal(only(decide(null, viaBackfill, makeFlow(), ctx).commands).action, 'create');
+    });
   });
 
   it('the outcome names the new record and activates the link without further commands', () => {

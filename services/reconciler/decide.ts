@@ -50,7 +50,8 @@ export type NoteCode =
   | 'write_failed'
   | 'awaiting_create'
   | 'linked'
-  | 'duplicate_create';
+  | 'duplicate_create'
+  | 'awaits_backfill';
 
 export interface Note {
   code: NoteCode;
@@ -87,6 +88,12 @@ export interface DecideContext {
    * holds, and a key the target's person. Absent: people are matched by email only.
    */
   people?: PeopleDirectory;
+  /**
+   * When the event's flow began (reconciler/flow-starts.ts). A poll's read of an unlinked issue
+   * made before then is not created on the other sides: it is left to `lockstep backfill`, which
+   * pairs it with a counterpart it may already have. Absent: every unlinked issue read is new.
+   */
+  flowStartedAtMs?: number;
 }
 
 export interface DecideResult {
@@ -104,6 +111,13 @@ export type Input = ChangeEvent | WriteOutcome;
  * create outcome that may still name it (our create, edited by a person before the outcome).
  */
 export const EDIT_BEFORE_OUTCOME_MS = 15 * 60_000;
+
+/**
+ * How far a platform's clock may be behind ours when an item made just after its flow began is
+ * read: such an item still counts as new. One made earlier than this before the flow began is
+ * left to `lockstep backfill` (see `flowStartedAtMs`).
+ */
+export const FLOW_START_SKEW_MS = 5 * 60_000;
 
 export function entityAsideKey(platform: string, entityId: string): string {
   return `entity:${platform}:${entityId}`;
@@ -601,6 +615,11 @@ export function decide(state: LinkState | null, input: Input, flow: Flow, ctx: D
   return decideOutcome(structuredClone(state), input, flow, ctx);
 }
 
+/** True when `createdAtMs` is before `bound`; an unknown creation time counts as before. */
+function madeBefore(createdAtMs: number | null | undefined, bound: number): boolean {
+  return createdAtMs === null || createdAtMs === undefined || createdAtMs < bound;
+}
+
 /** An event for an entity with no link: a new item (or comment) may have to be created elsewhere. */
 function decideNew(ev: ChangeEvent, flow: Flow, ctx: DecideContext): DecideResult {
   const src = ev.source;
@@ -643,6 +662,19 @@ function decideNew(ev: ChangeEvent, flow: Flow, ctx: DecideContext): DecideResul
     return skip(
       'not_linked',
       `${src.entityType} ${src.entityId} on ${src.platform} is not linked; ${ev.op} ignored`,
+    );
+  }
+  if (
+    ev.op === 'r' &&
+    src.via !== 'backfill' &&
+    src.entityType === 'issue' &&
+    ctx.flowStartedAtMs !== undefined &&
+    madeBefore(ev.after.createdAtMs, ctx.flowStartedAtMs - FLOW_START_SKEW_MS)
+  ) {
+    // A poll read an item that existed before the flow began: it may have a counterpart already.
+    return skip(
+      'awaits_backfill',
+      `${src.entityType} ${src.entityKey ?? src.entityId} on ${src.platform} existed before flow ${flow.id} began; live sync does not create it: run lockstep backfill --flow ${flow.id}`,
     );
   }
   const isComment = src.entityType === 'comment';

@@ -31,6 +31,8 @@ export interface ProcessDeps {
   canonicalLabel?: CanonicalLabel;
   /** The `people:` overrides (core/people); see DecideContext. Absent: email only. */
   people?: PeopleDirectory;
+  /** When each flow began, by flow id (flow-starts.ts); see DecideContext. Absent: no such rule. */
+  flowStarts?: ReadonlyMap<string, number>;
 }
 
 export interface Processed {
@@ -202,12 +204,14 @@ export async function processChange(
           ? await tx.linkForEntity(flow.id, src.platform, src.parentId)
           : null
         : await parentLink(tx, state);
+    const started = deps.flowStarts?.get(flow.id);
     const r = decide(state, ev, flow, {
       nowMs: deps.now(),
       ids: deps.ids,
       parent,
       canonicalLabel: deps.canonicalLabel,
       people: deps.people,
+      ...(started !== undefined && { flowStartedAtMs: started }),
     });
     await record(tx, deps, r, into, state, eventCause(ev));
     if (named && r.state) await afterNamed(tx, deps, r.state, src.platform, into);

@@ -25,6 +25,7 @@ import { createPeopleDirectory } from '../core/people/index.ts';
 import { backoffDelay } from '../core/resilience/index.ts';
 import type { ChangeEvent, WriteOutcome } from '../../schemas/generated/types.ts';
 import { isChangeEvent } from './decide.ts';
+import { ensureFlowStarts, type FlowStart } from './flow-starts.ts';
 import { registerReconcilerGauges } from './metrics.ts';
 import { deterministicId } from './ids.ts';
 import { processChange, processOutcome, type ProcessDeps, type Processed } from './process.ts';
@@ -40,6 +41,30 @@ import {
 const RELAY_IDLE_MS = 200;
 const MAX_INFRA_ATTEMPTS = 8;
 
+/** Records the flows met for the first time as beginning now, and says which await a backfill. */
+async function flowStartsOf(rt: Runtime): Promise<Map<string, number>> {
+  const ids = rt.config.flows.map((f) => f.id);
+  let starts: Map<string, FlowStart>;
+  // Postgres down at start-up is an outage, not a fault of ours: wait for it.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      starts = await ensureFlowStarts(rt.pool, ids);
+      break;
+    } catch (err) {
+      const delay = backoffDelay(attempt, { baseMs: 200, maxMs: 10_000 });
+      rt.logger.warn({ err, retryInMs: delay }, 'recording when each flow began failed; retrying');
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+  for (const [flow, s] of starts)
+    if (s.backfilledAtMs === null)
+      rt.logger.info(
+        { flow, startedAt: new Date(s.startedAtMs).toISOString() },
+        `flow ${flow} began ${new Date(s.startedAtMs).toISOString()} and has not been backfilled: live sync mirrors the items made since; the items that existed before wait for lockstep backfill --flow ${flow}`,
+      );
+  return new Map([...starts].map(([flow, s]) => [flow, s.startedAtMs]));
+}
+
 export async function runReconciler(): Promise<void> {
   const rt = await startRuntime('reconciler', (c) => c.reconciler.port);
   const { config, logger } = rt;
@@ -51,6 +76,7 @@ export async function runReconciler(): Promise<void> {
     now: Date.now,
     canonicalLabel: canonicalLabelOn,
     people: createPeopleDirectory(config.people, PLATFORMS),
+    flowStarts: await flowStartsOf(rt),
   };
   const metrics = {
     inputs: new Counter({

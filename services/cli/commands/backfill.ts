@@ -26,6 +26,8 @@ import { createLogger } from '../../core/logging/index.ts';
 import { RateBudget } from '../../core/resilience/index.ts';
 import { parseSince } from '../../egress/audit.ts';
 import { changeKey } from '../../ingest/webhooks.ts';
+import { createProgress } from '../progress.ts';
+import { recordBackfill } from '../../reconciler/flow-starts.ts';
 import {
   MATCH_RULES,
   parseMatch,
@@ -91,25 +93,6 @@ class DryRun extends Error {
   }
 }
 
-function progress(json: boolean) {
-  const start = Date.now();
-  let last = 0;
-  return (counts: { phase: string; scanned: number; paired: number; created: number }, force = false) => {
-    if (!force && Date.now() - last < 1000) return;
-    last = Date.now();
-    const s = (Date.now() - start) / 1000;
-    const rate = s > 0 ? counts.scanned / s : 0;
-    if (json)
-      process.stderr.write(
-        `${JSON.stringify({ progress: counts, rate: Number(rate.toFixed(1)), elapsedS: Number(s.toFixed(1)) })}\n`,
-      );
-    else
-      process.stderr.write(
-        `backfill: ${counts.phase}: ${counts.scanned} scanned, ${counts.paired} paired, ${counts.created} to create (${rate.toFixed(1)} items/s)\n`,
-      );
-  };
-}
-
 export async function runBackfill(opts: BackfillOpts): Promise<BackfillReport> {
   const started = Date.now();
   if (opts.flow === undefined) throw new Error('backfill: --flow <id> is required (one flow at a time)');
@@ -123,8 +106,21 @@ export async function runBackfill(opts: BackfillOpts): Promise<BackfillReport> {
     );
   const runId = `${new Date(started).toISOString()}-${randomBytes(3).toString('hex')}`;
   const connectors = boundConnectors(config);
-  const tick = progress(opts.json === true);
+  const bar = createProgress('backfill', { json: opts.json === true });
   const counts = { phase: 'scan', scanned: 0, paired: 0, created: 0 };
+  // Scanning has no known total; pairing and creating count through the plan.
+  let done = 0;
+  let total: number | undefined;
+  const tick = (force = false) =>
+    bar.update(
+      {
+        phase: counts.phase,
+        counts: { scanned: counts.scanned, paired: counts.paired, 'to create': counts.created },
+        done: counts.phase === 'scan' ? counts.scanned : done,
+        ...(total !== undefined && { total }),
+      },
+      force,
+    );
   const report: BackfillReport = {
     flow: flow.id,
     dryRun: opts.dryRun === true,
@@ -166,7 +162,7 @@ export async function runBackfill(opts: BackfillOpts): Promise<BackfillReport> {
           if (!found.has(e.source.entityId)) counts.scanned++;
           found.set(e.source.entityId, e);
         }
-        tick(counts);
+        tick();
         cursor = r.cursor;
         if (r.caughtUp) break;
       }
@@ -192,7 +188,7 @@ export async function runBackfill(opts: BackfillOpts): Promise<BackfillReport> {
           links.set(`${side.platform}\u0000${id}`, urls);
       report.scanned[side.platform] = found.size;
     }
-    tick(counts, true);
+    tick(true);
 
     const plan = planPairs(
       flow,
@@ -202,6 +198,8 @@ export async function runBackfill(opts: BackfillOpts): Promise<BackfillReport> {
       (e) => links.get(`${e.source.platform}\u0000${e.source.entityId}`) ?? [],
     );
     report.ambiguous = plan.ambiguous;
+    counts.created = plan.unmatched.length;
+    total = plan.pairs.length;
     counts.phase = opts.dryRun ? 'plan (dry run)' : 'pair';
     const store = createReconcilerStore(pool);
     const deps = {
@@ -228,7 +226,9 @@ export async function runBackfill(opts: BackfillOpts): Promise<BackfillReport> {
         out = await store.transaction((tx) => processPair(tx, deps, flow.id, pair.reads, by));
       }
       const itemsOf = pair.reads.map(refOf);
+      done++;
       if (!out.ok) {
+        tick();
         report.skipped.push({ items: itemsOf, reason: out.error });
         continue;
       }
@@ -245,13 +245,15 @@ export async function runBackfill(opts: BackfillOpts): Promise<BackfillReport> {
         })),
         held: out.processed.notes.filter((n) => n.code === 'held').map((n) => n.field ?? ''),
       });
-      tick(counts);
+      tick();
     }
 
     report.created = plan.unmatched.map(refOf);
-    counts.created = plan.unmatched.length;
     if (!opts.dryRun && plan.unmatched.length > 0) {
+      done = 0;
+      total = plan.unmatched.length;
       counts.phase = 'create';
+      tick();
       const logger = createLogger({
         level: config.logLevel === 'info' ? 'warn' : config.logLevel,
         secretHeaders: SECRET_HEADERS,
@@ -269,12 +271,16 @@ export async function runBackfill(opts: BackfillOpts): Promise<BackfillReport> {
           await producer.produce(config.kafka.topics.changes, changeKey(ev), ev, {
             'lockstep-origin': 'backfill',
           });
+          done++;
+          tick();
         }
       } finally {
         await producer.disconnect();
       }
     }
-    tick(counts, true);
+    bar.finish();
+    // Complete: the items that existed before the flow began are paired, created or reported.
+    if (!opts.dryRun) await recordBackfill(pool, flow.id);
   } finally {
     await pool.end();
   }
@@ -338,7 +344,10 @@ export function register(program: Command): void {
       },
       0.5,
     )
-    .option('--json', 'the report as one JSON object (progress as JSON lines on stderr)')
+    .option(
+      '--json',
+      'the report as one JSON object on stdout (progress: a bar on a terminal, else JSON lines on stderr)',
+    )
     .action(async (opts: BackfillOpts) => {
       const report = await runBackfill(opts);
       console.log(opts.json ? JSON.stringify(report) : renderText(report));

@@ -6,6 +6,7 @@
  * is pure, in services/ops/report.ts. Exit 1 when an issue of severity error is found.
  */
 import type { Command } from 'commander';
+import { readFlowStarts, type FlowStart } from '../../reconciler/flow-starts.ts';
 import { boundConnectors, loadAppConfig, rateLimitFor, type AppConfig } from '../../app/config.ts';
 import { pipelineServices } from '../../app/launcher.ts';
 import { createPool } from '../../core/db/index.ts';
@@ -98,6 +99,20 @@ async function openConflicts(config: AppConfig): Promise<ReportInputs['openConfl
   }
 }
 
+async function flowStarts(config: AppConfig): Promise<Map<string, FlowStart> | { error: string }> {
+  const pool = createPool(config.postgres.url, { max: 1, applicationName: 'lockstep-cli-report' });
+  try {
+    return await readFlowStarts(
+      pool,
+      config.flows.map((f) => f.id),
+    );
+  } catch (err) {
+    return { error: `reading reconciler_flows: ${message(err)}` };
+  } finally {
+    await pool.end();
+  }
+}
+
 function flowsOf(config: AppConfig): FlowInfo[] {
   return config.flows.map((f) => ({
     id: f.id,
@@ -122,10 +137,19 @@ export async function gatherReportInputs(configFile: string | undefined): Promis
       (err: unknown) => ({ error: message(err) }),
     ),
   ]);
+  const flows = flowsOf(config);
+  const starts = await flowStarts(config);
+  if (!('error' in starts))
+    for (const f of flows) {
+      const s = starts.get(f.id);
+      f.startedAt = s ? new Date(s.startedAtMs).toISOString() : null;
+      f.backfilledAt = s?.backfilledAtMs != null ? new Date(s.backfilledAtMs).toISOString() : null;
+    }
   return {
     nowMs: Date.now(),
     platforms,
-    flows: flowsOf(config),
+    flows,
+    ...('error' in starts && { flowStartsError: starts.error }),
     rateLimits: Object.fromEntries(platforms.map((p) => [p, rateLimitFor(config, p)])),
     credentials,
     scrapes,
