@@ -238,6 +238,13 @@ export interface ErrorClass {
   category: ErrorCategory;
   retriable: boolean;
   retryAfterMs?: number;
+  /**
+   * The platform refused Lockstep's credentials themselves (401: a revoked, expired or mistyped
+   * token), not this one command (403 on one item is a plain `auth`): every write would fail
+   * alike, so egress holds the command until the credentials work again instead of
+   * dead-lettering each one.
+   */
+  credentialsRefused?: boolean;
 }
 
 export interface RegisteredWebhook {

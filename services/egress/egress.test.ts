@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import pino from 'pino';
 import type { Applier, ApplyResult, ErrorClass } from '../connectors/types.ts';
 import { entityState, staleFields } from '../connectors/types.ts';
@@ -47,6 +47,7 @@ function cmd(
 }
 
 class RateLimited extends Error {}
+class Refused extends Error {}
 class Invalid extends Error {}
 
 function harness(behaviour: (c: WriteCommand, call: number) => ApplyResult, real?: Applier) {
@@ -72,7 +73,9 @@ function harness(behaviour: (c: WriteCommand, call: number) => ApplyResult, real
           ? { category: 'rate_limit', retriable: true, retryAfterMs: 2000 }
           : err instanceof Invalid
             ? { category: 'validation', retriable: false }
-            : { category: 'network', retriable: true },
+            : err instanceof Refused
+              ? { category: 'auth', retriable: false, credentialsRefused: true }
+              : { category: 'network', retriable: true },
     budget: new RateBudget({ limit: 100, perMs: 1000, now: () => t, sleep: async (ms) => void (t += ms) }),
     breaker: new CircuitBreaker({ failureThreshold: 5, openMs: 10_000, now: () => t }),
     applied: {
@@ -302,6 +305,35 @@ describe('processCommands', () => {
       // The third delivery republishes the recorded outcome with the status it was recorded with.
       ['failed', 'applied', 'applied'],
     );
+  });
+
+  it('holds a command while the credentials are refused (no dead letter, however long), then applies it once', async () => {
+    let refusedFor = 25; // many more refusals than retry.maxAttempts (4)
+    const h = harness((c) => {
+      if (refusedFor-- > 0) throw new Refused('401 Unauthorized');
+      return ok(c);
+    });
+    const gauge = new Gauge({ name: 'r', help: 'r', labelNames: ['platform'], registers: [] });
+    h.deps.metrics.credentialsRefused = gauge;
+    const seen: number[] = [];
+    const sleep = h.deps.sleep;
+    h.deps.sleep = async (ms) => {
+      seen.push((await gauge.get()).values[0]?.value ?? -1);
+      await sleep(ms);
+    };
+    await processCommands(h.deps, [cmd('a', { title: '1' }), cmd('b', { title: '2' }, { targetId: '2' })]);
+    assert.deepEqual(h.dead, [], 'a refused credential is not a bad command');
+    assert.equal(h.calls.length, 27, '25 refused tries of a, then a and b once each');
+    assert.deepEqual(
+      h.outcomes.map((o) => [o.commandId, o.status]),
+      [
+        ['a', 'applied'],
+        ['b', 'applied'],
+      ],
+    );
+    assert.ok(seen.includes(1), 'the gauge said so while the command was held');
+    assert.equal((await gauge.get()).values[0]?.value, 0, 'and is 0 again once the platform accepts');
+    assert.ok(h.time() >= 25 * 500, `at least 0.5 s between tries (${h.time()} ms of waiting)`);
   });
 
   it('bounds retries of retriable failures, then dead-letters', async () => {

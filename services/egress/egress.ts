@@ -3,7 +3,7 @@
  * inside the platform's rate budget, retrying only what is retriable, pausing while the platform's
  * breaker is open, dead-lettering what can never succeed, and publishing an outcome for each.
  */
-import type { Counter, Histogram } from 'prom-client';
+import type { Counter, Gauge, Histogram } from 'prom-client';
 import { describeSdkError, type Applier, type ApplyResult, type ErrorClass } from '../connectors/types.ts';
 import type { Logger } from '../core/logging/index.ts';
 import { backoffDelay, type CircuitBreaker, type RateBudget } from '../core/resilience/index.ts';
@@ -65,6 +65,8 @@ export interface EgressDeps {
     infraRetries: Counter<'platform' | 'step'>;
     /** Fields a write could not carry because the value has no counterpart here (a person, a status). */
     unresolved?: Counter<'platform' | 'field'>;
+    /** 1 while the platform refuses Lockstep's credentials and commands are held, else 0. */
+    credentialsRefused?: Gauge<'platform'>;
   };
 }
 
@@ -180,12 +182,16 @@ type CallResult =
   | { ok: false; error: ErrorInfo; attempts: number; firstFailedAtMs: number };
 
 /** The platform call alone, retried while retriable and within `retry.maxAttempts`. */
+/** Between tries of a command whose credentials were refused: 1 s doubling to 30 s (jittered). */
+const CREDENTIALS_RETRY = { baseMs: 1000, maxMs: 30_000 };
+
 async function callPlatform(
   deps: EgressDeps,
   cmd: WriteCommand,
   todo: Pending<CommandMeta>[],
 ): Promise<CallResult> {
   const firstFailedAtMs = deps.now();
+  let refusals = 0;
   for (let attempt = 0; ; attempt++) {
     await waitForBreaker(deps);
     if (deps.stopping()) throw new Stopping('stopping before applying');
@@ -199,6 +205,30 @@ async function callPlatform(
       const c = deps.classify(err);
       deps.metrics.apiCalls.inc({ platform: deps.platform, result: c.category });
       if (c.retryAfterMs !== undefined) deps.budget.observe({ retryAfterMs: c.retryAfterMs });
+      if (c.credentialsRefused === true) {
+        // Our credentials are refused, not this command: every write would fail alike, and
+        // dead-lettering each one is a storm an operator must retry by hand. The command is held
+        // (not counted as an attempt) and the call tried again with a capped backoff until the
+        // platform accepts the credentials again (a token re-issued, or egress restarted with a
+        // new one). The breaker is for the platform's health (5xx, timeouts) and is not told.
+        deps.metrics.credentialsRefused?.set({ platform: deps.platform }, 1);
+        const delay = backoffDelay(refusals, CREDENTIALS_RETRY);
+        if (refusals % 10 === 0)
+          deps.logger.error(
+            {
+              platform: deps.platform,
+              commandId: cmd.commandId,
+              refusals: refusals + 1,
+              retryInMs: delay,
+              err: (deps.describe ?? describeSdkError)(err),
+            },
+            `${deps.platform} refuses Lockstep's credentials: commands are held until it accepts them (replace the token in connectors.${deps.platform} and restart this egress)`,
+          );
+        refusals++;
+        attempt--;
+        await sleepWithHeartbeat(deps, Math.max(delay, 500));
+        continue;
+      }
       // A bad command says nothing about the platform's health; only retriable failures trip the breaker.
       if (c.retriable) deps.breaker.failure();
       const message = (deps.describe ?? describeSdkError)(err);
@@ -234,6 +264,13 @@ async function callPlatform(
       };
     }
     deps.breaker.success();
+    if (refusals > 0) {
+      deps.metrics.credentialsRefused?.set({ platform: deps.platform }, 0);
+      deps.logger.warn(
+        { platform: deps.platform, refusals },
+        `${deps.platform} accepts Lockstep's credentials again: held commands go on`,
+      );
+    }
     deps.metrics.apiCalls.inc({ platform: deps.platform, result: 'ok' });
     deps.metrics.applySeconds.observe({ platform: deps.platform }, (deps.now() - started) / 1000);
     for (const s of value.skipped)

@@ -92,7 +92,14 @@ export async function runEgress(platform: string): Promise<void> {
       labelNames: ['platform', 'field'] as const,
       registers: [rt.metrics],
     }),
+    credentialsRefused: new Gauge({
+      name: 'lockstep_egress_credentials_refused',
+      help: "1 while the platform refuses Lockstep's credentials (401) and commands are held, not dead-lettered",
+      labelNames: ['platform'] as const,
+      registers: [rt.metrics],
+    }),
   };
+  metrics.credentialsRefused.set({ platform }, 0);
   for (const result of ['ok', ...ERROR_CATEGORIES]) metrics.apiCalls.inc({ platform, result }, 0);
   for (const field of ['assignee', 'status', 'priority']) metrics.unresolved.inc({ platform, field }, 0);
   // The egress budget's state at scrape time (`lockstep report` shows it as rate-limit headroom).

@@ -590,7 +590,7 @@ export function recommend(issues: Issue[], stats: Stats, platforms: PlatformRepo
         if (!out.some((r) => r.code === 'auth_failed' && r.text.startsWith(`${p}:`)))
           out.push({
             code: 'auth_failed',
-            text: `${p}: the token in connectors.${p} is refused (revoked, expired or lacking scopes): issue a new one, update the configuration, restart egress-${p}, then retry its auth dead letters`,
+            text: `${p}: the token in connectors.${p} is refused (revoked, expired or lacking scopes): issue a new one, update the configuration and restart egress-${p}; its writes are held meanwhile (lockstep_egress_credentials_refused is 1) and go on by themselves. Writes refused for want of a permission (403) are dead-lettered as auth: retry them once it is granted`,
             command: `lockstep dlq retry --all --category auth --stage egress-${p}`,
           });
         break;

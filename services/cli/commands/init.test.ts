@@ -134,8 +134,8 @@ test('a person answers the prompts in a terminal; the file names their choices a
   assert.match(teams, /\d\) OPS\s+Operations/);
   assert.ok(!teams.includes(LINEAR_DEMO_TOKENS.bot), 'the typed API key was echoed on the terminal');
   await type('OPS');
-  // First a site that refuses the credentials (the emulators accept any token, so a refusing
-  // server stands in for a wrong token): init must say so and ask again.
+  // First a site that refuses the credentials (a server that answers 401 to everything): init
+  // must say so and ask again.
   await waitFor('Jira site URL (https://<site>.atlassian.net):');
   await type(refusing.url);
   await waitFor('Jira account email:');

@@ -45,7 +45,12 @@ test('429 → rate_limit with Retry-After read from the AxiosError cause', async
 
 test('4xx statuses map through the table', async () => {
   assert.deepEqual(classifyJiraError(await errorFor(400)), { category: 'validation', retriable: false });
-  assert.deepEqual(classifyJiraError(await errorFor(401)), { category: 'auth', retriable: false });
+  // 401: the credentials themselves (egress holds commands); 403: this one request.
+  assert.deepEqual(classifyJiraError(await errorFor(401)), {
+    category: 'auth',
+    retriable: false,
+    credentialsRefused: true,
+  });
   assert.deepEqual(classifyJiraError(await errorFor(403)), { category: 'auth', retriable: false });
   assert.deepEqual(classifyJiraError(await errorFor(404)), { category: 'not_found', retriable: false });
   assert.deepEqual(classifyJiraError(await errorFor(409)), { category: 'conflict', retriable: true });

@@ -4,7 +4,7 @@ import { classifyHttpStatus, HTTP_STATUS_CLASSES, statusClasses } from './http-s
 
 test('the table: client errors are final, the transient set is retried, 5xx is network', () => {
   assert.deepEqual(classifyHttpStatus(400), { category: 'validation', retriable: false });
-  assert.deepEqual(classifyHttpStatus(401), { category: 'auth', retriable: false });
+  assert.deepEqual(classifyHttpStatus(401), { category: 'auth', retriable: false, credentialsRefused: true });
   assert.deepEqual(classifyHttpStatus(404), { category: 'not_found', retriable: false });
   assert.deepEqual(classifyHttpStatus(409), { category: 'conflict', retriable: true });
   assert.deepEqual(classifyHttpStatus(429), { category: 'rate_limit', retriable: true });
@@ -22,7 +22,11 @@ test('the table: client errors are final, the transient set is retried, 5xx is n
 test('a subset keeps the chosen statuses and leaves the rest unknown; 5xx stays network', () => {
   const table = statusClasses([401, 429]);
   assert.deepEqual(Object.keys(table), ['401', '429']);
-  assert.deepEqual(classifyHttpStatus(401, table), { category: 'auth', retriable: false });
+  assert.deepEqual(classifyHttpStatus(401, table), {
+    category: 'auth',
+    retriable: false,
+    credentialsRefused: true,
+  });
   assert.deepEqual(classifyHttpStatus(400, table), { category: 'unknown', retriable: false });
   assert.deepEqual(classifyHttpStatus(503, table), { category: 'network', retriable: true });
 });

@@ -11,7 +11,7 @@ import type { ErrorClass } from '../types.ts';
  */
 export const HTTP_STATUS_CLASSES: Readonly<Record<number, ErrorClass>> = {
   400: { category: 'validation', retriable: false },
-  401: { category: 'auth', retriable: false },
+  401: { category: 'auth', retriable: false, credentialsRefused: true },
   403: { category: 'auth', retriable: false },
   404: { category: 'not_found', retriable: false },
   408: { category: 'network', retriable: true },

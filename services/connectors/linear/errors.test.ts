@@ -59,10 +59,11 @@ test('a bare 429 (no GraphQL type) is still rate_limit', async () => {
   assert.deepEqual(classifyLinearError(err), { category: 'rate_limit', retriable: true, retryAfterMs: 2000 });
 });
 
-test('AuthenticationError and Forbidden → auth, not retriable', async () => {
+test('AuthenticationError and Forbidden → auth, not retriable; only the first refuses the credentials', async () => {
   assert.deepEqual(classifyLinearError(await errorFor(401, gqlError('authentication error'))), {
     category: 'auth',
     retriable: false,
+    credentialsRefused: true,
   });
   assert.deepEqual(classifyLinearError(await errorFor(403, {})), { category: 'auth', retriable: false });
 });

@@ -24,7 +24,7 @@ type ErrorCtor = abstract new (...args: never[]) => Error;
 
 const TABLE: ReadonlyArray<readonly [ErrorCtor, ErrorClass]> = [
   [RatelimitedLinearError, { category: 'rate_limit', retriable: true }],
-  [AuthenticationLinearError, { category: 'auth', retriable: false }],
+  [AuthenticationLinearError, { category: 'auth', retriable: false, credentialsRefused: true }],
   [ForbiddenLinearError, { category: 'auth', retriable: false }],
   [FeatureNotAccessibleLinearError, { category: 'auth', retriable: false }],
   [InvalidInputLinearError, { category: 'validation', retriable: false }],

@@ -210,10 +210,16 @@ describe('asana emulator: tasks, users, projects through the official SDK', () =
     );
   });
 
-  it('an unknown token acts as a new person, not as the bot', async () => {
-    const stranger = (await import('./helpers.ts')).sdk(t.emu.apiUrl, 'some-other-pat');
-    const me = (await stranger.users.getUser('me', {})) as { data: { gid: string; name: string } };
-    assert.notEqual(me.data.gid, USERS['lockstep']);
-    assert.match(me.data.name, /^Person /);
+  it('a token Asana never issued is refused: 401 Not Authorized', async () => {
+    const res = await fetch(`${t.emu.apiUrl}/users/me`, {
+      headers: { authorization: 'Bearer some-other-pat' },
+    });
+    assert.equal(res.status, 401);
+    assert.deepEqual(
+      ((await res.json()) as { errors: { message: string }[] }).errors[0]?.message,
+      'Not Authorized',
+    );
+    const me = (await t.bot.users.getUser('me', {})) as { data: { gid: string } };
+    assert.equal(me.data.gid, USERS['lockstep'], 'the seeded bot token still works');
   });
 });

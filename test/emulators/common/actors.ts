@@ -1,9 +1,9 @@
 /**
- * Who acts: the token in the request decides. Any token is accepted. The token Lockstep is
- * configured with maps to the platform's bot user; a seeded token maps to its person; any other
- * token becomes a new person, so a test can make "human" edits with the official SDKs.
+ * Who acts: the token in the request decides. The token Lockstep is configured with maps to the
+ * platform's bot user and a seeded token to its person; a token never issued (or revoked through
+ * the control API) is refused with the platform's 401, as the platforms refuse it. A test makes a
+ * "human" edit with the official SDKs and a seeded person's token, or adds a person first.
  */
-import { createHash } from 'node:crypto';
 
 export interface EmulatedUser {
   id: string;
@@ -48,17 +48,29 @@ export class ActorDirectory {
     return this.all().find((u) => u.email?.toLowerCase() === e);
   }
 
-  /** Maps any token to a user, creating a person for a token never seen before. */
-  byToken(token: string): EmulatedUser {
-    const known = this.byTokenMap.get(token);
-    if (known) return known;
-    const digest = createHash('sha256').update(token).digest('hex').slice(0, 10);
-    return this.add({
-      id: `${this.idPrefix}${digest}`,
-      name: `Person ${digest}`,
-      email: null,
-      isBot: false,
-      tokens: [token],
-    });
+  /**
+   * The user a token acts as; undefined for a token that was never issued or was revoked: the
+   * platforms answer such a request 401, and so do the emulators.
+   */
+  byToken(token: string): EmulatedUser | undefined {
+    return this.byTokenMap.get(token);
+  }
+
+  /** Revokes a token (as a person deleting an API key): its requests are answered 401 from now on. */
+  revoke(token: string): boolean {
+    const user = this.byTokenMap.get(token);
+    if (!user) return false;
+    this.byTokenMap.delete(token);
+    user.tokens = user.tokens.filter((t) => t !== token);
+    return true;
+  }
+
+  /** Issues a token to an existing user (an API key made again after a revocation). */
+  issue(userId: string, token: string): boolean {
+    const user = this.users.get(userId);
+    if (!user) return false;
+    if (!user.tokens.includes(token)) user.tokens.push(token);
+    this.byTokenMap.set(token, user);
+    return true;
   }
 }

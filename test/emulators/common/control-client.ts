@@ -22,6 +22,14 @@ export class EmulatorControl {
   fault(f: Fault): Promise<unknown> {
     return this.call('POST', 'faults', f);
   }
+  /** Revokes an API token: the emulator answers its requests 401 from now on. */
+  async revokeToken(token: string): Promise<boolean> {
+    return ((await this.call('POST', 'tokens/revoke', { token })) as { revoked: boolean }).revoked;
+  }
+  /** Issues a token to an existing user again (a new API key after a revocation). */
+  async issueToken(userId: string, token: string): Promise<boolean> {
+    return ((await this.call('POST', 'tokens/issue', { userId, token })) as { issued: boolean }).issued;
+  }
   clearFaults(): Promise<unknown> {
     return this.call('DELETE', 'faults');
   }

@@ -59,6 +59,8 @@ export interface PlatformEmulator {
   tokenOf(req: Omit<EmulatorRequest, 'actor' | 'operation'>): string | null;
   /** Unauthenticated request → the platform's 401 shape. */
   unauthenticated(req: Omit<EmulatorRequest, 'actor' | 'operation'>): EmulatorResponse;
+  /** A token that was never issued or was revoked → the platform's answer (default: `unauthenticated`). */
+  invalidToken?(req: Omit<EmulatorRequest, 'actor' | 'operation'>): EmulatorResponse;
   /** Operation name for the ledger and fault matching (GraphQL root field, Slack method). */
   operationOf?(req: Omit<EmulatorRequest, 'actor' | 'operation'>): string | null;
   handle(req: EmulatorRequest, kit: EmulatorKit): Promise<EmulatorResponse> | EmulatorResponse;
@@ -145,6 +147,17 @@ export async function startEmulator(
       return send(res, r);
     }
     const actor = kit.actors.byToken(token);
+    if (actor === undefined) {
+      const r = platform.invalidToken?.(base) ?? platform.unauthenticated(base);
+      ledger.record({
+        method: base.method,
+        path: base.path,
+        operation,
+        actor: 'unknown-token',
+        status: r.status,
+      });
+      return send(res, r);
+    }
     const request: EmulatorRequest = { ...base, actor, operation };
     let response: EmulatorResponse | null = null;
     for (const f of faults.takeApi({ method: base.method, path: base.path, operation, actor: actor.id })) {
@@ -202,6 +215,22 @@ export async function startEmulator(
         return { status: 200, body: { ok: true } };
       case 'GET deliveries':
         return { status: 200, body: { deliveries: kit.webhooks.log } };
+      case 'POST tokens/revoke': {
+        // A person deleting an API key: its requests are refused with the platform's 401.
+        const { token } = json() as { token?: unknown };
+        if (typeof token !== 'string' || token === '')
+          return { status: 400, body: { error: 'POST /_emulator/tokens/revoke wants { token }' } };
+        return { status: 200, body: { revoked: kit.actors.revoke(token) } };
+      }
+      case 'POST tokens/issue': {
+        const { userId, token } = json() as { userId?: unknown; token?: unknown };
+        if (typeof userId !== 'string' || typeof token !== 'string' || token === '')
+          return { status: 400, body: { error: 'POST /_emulator/tokens/issue wants { userId, token }' } };
+        const issued = kit.actors.issue(userId, token);
+        return issued
+          ? { status: 200, body: { issued } }
+          : { status: 404, body: { error: `no emulated user ${userId}` } };
+      }
       case 'POST settings': {
         const s = json() as Partial<EmulatorSettings>;
         if (typeof s.webhookTimeScale === 'number') settings.webhookTimeScale = s.webhookTimeScale;

@@ -214,8 +214,8 @@ describe('jira emulator: issues, transitions, comments, properties, users', () =
         ['Canceled', 'done'],
       ],
     );
-    const unknownPerson = await h.client('someone@example.com', 'never-seen-token').myself.getCurrentUser();
-    assert.notEqual(unknownPerson.accountId, BOT.accountId);
+    // A token Atlassian never issued, or one revoked (a deleted API token), is refused with 401.
+    await assert.rejects(h.client('someone@example.com', 'never-seen-token').myself.getCurrentUser(), /401/);
   });
 
   it('counts every request in the ledger, per route and per actor', async () => {

@@ -3,8 +3,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { LinearDocument, type LinearClient } from '@linear/sdk';
-import { demoSeed } from './index.ts';
+import { AuthenticationLinearError, LinearDocument, type LinearClient } from '@linear/sdk';
+import { demoSeed, LINEAR_DEMO_TOKENS } from './index.ts';
 import { startDemo, type Emu } from './harness.ts';
 import type { EmulatorControl } from '../common/control-client.ts';
 
@@ -273,11 +273,13 @@ describe('Linear emulator with @linear/sdk', () => {
     );
   });
 
-  it('treats an unknown token as a new person (attribution by token)', async () => {
-    const stranger = client('lin_api_someone_new');
-    const me = await stranger.viewer;
-    assert.notEqual(me.id, (await bot.viewer).id);
-    const made = await stranger.createComment({ issueId: 'ENG-1', body: 'hi' });
-    assert.equal((await (await made.comment)!.user)?.id, me.id);
+  it('refuses a key Linear never issued, and a revoked one until it is issued again', async () => {
+    await assert.rejects(client('lin_api_someone_new').viewer, AuthenticationLinearError);
+    const bob = client(LINEAR_DEMO_TOKENS.bob);
+    const me = await bob.viewer;
+    assert.equal(await control.revokeToken(LINEAR_DEMO_TOKENS.bob), true);
+    await assert.rejects(client(LINEAR_DEMO_TOKENS.bob).viewer, AuthenticationLinearError);
+    assert.equal(await control.issueToken(me.id, LINEAR_DEMO_TOKENS.bob), true);
+    assert.equal((await client(LINEAR_DEMO_TOKENS.bob).viewer).id, me.id);
   });
 });

@@ -114,6 +114,11 @@ export class SlackEmulator implements PlatformEmulator {
     return typeof t === 'string' && t !== '' ? t : null;
   }
 
+  invalidToken(): EmulatorResponse {
+    // A revoked or unknown token: HTTP 200, as every Slack method error.
+    return slackError('invalid_auth');
+  }
+
   unauthenticated(): EmulatorResponse {
     return slackError('not_authed');
   }

@@ -62,10 +62,10 @@ describe('identity', () => {
     assert.equal(alice.bot_id, undefined);
   });
 
-  test('an unseeded xox token becomes a new person with a Slack-shaped id', async () => {
-    const r = await client('xoxp-someone-new').auth.test();
-    assert.match(String(r.user_id), /^U[0-9A-F]{10}$/);
-    assert.equal(r.bot_id, undefined);
+  test('an xox token Slack never issued, or a revoked one, is invalid_auth', async () => {
+    await assert.rejects(client('xoxp-someone-new').auth.test(), /invalid_auth/);
+    assert.equal(await control.revokeToken(DEMO_TOKENS.carol), true);
+    await assert.rejects(client(DEMO_TOKENS.carol).auth.test(), /invalid_auth/);
   });
 
   test('users.info and users.lookupByEmail return the seeded people; unknowns get Slack errors', async () => {
