@@ -10,7 +10,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import pino from 'pino';
 import {
   boundConnectors,
   loadAppConfig,
@@ -18,13 +17,11 @@ import {
   rateLimitFor,
   type AppConfig,
 } from '../../app/config.ts';
-import { canonicalLabelOn, SECRET_HEADERS } from '../../connectors/registry.ts';
+import { canonicalLabelOn } from '../../connectors/registry.ts';
 import type { BoundConnector, Reader, ReadResult } from '../../connectors/types.ts';
 import { createPool, type Pool } from '../../core/db/index.ts';
-import { createKafka, createProducer, createRegistry, createSerde } from '../../core/kafka/index.ts';
-import { createLogger } from '../../core/logging/index.ts';
 import { RateBudget } from '../../core/resilience/index.ts';
-import { changeKey } from '../../ingest/webhooks.ts';
+import { publishChangeEvents } from '../../ops/publish.ts';
 import {
   compareLink,
   deleteEvent,
@@ -269,37 +266,24 @@ export async function runVerify(opts: VerifyOpts): Promise<VerifyReport> {
 
   if (opts.repair) {
     report.repair = { published: 0, events: [] };
-    if (repairs.length > 0) {
-      const logger = createLogger({
-        level: config.logLevel === 'info' ? 'warn' : config.logLevel,
-        secretHeaders: SECRET_HEADERS,
-        destination: pino.destination(2),
-      });
-      const producer = createProducer(
-        createKafka(config.kafka, logger),
-        createSerde(createRegistry(config.registry.url), config.kafka.topics),
-      );
-      await producer.connect();
-      try {
-        // Oldest platform change first, as the platform made them.
-        repairs.sort((a, b) => a.event.source.tsMs - b.event.source.tsMs);
-        for (const { event, linkId } of repairs) {
-          await producer.produce(config.kafka.topics.changes, changeKey(event), event, {
-            'lockstep-origin': 'verify',
-          });
-          report.repair.published++;
-          report.repair.events.push({
+    // Oldest platform change first, as the platform made them.
+    repairs.sort((a, b) => a.event.source.tsMs - b.event.source.tsMs);
+    const linkOf = new Map(repairs.map((r) => [r.event, r.linkId]));
+    report.repair.published = await publishChangeEvents(
+      config,
+      repairs.map((r) => r.event),
+      'verify',
+      {
+        onPublished: (event) =>
+          report.repair!.events.push({
             eventId: event.eventId,
             op: event.op,
             platform: event.source.platform,
             entityId: event.source.entityId,
-            linkId,
-          });
-        }
-      } finally {
-        await producer.disconnect();
-      }
-    }
+            linkId: linkOf.get(event)!,
+          }),
+      },
+    );
   }
   report.durationMs = Date.now() - started;
   return report;
