@@ -30,12 +30,16 @@ interface VerifyOpts {
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
-/** Progress on stderr: a line at most every 2 s (and at the end), for people watching a long run. */
-function progress(quiet: boolean) {
+/**
+ * Progress on stderr: a line at most every 2 s (and at the end), for people watching a long run:
+ * on a terminal, or for 20 links or more.
+ */
+function progress() {
   const start = Date.now();
   let last = 0;
   let total = 0;
   let done = 0;
+  const watched = () => process.stderr.isTTY || total >= 20;
   const line = () => {
     const s = (Date.now() - start) / 1000;
     const rate = s > 0 ? done / s : 0;
@@ -48,16 +52,14 @@ function progress(quiet: boolean) {
     tick(d: number, t: number) {
       done = d;
       total = t;
-      // A run long enough to watch; a terminal always gets it.
-      if (quiet && !process.stderr.isTTY && total < 20) return;
+      if (!watched()) return;
       if (Date.now() - last >= 2000) {
         last = Date.now();
         line();
       }
     },
     end() {
-      if (quiet && !process.stderr.isTTY && total < 20) return;
-      if (total > 0) line();
+      if (watched() && total > 0) line();
     },
   };
 }
@@ -79,7 +81,7 @@ export async function runVerify(opts: VerifyOpts): Promise<VerifyReport> {
   const flows = pickFlows(config, opts.flow);
   const started = Date.now();
   const runId = newRunId(started);
-  const bar = progress(true);
+  const bar = progress();
   const pool = createPool(config.postgres.url, { max: 1, applicationName: 'lockstep-cli-verify' });
   try {
     const report = await verifyLinks(config, {
