@@ -5,7 +5,9 @@
  * not poll). The next scheduled run finds that drift: it is recorded in verify_runs, the reconciler's
  * lockstep_verify_* metrics show it, and `lockstep report` names it as an issue with its counts,
  * when it ran and that it was not repaired, recommending `lockstep verify --repair`. Report only is
- * the default: nothing is written. A second world with `verifyRepair: true` has the schedule settle
+ * the default: nothing is written. While Jira answers 503 to Lockstep, a run is incomplete, its
+ * failed reads are counted and the reconciler stays up; after the outage the next run finds the
+ * drift again. A second world with `verifyRepair: true` has the schedule settle
  * the same drift by policy, and a later run finds everything in step.
  */
 import assert from 'node:assert/strict';
@@ -15,6 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { parsePrometheusText, sum, type Report } from '../../services/ops/report.ts';
 import type { VerifyRunSummary } from '../../services/ops/verify-runs.ts';
 import { eventually, settled, startE2E, type E2E } from './harness.ts';
+import { botId } from './faults-support.ts';
 import { jiraIssue, jiraIssues, linearIds, linearIssues } from './helpers.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -172,6 +175,50 @@ describe('scheduled verify (reconciler.verifyEvery, end to end)', { timeout: 600
         /^ {2}last verify: drift at .* \(scheduled, flow eng\): 2 links checked, 1 drifted fields/m,
       );
       assert.match(text.stdout, /schedule: every 5s/);
+    });
+
+    it('a Jira outage: the run is incomplete and counted, the reconciler stays up, and after it the drift is found again', async () => {
+      const before = await reconcilerMetrics(e);
+      const errorsBefore = sum(before, 'lockstep_verify_read_errors_total', { platform: 'jira' });
+      // Every request of Lockstep's bot to Jira answers 503 until the fault is cleared.
+      const downAt = Date.now();
+      await e.jiraControl.fault({
+        kind: 'server_error',
+        status: 503,
+        forMs: 600_000,
+        match: { actor: botId(e, 'jira') },
+      });
+      const down = await scheduledRun(
+        e,
+        'a scheduled run during the outage',
+        downAt,
+        (r) => r.result !== 'drift',
+      );
+      assert.equal(down.result, 'incomplete', JSON.stringify(down.summary));
+      assert.ok((down.summary?.errors ?? 0) >= 1);
+      assert.ok(
+        down.summary?.errorSample.every((x) => x.platform === 'jira'),
+        JSON.stringify(down.summary?.errorSample),
+      );
+      const during = await reconcilerMetrics(e);
+      assert.ok(sum(during, 'lockstep_verify_read_errors_total', { platform: 'jira' }) > errorsBefore);
+      assert.ok(sum(during, 'lockstep_verify_runs_total', { result: 'incomplete' }) >= 1);
+      const health = await fetch(`http://${e.config.http.host}:${e.config.reconciler.port}/healthz`);
+      assert.equal(health.status, 200, 'the reconciler is still up');
+
+      const rep = JSON.parse((await cli(e, ['report', '--json'])).stdout) as Report;
+      const issue = rep.issues.find((i) => i.code === 'verify_incomplete');
+      assert.ok(issue, `a verify_incomplete issue: ${JSON.stringify(rep.issues)}`);
+      assert.match(
+        issue.message,
+        /could not read everything: \d+ reads? failed \(first: reading issue ENG-\d+: /,
+      );
+
+      await e.jiraControl.clearFaults();
+      const upAt = Date.now();
+      const back = await scheduledRun(e, 'a scheduled run after the outage', upAt, () => true);
+      assert.equal(back.result, 'drift', JSON.stringify(back.summary));
+      assert.deepEqual(back.summary?.findings, JIRA_PRIORITY_DRIFT);
     });
   });
 
