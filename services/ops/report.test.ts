@@ -347,6 +347,10 @@ describe('numbers → issues → recommendations', () => {
         assert.deepEqual(issue.breakdown, { field: 3, unlinked: 2, missing: 1 });
         assert.equal(issue.verify?.ranAt, drift.run.finishedAt);
         assert.equal(issue.verify?.repaired, drift.run.repair);
+        assert.equal(
+          r.recommendations.find((x) => x.code === 'verify_drift')?.command,
+          drift.run.repair ? 'lockstep verify' : 'lockstep verify --repair',
+        );
         assert.match(
           issue.message,
           /found 3 fields drifted from the base, 1 linked record no longer exists, 2 items in scope with no link \(alpha 3, beta 3\); (repaired: 4 change events|not repaired)/,

@@ -737,10 +737,6 @@ export function recommend(issues: Issue[], stats: Stats, platforms: PlatformRepo
         });
         break;
       case 'verify_drift': {
-        const flow =
-          i.verify && i.verify.flows.length === 1 && stats.verify.last?.origin === 'cli'
-            ? ` --flow ${i.verify.flows[0]}`
-            : '';
         const scheduleHint = stats.verify.schedule
           ? ''
           : '; to look for drift regularly, set reconciler.verifyEvery (e.g. 6h) in lockstep.yaml';
@@ -749,12 +745,12 @@ export function recommend(issues: Issue[], stats: Stats, platforms: PlatformRepo
             ? {
                 code: i.code,
                 text: `the last verify repaired what it found: run \`lockstep verify\` to confirm everything is now in step${scheduleHint}`,
-                command: `lockstep verify${flow}`,
+                command: 'lockstep verify',
               }
             : {
                 code: i.code,
                 text: `settle the drift through the pipeline by each field’s policy (records gone by the flow’s onDelete): \`lockstep verify --repair\`, or set reconciler.verifyRepair: true for the scheduled runs${scheduleHint}`,
-                command: `lockstep verify --repair${flow}`,
+                command: 'lockstep verify --repair',
               },
         );
         break;
