@@ -142,4 +142,38 @@ describe('lockstep.yaml', () => {
     assert.equal(people.personOn('linear', 'linear:lin-sam').platformUserId, 'lin-sam');
     assert.equal(peopleDirectory(loadAppConfig(file('flows: []'), {})).size, 0);
   });
+
+  it('reconciler: the scheduled verify is off unless verifyEvery is set; its settings are checked', () => {
+    const off = loadAppConfig(file('reconciler: {}'), {}).reconciler;
+    assert.equal(off.verifyEvery, undefined);
+    assert.deepEqual(
+      { repair: off.verifyRepair, share: off.verifyShare, unlinked: off.verifyUnlinked },
+      { repair: false, share: 0.25, unlinked: true },
+    );
+    assert.equal(loadAppConfig(file('reconciler: { verifyEvery: "off" }'), {}).reconciler.verifyEvery, null);
+    const on = loadAppConfig(
+      file('reconciler: { verifyEvery: 6h, verifyRepair: true, verifyShare: 0.1, verifyUnlinked: false }'),
+      {},
+    ).reconciler;
+    assert.deepEqual(
+      [on.verifyEvery, on.verifyRepair, on.verifyShare, on.verifyUnlinked],
+      [6 * 3_600_000, true, 0.1, false],
+    );
+    assert.throws(
+      () =>
+        loadAppConfig(
+          file('reconciler: { verifyEvery: sometimes, verifyShare: 2, verifyRepair: yes please }'),
+          {},
+        ),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.deepEqual([...err.problems].sort(), [
+          'reconciler.verifyEvery: expected a duration such as 30s, 15m, 6h, 1h30m or 1d, or off, got "sometimes"',
+          'reconciler.verifyRepair: Invalid input: expected boolean, received string',
+          'reconciler.verifyShare: Too big: expected number to be <=1',
+        ]);
+        return true;
+      },
+    );
+  });
 });

@@ -4,7 +4,7 @@
  * ingest and egress. Validated once at start, every problem reported with its path.
  */
 import { z } from 'zod';
-import { defineConfigSchema, loadConfig } from '../core/config/index.ts';
+import { defineConfigSchema, durationOrOffSchema, loadConfig } from '../core/config/index.ts';
 import { createPeopleDirectory, peopleSchema, type PeopleDirectory } from '../core/people/index.ts';
 import {
   bindConnector,
@@ -58,7 +58,22 @@ export const appConfigSchema = defineConfigSchema({
     .strict()
     .prefault({}),
   reconciler: z
-    .object({ port: z.number().int().min(0).max(65535).default(7071) })
+    .object({
+      port: z.number().int().min(0).max(65535).default(7071),
+      /**
+       * The scheduled audit (services/ops/verify-schedule.ts): how often the reconciler runs
+       * `lockstep verify` in the background (`6h`, `30m`, …; parsed to milliseconds). Absent or `off`:
+       * never (the default: verify reads every linked item on every platform, which an operator
+       * should choose to spend requests on).
+       */
+      verifyEvery: durationOrOffSchema(1000).optional(),
+      /** Whether the scheduled verify also repairs what it finds (as `verify --repair`); default: report only. */
+      verifyRepair: z.boolean().default(false),
+      /** The share of each platform's request budget the scheduled verify may use (live sync keeps the rest). */
+      verifyShare: z.number().min(0.01).max(1).default(0.25),
+      /** Whether the scheduled verify also scans each flow's scope for items with no link (reads every item). */
+      verifyUnlinked: z.boolean().default(true),
+    })
     .strict()
     .prefault({}),
   /** The status page, `lockstep admin` (services/admin/config.ts). */

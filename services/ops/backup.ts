@@ -109,6 +109,11 @@ export const BACKUP_TABLES: readonly {
     why: 'what operators did with each dead letter: without it `dlq retry` would retry a dead letter a second time',
   },
   {
+    table: 'verify_runs',
+    orderBy: 'run_id',
+    why: 'the results of past verify runs: `lockstep report` shows the last one’s drift, and the reconciler’s scheduled verify keeps its interval instead of running at once after the move',
+  },
+  {
     table: 'audit_log',
     orderBy: 'id',
     serial: 'id',

@@ -10,9 +10,56 @@ import {
   type ReportInputs,
   type Sample,
 } from './report.ts';
+import type { VerifyRun, VerifyRunSummary } from './verify-runs.ts';
 
 const NOW = Date.parse('2026-12-02T12:00:00Z');
 const STARTED = (NOW - 30 * 60_000) / 1000; // every service started 30 min before NOW
+
+/** A verify run recorded `minutesAgo` before NOW, with the summary's counts given. */
+function verifyRun(
+  over: Partial<VerifyRun> = {},
+  sum: Partial<VerifyRunSummary> = {},
+  minutesAgo = 90,
+): VerifyRun {
+  const at = new Date(NOW - minutesAgo * 60_000).toISOString();
+  return {
+    runId: 'r1',
+    origin: 'schedule',
+    flows: ['eng'],
+    startedAt: at,
+    finishedAt: at,
+    result: 'in_step',
+    repair: false,
+    error: null,
+    summary: {
+      links: { checked: 40, pending: 0, closed: 1 },
+      drift: 0,
+      missing: 0,
+      unlinked: 0,
+      waiting: 0,
+      errors: 0,
+      findings: [],
+      repairPublished: null,
+      sample: [],
+      errorSample: [],
+      durationMs: 1200,
+      ...sum,
+    },
+    ...over,
+  };
+}
+
+const DRIFTED: Partial<VerifyRunSummary> = {
+  drift: 3,
+  missing: 1,
+  unlinked: 2,
+  findings: [
+    { flow: 'eng', platform: 'alpha', kind: 'field', count: 1 },
+    { flow: 'eng', platform: 'alpha', kind: 'unlinked', count: 2 },
+    { flow: 'eng', platform: 'beta', kind: 'field', count: 2 },
+    { flow: 'eng', platform: 'beta', kind: 'missing', count: 1 },
+  ],
+};
 
 /** Prometheus text for the samples given as `name{labels} value` lines, plus a process start time. */
 function metrics(...lines: string[]): Sample[] {
@@ -64,6 +111,8 @@ function inputs(
     ],
     openConflicts: { byFlow: { eng: 0 }, oldestAgeMs: null },
     deadLetters: [],
+    lastVerify: { run: verifyRun() },
+    verifyEveryMs: 6 * 3_600_000,
     ...over,
   };
 }
@@ -233,6 +282,53 @@ describe('numbers → issues → recommendations', () => {
       issues: ['not_counted:', 'not_counted:'],
       recommendations: [/open conflicts could not be read/, /dead letters could not be read/],
     },
+    {
+      name: 'drift from the last verify, not repaired: the counts, and verify --repair',
+      input: inputs({ lastVerify: { run: verifyRun({ result: 'drift' }, DRIFTED) } }),
+      issues: ['verify_drift::6'],
+      recommendations: [/^settle the drift through the pipeline .*`lockstep verify --repair`/],
+    },
+    {
+      name: 'drift the last verify repaired: confirm with another verify; no schedule: set verifyEvery',
+      input: inputs({
+        lastVerify: {
+          run: verifyRun(
+            { result: 'drift', repair: true, origin: 'cli', flows: ['eng'] },
+            { ...DRIFTED, repairPublished: 4 },
+          ),
+        },
+        verifyEveryMs: null,
+      }),
+      issues: ['verify_drift::6'],
+      recommendations: [
+        /^the last verify repaired what it found: run `lockstep verify` .*set reconciler\.verifyEvery \(e\.g\. 6h\)/,
+      ],
+    },
+    {
+      name: 'no verify ever ran, no schedule: run verify and schedule verifyEvery',
+      input: inputs({ lastVerify: { run: null }, verifyEveryMs: null }),
+      issues: ['verify_never:'],
+      recommendations: [/^run `lockstep verify` .*set reconciler\.verifyEvery \(e\.g\. 6h\)/],
+    },
+    {
+      name: 'a verify that could not read everything, and one that failed',
+      input: inputs({
+        lastVerify: {
+          run: verifyRun(
+            { result: 'incomplete' },
+            { errors: 7, errorSample: [{ platform: 'beta', message: 'reading issue B-1: 503' }] },
+          ),
+        },
+      }),
+      issues: ['verify_incomplete::7'],
+      recommendations: [/could not read everything: 7 reads failed \(first: reading issue B-1: 503\)/],
+    },
+    {
+      name: 'the last verify run unreadable is said, not taken as none',
+      input: inputs({ lastVerify: { error: 'ECONNREFUSED' } }),
+      issues: ['not_counted:'],
+      recommendations: [/the last verify run could not be read: ECONNREFUSED/],
+    },
   ];
   for (const c of cases)
     it(c.name, () => {
@@ -245,6 +341,21 @@ describe('numbers → issues → recommendations', () => {
       );
       assert.equal(r.recommendations.length, c.recommendations.length, JSON.stringify(r.recommendations));
       c.recommendations.forEach((re, n) => assert.match(r.recommendations[n]!.text, re));
+      const drift = c.input.lastVerify;
+      if ('run' in drift && drift.run?.result === 'drift') {
+        const issue = r.issues.find((i) => i.code === 'verify_drift')!;
+        assert.deepEqual(issue.breakdown, { field: 3, unlinked: 2, missing: 1 });
+        assert.equal(issue.verify?.ranAt, drift.run.finishedAt);
+        assert.equal(issue.verify?.repaired, drift.run.repair);
+        assert.equal(
+          r.recommendations.find((x) => x.code === 'verify_drift')?.command,
+          drift.run.repair ? 'lockstep verify' : 'lockstep verify --repair',
+        );
+        assert.match(
+          issue.message,
+          /found 3 fields drifted from the base, 1 linked record no longer exists, 2 items in scope with no link \(alpha 3, beta 3\); (repaired: 4 change events|not repaired)/,
+        );
+      }
       assert.match(
         r.nextSteps.at(-1)!,
         c.recommendations.length ? /run `lockstep report` again/ : /nothing needs doing/,
@@ -301,7 +412,14 @@ describe('stats', () => {
     const text = renderText(buildReport(inputs()));
     for (const section of ['Platforms', 'Flows', 'Statistics', 'Issues', 'Recommendations', 'Next steps'])
       assert.match(text, new RegExp(`^${section}$`, 'm'));
-    assert.match(text, /no verify has run/);
+    assert.match(
+      text,
+      /last verify: in_step at 2026-12-02T10:30:00\.000Z \(scheduled, flow eng\): 40 links checked/,
+    );
+    assert.match(text, /schedule: every 6h/);
+    const never = renderText(buildReport(inputs({ lastVerify: { run: null }, verifyEveryMs: null })));
+    assert.match(never, /^ {2}last verify: none recorded; schedule: off/m);
+    assert.match(never, /^ {2}\[info\] no verify has run: /m);
     assert.match(text, /changes: 60 since ingest started \(30 min ago\), 2 per minute/);
   });
 });

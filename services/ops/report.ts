@@ -9,6 +9,9 @@
  * every rate and count says "since <service> started (N min ago)", never "in the last hour".
  */
 
+import { formatDuration } from '../core/config/duration.ts';
+import type { VerifyRun } from './verify-runs.ts';
+
 // ---------------------------------------------------------------- Prometheus text, parsed
 
 export interface Sample {
@@ -172,6 +175,13 @@ export interface ReportInputs {
   deadLetters: DeadLetterInfo[] | { error: string };
   /** Why the flows' start and backfill times could not be read (they are then left out). */
   flowStartsError?: string;
+  /**
+   * The last verify run (`lockstep verify` or the reconciler's schedule), null when none is
+   * recorded, or the error that kept it from being read.
+   */
+  lastVerify: { run: VerifyRun | null } | { error: string };
+  /** `reconciler.verifyEvery` in milliseconds, null when the schedule is off. */
+  verifyEveryMs: number | null;
 }
 
 // ---------------------------------------------------------------- the report
@@ -223,6 +233,8 @@ export interface Stats {
   reconcilerBacklog: number | null;
   platforms: Record<string, PlatformStats>;
   services: { service: string; up: boolean; since: string | null; error?: string }[];
+  /** The last verify run as recorded, null when none is; `schedule` is reconciler.verifyEvery. */
+  verify: { last: VerifyRun | null; schedule: string | null; error?: string };
 }
 
 export type IssueCode =
@@ -238,6 +250,9 @@ export type IssueCode =
   | 'unresolved_fields'
   | 'backlog'
   | 'not_backfilled'
+  | 'verify_drift'
+  | 'verify_incomplete'
+  | 'verify_never'
   | 'not_counted';
 
 export interface Issue {
@@ -249,6 +264,8 @@ export interface Issue {
   count?: number;
   /** E.g. dead letters by category, unresolved fields by field. */
   breakdown?: Record<string, number>;
+  /** For the verify issues: which run, when it ran, whether it repaired. */
+  verify?: { runId: string; origin: string; ranAt: string; flows: string[]; repaired: boolean };
   message: string;
 }
 
@@ -370,6 +387,11 @@ export function computeStats(inputs: ReportInputs): Stats {
     },
     reconcilerBacklog: reconciler?.samples ? sum(reconciler.samples, 'lockstep_consumer_lag') : null,
     platforms,
+    verify: {
+      last: 'run' in inputs.lastVerify ? inputs.lastVerify.run : null,
+      schedule: inputs.verifyEveryMs === null ? null : formatDuration(inputs.verifyEveryMs),
+      ...('error' in inputs.lastVerify && { error: inputs.lastVerify.error }),
+    },
     services: inputs.scrapes.map((s) => {
       const start = startOf(s);
       return {
@@ -560,8 +582,95 @@ export function identifyIssues(inputs: ReportInputs, platforms: PlatformReport[]
       });
     }
   }
+  issues.push(...verifyIssues(inputs));
   const rank = { error: 0, warning: 1, info: 2 } as const;
   return issues.sort((a, b) => rank[a.severity] - rank[b.severity]);
+}
+
+const agoText = (nowMs: number, iso: string) => {
+  const m = Math.max(0, Math.round((nowMs - Date.parse(iso)) / 60_000));
+  return m < 120
+    ? `${m} min ago`
+    : m < 48 * 60
+      ? `${Math.round(m / 60)} h ago`
+      : `${Math.round(m / 1440)} days ago`;
+};
+
+/** Drift from the last verify run, a run that could not read everything, or no run at all. */
+function verifyIssues(inputs: ReportInputs): Issue[] {
+  const input = inputs.lastVerify;
+  const schedule = inputs.verifyEveryMs === null ? null : formatDuration(inputs.verifyEveryMs);
+  if ('error' in input)
+    return [
+      {
+        code: 'not_counted',
+        severity: 'warning',
+        message: `the last verify run could not be read: ${input.error}`,
+      },
+    ];
+  const lv = input.run;
+  if (lv === null)
+    return [
+      {
+        code: 'verify_never',
+        severity: 'info',
+        message:
+          'no verify has run: drift made behind Lockstep’s back (a lost webhook, an edit while egress was stopped, a deleted item) is not being looked for' +
+          (schedule
+            ? ` (reconciler.verifyEvery is ${schedule}: the reconciler’s first run comes within a minute of its start)`
+            : ''),
+      },
+    ];
+  const out: Issue[] = [];
+  const ran = `the last verify (${lv.origin === 'schedule' ? 'scheduled' : 'lockstep verify'}, ${agoText(inputs.nowMs, lv.finishedAt)}, flow ${lv.flows.join(', ')})`;
+  const verify = {
+    runId: lv.runId,
+    origin: lv.origin,
+    ranAt: lv.finishedAt,
+    flows: lv.flows,
+    repaired: lv.repair && (lv.summary?.repairPublished ?? 0) > 0,
+  };
+  const sm = lv.summary;
+  if (sm && (sm.drift > 0 || sm.missing > 0 || (sm.unlinked ?? 0) > 0)) {
+    const byKind: Record<string, number> = {};
+    const byPlatform: Record<string, number> = {};
+    for (const f of sm.findings) {
+      byKind[f.kind] = (byKind[f.kind] ?? 0) + f.count;
+      byPlatform[f.platform] = (byPlatform[f.platform] ?? 0) + f.count;
+    }
+    const parts = [
+      sm.drift > 0 && `${plural(sm.drift, 'field')} drifted from the base`,
+      sm.missing > 0 &&
+        `${plural(sm.missing, 'linked record')} no longer ${verb(sm.missing, 'exists', 'exist')}`,
+      (sm.unlinked ?? 0) > 0 && `${plural(sm.unlinked ?? 0, 'item')} in scope with no link`,
+    ].filter((x): x is string => typeof x === 'string');
+    out.push({
+      code: 'verify_drift',
+      severity: 'warning',
+      count: sm.drift + sm.missing + (sm.unlinked ?? 0),
+      breakdown: byKind,
+      verify,
+      message: `${ran} found ${parts.join(', ')} (${Object.entries(byPlatform)
+        .map(([p, n]) => `${p} ${n}`)
+        .join(', ')}); ${
+        verify.repaired
+          ? `repaired: ${plural(sm.repairPublished ?? 0, 'change event')} handed to the reconciler`
+          : 'not repaired (report only)'
+      }`,
+    });
+  }
+  if (lv.result === 'failed' || lv.result === 'incomplete')
+    out.push({
+      code: 'verify_incomplete',
+      severity: 'warning',
+      count: sm?.errors ?? 0,
+      verify,
+      message:
+        lv.result === 'failed'
+          ? `${ran} failed before it could report: ${lv.error ?? 'no reason recorded'}`
+          : `${ran} could not read everything: ${plural(sm?.errors ?? 0, 'read')} failed (first: ${sm?.errorSample[0]?.message ?? 'n/a'})`,
+    });
+  return out;
 }
 
 /** One recommendation per issue, computed from its numbers; the order follows the issues'. */
@@ -671,6 +780,41 @@ export function recommend(issues: Issue[], stats: Stats, platforms: PlatformRepo
         });
         break;
       }
+      case 'verify_drift': {
+        const scheduleHint = stats.verify.schedule
+          ? ''
+          : '; to look for drift regularly, set reconciler.verifyEvery (e.g. 6h) in lockstep.yaml';
+        out.push(
+          i.verify?.repaired
+            ? {
+                code: i.code,
+                text: `the last verify repaired what it found: run \`lockstep verify\` to confirm everything is now in step${scheduleHint}`,
+                command: 'lockstep verify',
+              }
+            : {
+                code: i.code,
+                text: `settle the drift through the pipeline by each field’s policy (records gone by the flow’s onDelete): \`lockstep verify --repair\`, or set reconciler.verifyRepair: true for the scheduled runs${scheduleHint}`,
+                command: 'lockstep verify --repair',
+              },
+        );
+        break;
+      }
+      case 'verify_incomplete':
+        out.push({
+          code: i.code,
+          text: `${i.message}: check the platforms and the connections (\`lockstep doctor\`), then run \`lockstep verify\` again${stats.verify.schedule ? ' (the schedule retries sooner after an incomplete run)' : ''}`,
+          command: 'lockstep doctor',
+        });
+        break;
+      case 'verify_never':
+        out.push({
+          code: i.code,
+          text: stats.verify.schedule
+            ? `the reconciler verifies every ${stats.verify.schedule} (reconciler.verifyEvery); to compare every linked item with its base now, run \`lockstep verify\``
+            : 'run `lockstep verify` to compare every linked item with its base, and set reconciler.verifyEvery (e.g. 6h) in lockstep.yaml so the reconciler does it in the background',
+          command: 'lockstep verify',
+        });
+        break;
       case 'not_counted':
         out.push({
           code: i.code,
@@ -704,7 +848,6 @@ export function nextSteps(recommendations: Recommendation[]): string[] {
 
 /** The fixed caveats of this version, said in every report. */
 export const REPORT_NOTES = [
-  'drift from the last verify: no verify has run (`lockstep verify` is not built yet)',
   'counts and rates are per process: since each service started, not over a sliding window',
   'latency percentiles are estimated from histogram buckets (0.25 s … 1 h)',
   'fields without a counterpart are counted per write, not per distinct person or status',
@@ -768,6 +911,21 @@ export function renderText(r: Report): string {
       }`,
   );
   lines.push(`  reconciler backlog: ${r.stats.reconcilerBacklog ?? 'n/a'}`);
+  const v = r.stats.verify;
+  const lv = v.last;
+  const sm = lv?.summary;
+  lines.push(
+    `  last verify: ${
+      v.error
+        ? `unknown (${v.error})`
+        : !lv
+          ? 'none recorded'
+          : `${lv.result} at ${lv.finishedAt} (${lv.origin === 'schedule' ? 'scheduled' : 'lockstep verify'}, flow ${lv.flows.join(', ')})` +
+            (sm
+              ? `: ${sm.links.checked} links checked, ${sm.drift} drifted fields, ${sm.missing} missing, ${sm.unlinked ?? 'n/a'} unlinked, ${sm.errors} read errors; ${lv.repair ? `repair on (${sm.repairPublished ?? 0} events)` : 'report only'}`
+              : '')
+    }; schedule: ${v.schedule ? `every ${v.schedule}` : 'off (reconciler.verifyEvery)'}`,
+  );
   for (const [platform, s] of Object.entries(r.stats.platforms)) {
     const calls = Object.entries(s.apiCalls)
       .filter(([, n]) => n > 0)

@@ -23,6 +23,7 @@ import {
 import { canonicalLabelOn, PLATFORMS } from '../connectors/registry.ts';
 import { createPeopleDirectory } from '../core/people/index.ts';
 import { backoffDelay } from '../core/resilience/index.ts';
+import { startScheduledVerify } from '../ops/verify-schedule.ts';
 import type { ChangeEvent, WriteOutcome } from '../../schemas/generated/types.ts';
 import { isChangeEvent } from './decide.ts';
 import { ensureFlowStarts, type FlowStart } from './flow-starts.ts';
@@ -228,6 +229,15 @@ export async function runReconciler(): Promise<void> {
     });
     rt.onShutdown({ name: 'pruning', run: stopPruning });
   }
+  // The scheduled audit (reconciler.verifyEvery; off by default): services/ops/verify-schedule.ts.
+  const verify = startScheduledVerify({
+    config,
+    pool: rt.pool,
+    producer: rt.producer,
+    metrics: rt.metrics,
+    logger,
+  });
+  if (verify) rt.onShutdown({ name: 'scheduled verify', run: () => verify.stop() });
   const address = await rt.http.listen();
   logger.info({ flows: config.flows.map((f) => f.id), ...address }, 'reconciler running');
 }

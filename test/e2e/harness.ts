@@ -59,6 +59,8 @@ export interface E2EOptions {
   audit?: Record<string, unknown>;
   /** The `people:` overrides (core/people). */
   people?: Record<string, string>[];
+  /** More of the `reconciler` section (its port is the world's): e.g. `verifyEvery`. */
+  reconciler?: Record<string, unknown>;
   /**
    * Runs the services instead of the launcher (`lockstep start`'s processes): the image test runs
    * them as containers. `kill` and `restart` are the launcher's and refuse under a runner.
@@ -207,7 +209,7 @@ async function startWorld(
       },
     ],
     ingest: { port: ingestPort, pollIntervalMs: opts.pollIntervalMs ?? 0 },
-    reconciler: { port: reconcilerPort },
+    reconciler: { port: reconcilerPort, ...opts.reconciler },
     egress: { port: egressBase, maxAttempts: 6, backoffBaseMs: 100, backoffMaxMs: 2000, ...opts.egress },
     ...(opts.audit && { audit: opts.audit }),
     ...(opts.people && { people: opts.people }),

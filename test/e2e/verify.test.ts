@@ -6,11 +6,12 @@
  * both values and the side that moved, and the deleted items; `verify --repair` hands them to the
  * running pipeline, which settles each field by its policy (last-write-wins here) and each delete
  * by onDelete (unlink), with audit records naming the repair's events; a second verify finds
- * everything in step.
+ * everything in step. Each run is recorded, and `lockstep report` shows the last one's drift.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AuditRecord } from '../../schemas/generated/types.ts';
+import type { Report } from '../../services/ops/report.ts';
 import type { VerifyReport } from '../../services/ops/verify.ts';
 import { eventually, settled, startE2E, type E2E } from './harness.ts';
 import { type CliRun, jiraIssue, jiraIssues, linearIds, linearIssues, lockstep } from './helpers.ts';
@@ -150,6 +151,23 @@ describe('lockstep verify (end to end)', { timeout: 600_000 }, () => {
         `r linear ${a.id}`,
       ].sort(),
     );
+    // Each run is recorded for `lockstep report`; the last one (this repair) is its verify issue.
+    const runs = await e.db.query<{ origin: string; result: string; repair: boolean; published: number }>(
+      `select origin, result, repair, (summary->>'repairPublished')::int as published
+         from verify_runs order by finished_at`,
+    );
+    assert.deepEqual(
+      runs.rows.map((r) => `${r.origin} ${r.result} ${r.repair} ${r.published}`),
+      ['cli in_step false null', 'cli drift false null', 'cli drift false null', 'cli drift true 5'],
+    );
+    const rep = JSON.parse((await cli(e, ['report', '--json'])).stdout) as Report;
+    const issue = rep.issues.find((i) => i.code === 'verify_drift');
+    assert.equal(issue?.count, 5, JSON.stringify(rep.issues));
+    assert.deepEqual(issue.breakdown, { field: 3, missing: 2 });
+    assert.equal(issue.verify?.origin, 'cli');
+    assert.equal(issue.verify?.repaired, true);
+    assert.equal(rep.recommendations.find((r) => r.code === 'verify_drift')?.command, 'lockstep verify');
+
     await eventually(
       'the repaired values on both sides',
       async () =>

@@ -77,7 +77,8 @@ async function seed(url: string): Promise<void> {
      insert into reconciler_conflicts values ('c1', 'l1', 'eng', 'title', 'open', '{}', ${ts});
      insert into egress_applied (command_id, platform, outcome) values ('cmd-1', 'jira', '{"ok":true}');
      insert into dlq_actions (id, dlq_topic, dlq_partition, dlq_offset, action, actor, target_offset) values (3, 'dlq', 0, 12345678901, 'retried', 'ops', '17');
-     insert into audit_log (id, audit_id, command_id, platform, link_id, flow_id, field, record) values (5, 'a1', 'cmd-1', 'jira', 'l1', 'eng', 'title', '{"before":null}');`,
+     insert into audit_log (id, audit_id, command_id, platform, link_id, flow_id, field, record) values (5, 'a1', 'cmd-1', 'jira', 'l1', 'eng', 'title', '{"before":null}');
+     insert into verify_runs (run_id, origin, flows, started_at, finished_at, result, repair, summary) values ('v1', 'schedule', '{eng,"a b"}', ${ts}, now(), 'drift', false, '{"drift":1}');`,
   );
 }
 
@@ -189,7 +190,7 @@ describe('backup and restore (Postgres, Kafka)', { timeout: 180_000 }, () => {
     assert.deepEqual(r.header.migrations, migrationNames());
     assert.equal(r.header.tables['reconciler_link_entities'], 2);
     assert.equal(r.header.tables['audit_log'], 1);
-    assert.equal(r.rows, 14);
+    assert.equal(r.rows, 15);
     assert.deepEqual(r.header.omitted, []);
     const backedUpOffsets = await committed();
 

@@ -16,16 +16,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import pino from 'pino';
 import { boundConnectors, loadAppConfig, peopleDirectory, rateLimitFor } from '../../app/config.ts';
-import { canonicalLabelOn, SECRET_HEADERS } from '../../connectors/registry.ts';
+import { canonicalLabelOn } from '../../connectors/registry.ts';
 import type { BoundConnector } from '../../connectors/types.ts';
 import { createPool } from '../../core/db/index.ts';
-import { createKafka, createProducer, createRegistry, createSerde } from '../../core/kafka/index.ts';
-import { createLogger } from '../../core/logging/index.ts';
 import { RateBudget } from '../../core/resilience/index.ts';
 import { parseSince } from '../../egress/audit.ts';
-import { changeKey } from '../../ingest/webhooks.ts';
 import { createProgress } from '../progress.ts';
 import { recordBackfill } from '../../reconciler/flow-starts.ts';
 import {
@@ -37,6 +33,7 @@ import {
   type ItemRef,
   type MatchRule,
 } from '../../ops/backfill.ts';
+import { publishChangeEvents } from '../../ops/publish.ts';
 import { repairEvent } from '../../ops/verify.ts';
 import { deterministicId } from '../../reconciler/ids.ts';
 import { processPair, type PairOutcome } from '../../reconciler/process.ts';
@@ -254,29 +251,18 @@ export async function runBackfill(opts: BackfillOpts): Promise<BackfillReport> {
       total = plan.unmatched.length;
       counts.phase = 'create';
       tick();
-      const logger = createLogger({
-        level: config.logLevel === 'info' ? 'warn' : config.logLevel,
-        secretHeaders: SECRET_HEADERS,
-        destination: pino.destination(2),
-      });
-      const producer = createProducer(
-        createKafka(config.kafka, logger),
-        createSerde(createRegistry(config.registry.url), config.kafka.topics),
+      // As a create (op r), with an event id derived from the read: a repeat is dropped.
+      await publishChangeEvents(
+        config,
+        plan.unmatched.map((e) => repairEvent(e, runId)),
+        'backfill',
+        {
+          onPublished: () => {
+            done++;
+            tick();
+          },
+        },
       );
-      await producer.connect();
-      try {
-        // As a create (op r), with an event id derived from the read: a repeat is dropped.
-        for (const e of plan.unmatched) {
-          const ev = repairEvent(e, runId);
-          await producer.produce(config.kafka.topics.changes, changeKey(ev), ev, {
-            'lockstep-origin': 'backfill',
-          });
-          done++;
-          tick();
-        }
-      } finally {
-        await producer.disconnect();
-      }
     }
     bar.finish();
     // Complete: the items that existed before the flow began are paired, created or reported.

@@ -1,8 +1,8 @@
 /**
  * `lockstep report [--json]`: each platform's health, each flow's configuration, the sync
  * statistics, the issues they show and what to do about them. The gathering is here (credential
- * checks through the connector registry, every pipeline service's /metrics, open conflicts from
- * Postgres, dead letters from the dead-letter topic); the numbers → issues → recommendations logic
+ * checks through the connector registry, every pipeline service's /metrics, open conflicts and the
+ * last verify run from Postgres, dead letters from the dead-letter topic); the numbers → issues → recommendations logic
  * is pure, in services/ops/report.ts. Exit 1 when an issue of severity error is found.
  */
 import type { Command } from 'commander';
@@ -12,6 +12,7 @@ import { pipelineServices } from '../../app/launcher.ts';
 import { createPool } from '../../core/db/index.ts';
 import { policyName } from '../../reconciler/flow.ts';
 import { createReconcilerStore } from '../../reconciler/store.ts';
+import { lastVerifyRun } from '../../ops/verify-runs.ts';
 import {
   buildReport,
   parsePrometheusText,
@@ -113,6 +114,17 @@ async function flowStarts(config: AppConfig): Promise<Map<string, FlowStart> | {
   }
 }
 
+async function lastVerify(config: AppConfig): Promise<ReportInputs['lastVerify']> {
+  const pool = createPool(config.postgres.url, { max: 1, applicationName: 'lockstep-cli-report' });
+  try {
+    return { run: await lastVerifyRun(pool) };
+  } catch (err) {
+    return { error: `reading the last verify run: ${message(err)}` };
+  } finally {
+    await pool.end();
+  }
+}
+
 function flowsOf(config: AppConfig): FlowInfo[] {
   return config.flows.map((f) => ({
     id: f.id,
@@ -129,13 +141,14 @@ function flowsOf(config: AppConfig): FlowInfo[] {
 export async function gatherReportInputs(configFile: string | undefined): Promise<ReportInputs> {
   const config = loadAppConfig(configFile);
   const platforms = [...boundConnectors(config).keys()];
-  const [credentials, scrapes, conflicts, deadLetters] = await Promise.all([
+  const [credentials, scrapes, conflicts, deadLetters, verify] = await Promise.all([
     checkCredentials(config),
     scrapeAll(config),
     openConflicts(config),
     withTimeout('reading the dead-letter topic', listDeadLetters(configFile, config), 60_000).catch(
       (err: unknown) => ({ error: message(err) }),
     ),
+    lastVerify(config),
   ]);
   const flows = flowsOf(config);
   const starts = await flowStarts(config);
@@ -155,6 +168,8 @@ export async function gatherReportInputs(configFile: string | undefined): Promis
     scrapes,
     openConflicts: conflicts,
     deadLetters,
+    lastVerify: verify,
+    verifyEveryMs: config.reconciler.verifyEvery ?? null,
   };
 }
 

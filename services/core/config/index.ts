@@ -11,3 +11,4 @@ export {
   type CoreConfig,
 } from './config.ts';
 export { Secret, secret, secretRef, type SecretRef } from './secret.ts';
+export { durationOrOffSchema, formatDuration, parseDuration } from './duration.ts';
