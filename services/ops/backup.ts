@@ -104,6 +104,11 @@ export const BACKUP_TABLES: readonly {
     why: 'what operators did with each dead letter: without it `dlq retry` would retry a dead letter a second time',
   },
   {
+    table: 'item_notes',
+    orderBy: 'note_id',
+    why: 'the visible notes Lockstep posted (or is posting) on items: without it every note would be posted a second time, and pending ones would be lost',
+  },
+  {
     table: 'audit_log',
     orderBy: 'id',
     serial: 'id',
