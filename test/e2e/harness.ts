@@ -59,6 +59,8 @@ export interface E2EOptions {
   audit?: Record<string, unknown>;
   /** The `people:` overrides (core/people). */
   people?: Record<string, string>[];
+  /** The flow's `notes` (egress/notes.ts); absent: the default (comment). */
+  notes?: 'comment' | 'none';
   /**
    * Runs the services instead of the launcher (`lockstep start`'s processes): the image test runs
    * them as containers. `kill` and `restart` are the launcher's and refuse under a runner.
@@ -204,6 +206,7 @@ async function startWorld(
         ],
         fields: opts.fields ?? { default: 'last-write-wins' },
         statusMap: DEMO_STATUS_MAP,
+        ...(opts.notes && { notes: opts.notes }),
       },
     ],
     ingest: { port: ingestPort, pollIntervalMs: opts.pollIntervalMs ?? 0 },
@@ -349,6 +352,10 @@ export async function pendingWork(e: E2E): Promise<string[]> {
     'select count(*)::int as n from reconciler_outbox where sent_at is null',
   );
   if (outbox.rows[0]!.n > 0) pending.push(`${outbox.rows[0]!.n} outbox rows unsent`);
+  const notes = await e.db.query<{ n: number }>(
+    "select count(*)::int as n from item_notes where status = 'pending'",
+  );
+  if (notes.rows[0]!.n > 0) pending.push(`${notes.rows[0]!.n} notes not yet posted`);
   for (const [name, emu] of [
     ['linear', e.linearEmu],
     ['jira', e.jiraEmu],
