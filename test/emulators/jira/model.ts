@@ -120,6 +120,8 @@ export interface StoredComment {
   body: unknown;
   createdMs: number;
   updatedMs: number;
+  /** Comment entity properties (`properties` on create; read with `expand=properties`). */
+  properties?: Record<string, unknown>;
 }
 
 export interface StoredIssue {
