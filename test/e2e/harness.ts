@@ -59,7 +59,12 @@ export interface E2EOptions {
   audit?: Record<string, unknown>;
   /** The `people:` overrides (core/people). */
   people?: Record<string, string>[];
-  /** The flow's `notes` (egress/notes.ts); absent: the default (comment). */
+  /**
+   * The flow's `notes` (egress/notes.ts). Default here `none`, unlike the product's `comment`: the
+   * emulated Jira workflow has no transition back to To Do, so many worlds meet a status Lockstep
+   * cannot carry, and tests that count writes or comments exactly would count the note too.
+   * `test/e2e/notes.test.ts` asks for `comment`.
+   */
   notes?: 'comment' | 'none';
   /**
    * Runs the services instead of the launcher (`lockstep start`'s processes): the image test runs
@@ -206,7 +211,7 @@ async function startWorld(
         ],
         fields: opts.fields ?? { default: 'last-write-wins' },
         statusMap: DEMO_STATUS_MAP,
-        ...(opts.notes && { notes: opts.notes }),
+        notes: opts.notes ?? 'none',
       },
     ],
     ingest: { port: ingestPort, pollIntervalMs: opts.pollIntervalMs ?? 0 },

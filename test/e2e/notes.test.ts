@@ -94,7 +94,7 @@ async function syncFrankIssue(e: E2E, summary: string) {
 describe('a field Lockstep cannot carry is noted once on the item (end to end)', { timeout: 600_000 }, () => {
   let e: E2E;
   before(async () => {
-    e = await startE2E();
+    e = await startE2E({ notes: 'comment' });
     addFrank(e);
   });
   after(async () => {
