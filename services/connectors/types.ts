@@ -199,7 +199,46 @@ export interface FoundTarget {
   targetKey: string | null;
 }
 
+/**
+ * One run of a note's text: plain, **strong**, or `code` (a config key, a value to copy). A note is
+ * paragraphs of runs, so each connector renders it in its platform's own body format (markdown,
+ * ADF …) and shared code never writes one.
+ */
+export interface NoteRun {
+  text: string;
+  style?: 'strong' | 'code';
+}
+
+/**
+ * A visible note Lockstep leaves on an item it wrote (egress/notes.ts): today, that a field could
+ * not be carried because its value has no counterpart on this platform. Posted once per
+ * link+platform+field+value; `noteId` is that key's hash.
+ */
+export interface ItemNote {
+  noteId: string;
+  /** The item the note goes on (an issue on this platform). */
+  entityType: EntityType;
+  targetId: string;
+  targetKey: string | null;
+  paragraphs: NoteRun[][];
+}
+
+/** Where a note was posted: the platform's id of the comment. */
+export interface PostedNote {
+  commentId: string;
+  /** True when an earlier attempt had posted it (its answer was lost), so nothing was posted now. */
+  alreadyPosted: boolean;
+}
+
 export interface Applier {
+  /**
+   * Posts `note` as a comment by Lockstep on the item, idempotently: the comment carries a
+   * marker derived from `noteId` (as a create does), so a second call after a lost answer finds
+   * the first comment instead of posting again. The body ends with `noteMarkerText(noteId)`
+   * (kit/notes.ts), by which the connector's normalize drops the comment's own echo. Throws SDK
+   * errors unchanged, for `classifyError`. Absent: the platform cannot carry notes.
+   */
+  postNote?(note: ItemNote): Promise<PostedNote>;
   /**
    * Writes one command through the platform's official SDK. Idempotent: a create first looks for its
    * marker; an update skips fields whose base is stale (reported in `skipped`). Throws SDK errors

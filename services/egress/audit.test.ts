@@ -267,6 +267,24 @@ describe('formatting', () => {
     );
   });
 
+  it('a note on the item: posted (with its comment) or failed', () => {
+    const note = {
+      ...rec,
+      action: 'note',
+      field: 'assignee',
+      beforeJson: null,
+      afterJson: '{"email":"frank@example.com","platformUserId":null,"displayName":null}',
+    };
+    assert.match(
+      formatAuditRecord({ ...note, result: 'noted', detail: 'Lockstep commented on the item (comment c-9)' }),
+      /jira:ENG-3 {2}note assignee: noted on the item: could not carry frank@example\.com — Lockstep commented on the item \(comment c-9\)$/m,
+    );
+    assert.match(
+      formatAuditRecord({ ...note, result: 'note_failed', detail: 'posting the note failed: 403' }),
+      /note assignee: note failed: could not carry frank@example\.com — posting the note failed: 403$/m,
+    );
+  });
+
   it('other causes: a resolve, the outcome of an earlier write, none recorded', () => {
     assert.equal(
       describeCause({

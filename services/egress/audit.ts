@@ -228,9 +228,11 @@ export function formatAuditRecord(rec: AuditRecord): string {
   const what =
     rec.result === 'deleted'
       ? 'deleted'
-      : rec.result === 'written'
-        ? `${show(rec.beforeJson)} → ${show(rec.afterJson)}`
-        : `${rec.result.replace('_', ' ')}: not written ${show(rec.afterJson)}${rec.beforeJson !== null ? ` (holds ${show(rec.beforeJson)})` : ''}${rec.detail ? ` — ${rec.detail}` : ''}`;
+      : rec.result === 'noted' || rec.result === 'note_failed'
+        ? `${rec.result === 'noted' ? 'noted on the item' : 'note failed'}: could not carry ${show(rec.afterJson)}${rec.detail ? ` — ${rec.detail}` : ''}`
+        : rec.result === 'written'
+          ? `${show(rec.beforeJson)} → ${show(rec.afterJson)}`
+          : `${rec.result.replace('_', ' ')}: not written ${show(rec.afterJson)}${rec.beforeJson !== null ? ` (holds ${show(rec.beforeJson)})` : ''}${rec.detail ? ` — ${rec.detail}` : ''}`;
   return [
     `${new Date(rec.tsMs).toISOString()}  ${item}  ${rec.action} ${rec.field}: ${what}`,
     `    because ${describeCause(rec)}`,

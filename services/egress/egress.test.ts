@@ -15,6 +15,7 @@ import { routeName } from '../../test/emulators/common/ledger.ts';
 import type { RunningEmulator } from '../../test/emulators/common/server.ts';
 import { DEMO_BOT_TOKEN, demoSeed, startJiraEmulator } from '../../test/emulators/jira/index.ts';
 import { processCommands, type CommandMeta, type EgressDeps } from './egress.ts';
+import type { PendingNote } from './notes.ts';
 
 const meta: CommandMeta = { topic: 'cmds', partition: 0, offset: '0', key: 'k', raw: null, headers: {} };
 
@@ -495,4 +496,48 @@ describe('processCommands against the Jira emulator: what fails after the write 
       assert.deepEqual(h.dead, []);
     });
   }
+});
+
+describe('visible notes', () => {
+  const frank = { email: 'frank@example.com', platformUserId: null, displayName: null };
+  const unresolved = (c: WriteCommand): ApplyResult => ({
+    ...ok(c),
+    skipped: [{ field: 'assignee', reason: 'unresolvable', detail: 'no Jira user with that email' }],
+  });
+
+  function withNotes(enabled: boolean) {
+    const h = harness(unresolved);
+    const recorded: PendingNote[][] = [];
+    const record = h.deps.applied.record;
+    h.deps.applied.record = async (ids, o, audit, notes) => {
+      recorded.push(notes ?? []);
+      await record(ids, o, audit, notes);
+    };
+    h.deps.notes = {
+      enabled: (flowId) => enabled && flowId === 'eng',
+      platformName: 'Jira',
+      nameOf: () => null,
+    };
+    return { ...h, recorded };
+  }
+
+  it('a write that cannot carry a field records its note with the outcome; the write is applied', async () => {
+    const h = withNotes(true);
+    await processCommands(h.deps, [cmd('n1', { assignee: frank, title: 'T' })]);
+    assert.equal(h.outcomes[0]?.status, 'applied');
+    assert.deepEqual(
+      h.recorded.map((ns) => ns.map((n) => [n.field, n.targetId, n.commandId])),
+      [[['assignee', '10001', 'n1']]],
+    );
+  });
+
+  it('none when the flow says notes: none, or when every field was carried', async () => {
+    const off = withNotes(false);
+    await processCommands(off.deps, [cmd('n2', { assignee: frank })]);
+    assert.deepEqual(off.recorded, [[]]);
+    const carried = withNotes(true);
+    carried.deps.applier.apply = async (c) => ok(c);
+    await processCommands(carried.deps, [cmd('n3', { assignee: frank })]);
+    assert.deepEqual(carried.recorded, [[]]);
+  });
 });

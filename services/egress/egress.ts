@@ -11,6 +11,7 @@ import { activeTraceId, withSpan, withTraceHeaders } from '../core/telemetry/ind
 import type { AuditRecord, ErrorInfo, WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
 import { auditRecords } from './audit.ts';
 import { coalesce, commandIds, distinctCommands, type Coalesced, type Pending } from './coalesce.ts';
+import { notesFor, type PendingNote } from './notes.ts';
 
 /** Where a command came from, so a dead letter can name it and carry its original bytes. */
 export interface CommandMeta {
@@ -27,9 +28,14 @@ export interface AppliedStore {
   get(commandId: string): Promise<WriteOutcome | null>;
   /**
    * Records the outcome under every command id it covers, and the write's audit records
-   * (audit.ts) in the same transaction.
+   * (audit.ts) and visible notes to post (notes.ts) in the same transaction.
    */
-  record(commandIds: string[], outcome: WriteOutcome, audit?: AuditRecord[]): Promise<void>;
+  record(
+    commandIds: string[],
+    outcome: WriteOutcome,
+    audit?: AuditRecord[],
+    notes?: PendingNote[],
+  ): Promise<void>;
 }
 
 export interface EgressDeps {
@@ -50,6 +56,11 @@ export interface EgressDeps {
     firstFailedAtMs: number,
   ): Promise<void>;
   retry: { maxAttempts: number; baseMs: number; maxMs: number };
+  /**
+   * Visible notes (notes.ts): whether the command's flow posts them (`flows[].notes`), and how
+   * people write a platform's name. Absent: no notes (the audit log still has the field).
+   */
+  notes?: { enabled(flowId: string): boolean; platformName: string; nameOf(platform: string): string | null };
   /** Called to keep the consumer's group membership alive during long waits. */
   heartbeat(): Promise<void>;
   /** True once the consumer is stopping or the partition was revoked: finish nothing new. */
@@ -169,7 +180,16 @@ async function applyGroup(deps: EgressDeps, group: Coalesced<CommandMeta>): Prom
           nowMs: outcome.tsMs,
         })
       : [];
-  await untilDone(deps, 'recording outcome', () => deps.applied.record(todoIds, outcome, audit));
+  const notes =
+    result.ok === true && deps.notes?.enabled(cmd.flowId)
+      ? notesFor(
+          cmd,
+          { targetId: outcome.targetId ?? '', targetKey: outcome.targetKey },
+          result.value.skipped,
+          deps.notes,
+        )
+      : [];
+  await untilDone(deps, 'recording outcome', () => deps.applied.record(todoIds, outcome, audit, notes));
   await untilDone(deps, 'publishing outcome', () => deps.publishOutcome(outcome));
   deps.metrics.commands.inc(
     { platform: deps.platform, result: result.ok ? outcome.status : gone ? 'target_gone' : 'dead_lettered' },

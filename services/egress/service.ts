@@ -13,7 +13,9 @@ import { CircuitBreaker, RateBudget } from '../core/resilience/index.ts';
 import type { AuditRecord, WriteCommand, WriteOutcome } from '../../schemas/generated/types.ts';
 import { processCommands, type CommandMeta } from './egress.ts';
 import { endToEndLatency } from './metrics.ts';
-import { startAuditLoop } from './audit.ts';
+import { insertAuditRecords, startAuditLoop } from './audit.ts';
+import { startNotesLoop } from './notes.ts';
+import { platformFacts } from '../connectors/registry.ts';
 import { createAppliedStore } from './store.ts';
 
 export async function runEgress(platform: string): Promise<void> {
@@ -149,7 +151,48 @@ export async function runEgress(platform: string): Promise<void> {
     },
     { ...config.audit, pruned: prunedRowsCounter(rt.metrics) },
   );
-  const applied = createAppliedStore(rt.pool, platform, () => audit.wake());
+  // Visible notes (notes.ts): posted in the background from the `item_notes` outbox, never in a
+  // write's way; the breaker holds them back like writes.
+  const notesPosted = new Counter({
+    name: 'lockstep_egress_notes_total',
+    help: 'Visible notes (a comment on the item saying a field could not be carried) by result: posted, already_posted (found by its marker after a lost answer), retried, failed',
+    labelNames: ['platform', 'result'] as const,
+    registers: [rt.metrics],
+  });
+  for (const result of ['posted', 'already_posted', 'retried', 'failed'])
+    notesPosted.inc({ platform, result }, 0);
+  const notesLoop = startNotesLoop({
+    pool: rt.pool,
+    platform,
+    applier: platformApplier,
+    classify: (e) => connector.classifyError(e),
+    describe: (e) => connector.describeError(e),
+    insertAudit: insertAuditRecords,
+    onAudited: () => audit.wake(),
+    allowed: () => breaker.allows(),
+    retry: {
+      maxAttempts: config.egress.maxAttempts,
+      baseMs: config.egress.backoffBaseMs,
+      maxMs: config.egress.backoffMaxMs,
+    },
+    logger,
+    notes: notesPosted,
+  });
+  const notesByFlow = new Map(config.flows.map((f) => [f.id, f.notes]));
+  const nameOf = (p: string) => platformFacts(p)?.displayName ?? null;
+  const notes = {
+    // A command of a flow no longer configured gets no note (its audit record stays).
+    enabled: (flowId: string) =>
+      notesByFlow.get(flowId) === 'comment' && platformApplier.postNote !== undefined,
+    platformName: nameOf(platform) ?? platform,
+    nameOf,
+  };
+  const applied = createAppliedStore(
+    rt.pool,
+    platform,
+    () => audit.wake(),
+    () => notesLoop.wake(),
+  );
 
   consumer = createBatchConsumer<WriteCommand>(rt.kafka, rt.serde, {
     groupId: `${config.kafka.clientId}-egress-${platform}`,
@@ -210,6 +253,7 @@ export async function runEgress(platform: string): Promise<void> {
             baseMs: config.egress.backoffBaseMs,
             maxMs: config.egress.backoffMaxMs,
           },
+          notes,
           heartbeat: () => ctx.heartbeat(),
           stopping: () => ctx.stopping(),
           sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
@@ -227,6 +271,7 @@ export async function runEgress(platform: string): Promise<void> {
   consumer.onCrash((err, restart) => rt.onConsumerCrash(`egress-${platform}`, err, restart));
   await consumer.start();
   rt.onShutdown({ name: 'consumer', run: () => consumer?.stop() });
+  rt.onShutdown({ name: 'notes outbox', run: () => notesLoop.stop() });
   rt.onShutdown({ name: 'audit relay', run: () => audit.stop() });
   const lag = registerConsumerLag(rt.kafka, rt.metrics, `${config.kafka.clientId}-egress-${platform}`, [
     topic,

@@ -2,6 +2,7 @@ import { pgError, type Pool } from '../core/db/index.ts';
 import type { WriteOutcome } from '../../schemas/generated/types.ts';
 import { insertAuditRecords } from './audit.ts';
 import type { AppliedStore } from './egress.ts';
+import { insertNotes } from './notes.ts';
 
 const RECORD_APPLIED = `insert into egress_applied (command_id, platform, outcome)
   select unnest($1::text[]), $2, $3::jsonb
@@ -10,8 +11,16 @@ const RECORD_APPLIED = `insert into egress_applied (command_id, platform, outcom
     -- a recorded failure may be retried (replay, DLQ retry) and then succeed; a success stays
     where egress_applied.outcome->>'status' = 'failed'`;
 
-/** `onAudited` is called after a transaction that wrote audit records commits (wakes their relay). */
-export function createAppliedStore(pool: Pool, platform: string, onAudited?: () => void): AppliedStore {
+/**
+ * `onAudited` is called after a transaction that wrote audit records commits (wakes their relay),
+ * `onNoted` after one that wrote notes (wakes the notes outbox, notes.ts).
+ */
+export function createAppliedStore(
+  pool: Pool,
+  platform: string,
+  onAudited?: () => void,
+  onNoted?: () => void,
+): AppliedStore {
   return {
     async get(commandId) {
       // Classified (core/db): a dropped connection is retriable, never a failed write.
@@ -24,17 +33,17 @@ export function createAppliedStore(pool: Pool, platform: string, onAudited?: () 
         });
       return r.rows[0]?.outcome ?? null;
     },
-    async record(commandIds, outcome, audit = []) {
+    async record(commandIds, outcome, audit = [], notes = []) {
       const what = `recording the outcome of commands ${commandIds.join(', ')}`;
       // Distinct: one id twice in the statement is refused (ON CONFLICT cannot affect a row twice).
       const params = [[...new Set(commandIds)], platform, JSON.stringify(outcome)];
-      if (audit.length === 0) {
+      if (audit.length === 0 && notes.length === 0) {
         await pool.query(RECORD_APPLIED, params).catch((err: unknown) => {
           throw pgError(what, err);
         });
         return;
       }
-      // The applied record and the audit records of the write commit together or not at all.
+      // The applied record, the audit records and the notes of the write commit together or not at all.
       const client = await pool.connect().catch((err: unknown) => {
         throw pgError(what, err);
       });
@@ -43,6 +52,7 @@ export function createAppliedStore(pool: Pool, platform: string, onAudited?: () 
         await client.query('begin');
         await client.query(RECORD_APPLIED, params);
         await insertAuditRecords(client, audit);
+        await insertNotes(client, notes);
         await client.query('commit');
         ok = true;
       } catch (err) {
@@ -51,7 +61,8 @@ export function createAppliedStore(pool: Pool, platform: string, onAudited?: () 
       } finally {
         client.release(ok ? undefined : true);
       }
-      onAudited?.();
+      if (audit.length > 0) onAudited?.();
+      if (notes.length > 0) onNoted?.();
     },
   };
 }

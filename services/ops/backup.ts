@@ -114,6 +114,11 @@ export const BACKUP_TABLES: readonly {
     why: 'the results of past verify runs: `lockstep report` shows the last one’s drift, and the reconciler’s scheduled verify keeps its interval instead of running at once after the move',
   },
   {
+    table: 'item_notes',
+    orderBy: 'note_id',
+    why: 'the visible notes Lockstep posted (or is posting) on items: without it every note would be posted a second time, and pending ones would be lost',
+  },
+  {
     table: 'audit_log',
     orderBy: 'id',
     serial: 'id',

@@ -89,6 +89,12 @@ export const flowSchema = z
     statusMap: z.array(statusMapEntrySchema).default([]),
     priorityMap: z.array(priorityMapEntrySchema).default([]),
     onDelete: z.enum(['unlink', 'propagate']).default('unlink'),
+    /**
+     * When a write cannot carry a field (a person, status or priority with no counterpart on the
+     * target), `comment`: Lockstep says so once in a comment on the item (egress/notes.ts);
+     * `none`: only the audit log and `lockstep_egress_unresolved_fields_total` record it.
+     */
+    notes: z.enum(['comment', 'none']).default('comment'),
   })
   .strict()
   .superRefine((flow, ctx) => {

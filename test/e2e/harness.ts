@@ -62,6 +62,13 @@ export interface E2EOptions {
   /** More of the `reconciler` section (its port is the world's): e.g. `verifyEvery`. */
   reconciler?: Record<string, unknown>;
   /**
+   * The flow's `notes` (egress/notes.ts). Default here `none`, unlike the product's `comment`: the
+   * emulated Jira workflow has no transition back to To Do, so many worlds meet a status Lockstep
+   * cannot carry, and tests that count writes or comments exactly would count the note too.
+   * `test/e2e/notes.test.ts` asks for `comment`.
+   */
+  notes?: 'comment' | 'none';
+  /**
    * Runs the services instead of the launcher (`lockstep start`'s processes): the image test runs
    * them as containers. `kill` and `restart` are the launcher's and refuse under a runner.
    */
@@ -206,6 +213,7 @@ async function startWorld(
         ],
         fields: opts.fields ?? { default: 'last-write-wins' },
         statusMap: DEMO_STATUS_MAP,
+        notes: opts.notes ?? 'none',
       },
     ],
     ingest: { port: ingestPort, pollIntervalMs: opts.pollIntervalMs ?? 0 },
@@ -351,6 +359,10 @@ export async function pendingWork(e: E2E): Promise<string[]> {
     'select count(*)::int as n from reconciler_outbox where sent_at is null',
   );
   if (outbox.rows[0]!.n > 0) pending.push(`${outbox.rows[0]!.n} outbox rows unsent`);
+  const notes = await e.db.query<{ n: number }>(
+    "select count(*)::int as n from item_notes where status = 'pending'",
+  );
+  if (notes.rows[0]!.n > 0) pending.push(`${notes.rows[0]!.n} notes not yet posted`);
   for (const [name, emu] of [
     ['linear', e.linearEmu],
     ['jira', e.jiraEmu],

@@ -21,7 +21,9 @@ import {
   type ApplyResult,
   type ConnectorDeps,
   type FoundTarget,
+  type ItemNote,
   type MarkerQuery,
+  type PostedNote,
   type SkippedField,
 } from '../types.ts';
 import type { JiraConfig } from './config.ts';
@@ -36,6 +38,8 @@ import {
   markerOf,
 } from './normalize.ts';
 import { jiraLabels } from './labels.ts';
+import { noteCreateMarker } from '../kit/notes.ts';
+import { noteAdf } from './notes.ts';
 import { ISSUE_FIELDS, jiraClient, jqlDate } from './poll.ts';
 
 /** 7 of ENG-7. */
@@ -481,8 +485,27 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
     return result(updated, [], false, before);
   }
 
+  /**
+   * A note is a comment with the create-marker property `lockstep.link` = {id: note:<noteId>},
+   * set in the create call itself; looked for first, so a retry after a lost answer finds it.
+   */
+  async function postNote(note: ItemNote): Promise<PostedNote> {
+    const marker = noteCreateMarker(note.noteId);
+    const found = await findByMarker({ marker, entityType: 'comment', parentId: note.targetId });
+    if (found) return { commentId: found.targetId, alreadyPosted: true };
+    const created = z.object({ id: z.string() }).parse(
+      await client.issueComments.addComment({
+        issueIdOrKey: note.targetId,
+        comment: noteAdf(note.paragraphs),
+        properties: markerProperty(marker),
+      }),
+    );
+    return { commentId: created.id, alreadyPosted: false };
+  }
+
   return {
     findByMarker,
+    postNote,
     async apply(cmd) {
       if (cmd.entityType === 'issue') return applyIssue(cmd);
       if (cmd.entityType === 'comment') return applyComment(cmd);

@@ -7,6 +7,7 @@ import { markdownToAdf as marklassian } from 'marklassian';
 import { z } from 'zod';
 import type { ChangeEvent, EntityState, Op, Person, Status, Via } from '../../../schemas/generated/types.ts';
 import { LockstepError } from '../../core/errors/index.ts';
+import { isLockstepNote } from '../kit/notes.ts';
 import { deterministicEventId, entityState, type NormalizeContext } from '../types.ts';
 import type { JiraConfig } from './config.ts';
 
@@ -470,6 +471,11 @@ export function issueEvent(
   };
 }
 
+/** Lockstep's own note on an item (egress/notes.ts, kit/notes.ts): never a change to mirror. */
+export function isNoteComment(c: JiraComment, botUserId: string | null): boolean {
+  return isLockstepNote(adfToMarkdown(c.body), c.author?.accountId ?? null, botUserId);
+}
+
 export function commentEvent(
   op: Op,
   c: JiraComment,
@@ -551,6 +557,7 @@ export function normalizeJira(payload: unknown, ctx: NormalizeContext<JiraConfig
     // Comment webhooks carry no `user`; the author (or updateAuthor) is the actor.
     const actorRaw = z.object({ updateAuthor: jiraUser.nullish() }).safeParse(p.data.comment);
     const actor = x.actor ?? person((actorRaw.success && actorRaw.data.updateAuthor) || c.data.author);
+    if (isNoteComment(c.data, x.botUserId)) return [];
     return [commentEvent(op, c.data, brief.data, { ...x, actor }, deletedAt)];
   }
   const issue = webhookIssue(p.data.issue, p.data.timestamp ?? null);

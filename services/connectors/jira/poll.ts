@@ -25,6 +25,7 @@ import { jiraClient } from './client.ts';
 import type { JiraConfig } from './config.ts';
 import {
   commentEvent,
+  isNoteComment,
   issueEvent,
   jiraComment,
   jiraIssue,
@@ -212,6 +213,10 @@ export function createJiraPoller(deps: ConnectorDeps<JiraConfig>): Poller {
               continue;
             // A comment's last editor is its updateAuthor: the actor a poll can know.
             try {
+              if (isNoteComment(cm, x.botUserId)) {
+                seen[`c:${cm.id}`] = cm.updated;
+                continue;
+              }
               events.push(
                 commentEvent('r', cm, issue, { ...x, actor: person(cm.updateAuthor ?? cm.author) }),
               );

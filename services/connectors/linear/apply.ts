@@ -20,7 +20,9 @@ import {
   type ApplyResult,
   type ConnectorDeps,
   type FoundTarget,
+  type ItemNote,
   type MarkerQuery,
+  type PostedNote,
   type SkippedField,
 } from '../types.ts';
 import type { LinearConfig } from './config.ts';
@@ -33,6 +35,8 @@ import {
   STATE_TYPE_TO_CATEGORY,
 } from './normalize.ts';
 import { commentNodeToData, issueNodeToData, ISSUE_FIELDS } from './poll.ts';
+import { noteCreateMarker } from '../kit/notes.ts';
+import { noteMarkdown } from './notes.ts';
 
 export { markerUrl };
 
@@ -513,8 +517,25 @@ export function createLinearApplier(deps: ConnectorDeps<LinearConfig>): Applier 
     return r.comment;
   }
 
+  /**
+   * A note is a comment whose client-chosen id derives from the note id (as a comment create's
+   * does from its marker): read first, so a retry after a lost answer finds it, not a duplicate.
+   */
+  async function postNote(note: ItemNote): Promise<PostedNote> {
+    const id = uuidFromMarker(noteCreateMarker(note.noteId));
+    if (await orNull(readCommentNode(id))) return { commentId: id, alreadyPosted: true };
+    const r = await gql(
+      'posting note',
+      `mutation LockstepNoteCreate($input: CommentCreateInput!) { commentCreate(input: $input) { success comment { id } } }`,
+      { input: { id, issueId: note.targetId, body: noteMarkdown(note.paragraphs) } },
+      z.object({ commentCreate: z.object({ success: z.boolean(), comment: z.object({ id: z.string() }) }) }),
+    );
+    return { commentId: r.commentCreate.comment.id, alreadyPosted: false };
+  }
+
   return {
     findByMarker,
+    postNote,
     async apply(cmd) {
       if (cmd.entityType === 'issue') return applyIssue(cmd);
       if (cmd.entityType === 'comment') return applyComment(cmd);

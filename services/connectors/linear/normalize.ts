@@ -13,6 +13,7 @@ import type {
   Via,
 } from '../../../schemas/generated/types.ts';
 import { LockstepError } from '../../core/errors/index.ts';
+import { isLockstepNote } from '../kit/notes.ts';
 import { deterministicEventId, entityState, type NormalizeContext } from '../types.ts';
 import type { LinearConfig } from './config.ts';
 
@@ -324,6 +325,8 @@ export function commentEvent(
   updatedFrom: Record<string, unknown> | null,
   x: LinearSourceExtras,
 ): ChangeEvent | null {
+  // Lockstep's own note on an item (egress/notes.ts, kit/notes.ts): never a change to mirror.
+  if (isLockstepNote(d.body, d.user?.id ?? d.userId, x.botUserId)) return null;
   const after = commentState(d);
   let before: EntityState | null = null;
   let changed = ['body'];

@@ -482,6 +482,8 @@ export class JiraEmulator implements PlatformEmulator {
         return this.getComments(p['issueIdOrKey'] ?? '', req.query);
       case 'addComment':
         return this.addComment(req.actor, p['issueIdOrKey'] ?? '', b);
+      case 'getCommentsByIds':
+        return this.getCommentsByIds(b, req.query);
       case 'getComment':
         return this.withComment(p['issueIdOrKey'] ?? '', p['id'] ?? '', (i, c) =>
           json(200, this.renderComment(i, c)),
@@ -808,8 +810,34 @@ export class JiraEmulator implements PlatformEmulator {
     return this.withIssue(idOrKey, (issue) => {
       const problem = commentBodyProblem(b['body']);
       if (problem) return jiraError(400, [], { comment: problem });
-      return json(201, this.renderComment(issue, this.commentOn(issue, actor, b['body'])));
+      const props = commentProperties(b['properties']);
+      if (typeof props === 'string') return jiraError(400, [props]);
+      const c = this.commentOn(issue, actor, b['body'], props);
+      return json(201, this.renderComment(issue, c));
     });
+  }
+
+  /**
+   * POST /rest/api/3/comment/list: the comments with these ids, wherever they are; ids that name
+   * no comment are left out (Jira returns what the caller may see). At most 1000 ids.
+   * `expand=properties` adds each comment's entity properties.
+   */
+  private getCommentsByIds(b: Body, query: URLSearchParams): EmulatorResponse {
+    const ids = b['ids'] as number[];
+    if (ids.length > 1000) return jiraError(400, ['A maximum of 1000 IDs can be specified.']);
+    const expand = (query.get('expand') ?? '').split(',').map((x) => x.trim());
+    const wanted = new Set(ids.map(String));
+    const values: Record<string, unknown>[] = [];
+    for (const issue of this.issues.values())
+      for (const c of issue.comments)
+        if (wanted.has(c.id)) {
+          const r = this.renderComment(issue, c);
+          if (expand.includes('properties'))
+            r['properties'] = Object.entries(c.properties ?? {}).map(([key, value]) => ({ key, value }));
+          values.push(r);
+        }
+    values.sort((x, y) => Number(x['id']) - Number(y['id']));
+    return json(200, { maxResults: 1000, startAt: 0, total: values.length, isLast: true, values });
   }
 
   private updateComment(actor: EmulatedUser, idOrKey: string, id: string, b: Body): EmulatorResponse {
@@ -841,7 +869,12 @@ export class JiraEmulator implements PlatformEmulator {
   }
 
   /** Adds a comment; like Jira, a comment bumps the issue's `updated`. */
-  private commentOn(issue: StoredIssue, actor: EmulatedUser, body: unknown): StoredComment {
+  private commentOn(
+    issue: StoredIssue,
+    actor: EmulatedUser,
+    body: unknown,
+    properties?: Record<string, unknown>,
+  ): StoredComment {
     const at = this.tick();
     const c: StoredComment = {
       id: String(this.nextCommentId++),
@@ -850,6 +883,7 @@ export class JiraEmulator implements PlatformEmulator {
       body,
       createdMs: at,
       updatedMs: at,
+      ...(properties && Object.keys(properties).length > 0 && { properties }),
     };
     issue.comments.push(c);
     issue.updatedMs = at;
@@ -1563,6 +1597,25 @@ export class JiraEmulator implements PlatformEmulator {
       return c ? fn(issue, c) : jiraError(404, [`Can not find a comment for the id: ${id}.`]);
     });
   }
+}
+
+/**
+ * A comment create's `properties` (EntityProperty[]: key and value "Required on create"), as a
+ * map, or the problem. Jira's entity-property limits: a key of at most 255 characters, a value of
+ * at most 32768 bytes of JSON. (The messages are the emulator's; Jira's wording is not published.)
+ */
+function commentProperties(raw: unknown): Record<string, unknown> | string | undefined {
+  if (raw === undefined) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const p of raw as { key?: unknown; value?: unknown }[]) {
+    if (typeof p.key !== 'string' || p.key === '') return 'The property key must be specified.';
+    if (p.key.length > 255) return 'The property key can not be longer than 255 characters.';
+    if (p.value === undefined) return `The value of property ${p.key} must be specified.`;
+    if (Buffer.byteLength(JSON.stringify(p.value)) > 32768)
+      return `The value of property ${p.key} is longer than 32768 bytes.`;
+    out[p.key] = p.value;
+  }
+  return out;
 }
 
 function commentBodyProblem(body: unknown): string | null {

@@ -128,6 +128,37 @@ describe('jira emulator: issues, transitions, comments, properties, users', () =
     });
   });
 
+  it('keeps comment properties given on create and reads comments by id with expand=properties', async () => {
+    const { key } = await h.bot.issues.createIssue({
+      fields: { project: { key: 'LOCK' }, issuetype: { name: 'Task' }, summary: 'Props' },
+    });
+    const marked = await h.bot.issueComments.addComment({
+      issueIdOrKey: key,
+      comment: adf('marked'),
+      properties: [{ key: 'lockstep.link', value: { id: 'm-1' } }],
+    });
+    const plain = await h.alice.issueComments.addComment({ issueIdOrKey: key, comment: adf('plain') });
+    const page = await h.bot.issueComments.getCommentsByIds({
+      ids: [Number(plain.id), Number(marked.id), 999_999],
+      expand: 'properties',
+    });
+    assert.equal(page.total, 2, 'an id that names no comment is left out');
+    assert.deepEqual(
+      page.values?.map((c) => [c.id, c.properties]),
+      [
+        [marked.id, [{ key: 'lockstep.link', value: { id: 'm-1' } }]],
+        [plain.id, []],
+      ],
+    );
+    const bare = await h.bot.issueComments.getCommentsByIds({ ids: [Number(marked.id)] });
+    assert.equal(bare.values?.[0]?.properties, undefined, 'properties only when expanded');
+    await assert.rejects(
+      h.bot.issueComments.getCommentsByIds({ ids: Array.from({ length: 1001 }, (_, i) => i + 1) }),
+      (err: { status?: number; response?: { status?: number } }) =>
+        (err.status ?? err.response?.status) === 400,
+    );
+  });
+
   it('creates, lists and updates comments with ADF bodies; a comment bumps the issue', async () => {
     const { key } = await h.bot.issues.createIssue({
       fields: { project: { key: 'LOCK' }, issuetype: { name: 'Task' }, summary: 'Talk' },

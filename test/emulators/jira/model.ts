@@ -120,6 +120,8 @@ export interface StoredComment {
   body: unknown;
   createdMs: number;
   updatedMs: number;
+  /** Comment entity properties (`properties` on create; read with `expand=properties`). */
+  properties?: Record<string, unknown>;
 }
 
 export interface StoredIssue {
@@ -212,11 +214,45 @@ export function isAdfDoc(v: unknown): boolean {
   );
 }
 
+/** The text marks of the ADF spec (developer.atlassian.com, "Atlassian Document Format": marks). */
+const ADF_MARKS = new Set([
+  'alignment',
+  'annotation',
+  'backgroundColor',
+  'border',
+  'code',
+  'em',
+  'indentation',
+  'link',
+  'strike',
+  'strong',
+  'subsup',
+  'textColor',
+  'underline',
+]);
+
+/**
+ * A text node's marks as the ADF spec allows them: known mark types, each at most once, and
+ * `code` combined with no mark but `link` (the spec: "code … can only be combined with link").
+ */
+function adfMarksOk(marks: unknown): boolean {
+  if (marks === undefined) return true;
+  if (!Array.isArray(marks)) return false;
+  const types = marks.map((m) =>
+    m !== null && typeof m === 'object' ? (m as Record<string, unknown>)['type'] : undefined,
+  );
+  if (!types.every((t) => typeof t === 'string' && ADF_MARKS.has(t))) return false;
+  if (new Set(types).size !== types.length) return false;
+  return !types.includes('code') || types.every((t) => t === 'code' || t === 'link');
+}
+
 function isAdfNode(v: unknown): boolean {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
   const n = v as Record<string, unknown>;
   if (typeof n['type'] !== 'string' || n['type'] === 'doc') return false;
-  if (n['type'] === 'text' && typeof n['text'] !== 'string') return false;
+  // The spec's text node: `text` is a string of at least one character.
+  if (n['type'] === 'text' && (typeof n['text'] !== 'string' || n['text'] === '')) return false;
+  if (n['type'] === 'text' && !adfMarksOk(n['marks'])) return false;
   return (
     n['content'] === undefined ||
     (Array.isArray(n['content']) && (n['content'] as unknown[]).every(isAdfNode))
