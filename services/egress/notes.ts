@@ -36,6 +36,12 @@ import type { Logger } from '../core/logging/index.ts';
 import { backoffDelay } from '../core/resilience/index.ts';
 import { auditId } from './audit.ts';
 
+/**
+ * How long a note waits before it is tried again while the platform refuses the credentials.
+ * Notes are not urgent: one request per note every 30 s at most during such an outage.
+ */
+const CREDENTIALS_HOLD_MS = 30_000;
+
 /** `flows[].notes`: post a comment on the item (default), or leave notes to the audit log. */
 export type NotesMode = 'comment' | 'none';
 
@@ -243,6 +249,35 @@ export async function insertNotes(client: PoolClient, notes: PendingNote[]): Pro
   );
 }
 
+/** Notes on items of one platform by state, and the reason the latest failed one gave. */
+export interface NoteCounts {
+  pending: number;
+  posted: number;
+  failed: number;
+  lastError?: string;
+}
+
+/**
+ * The notes recorded per platform by state, and the reason the latest failed one of each platform
+ * gave (`lockstep report`).
+ */
+export async function noteCounts(pool: Pool): Promise<Record<string, NoteCounts>> {
+  const counts = await pool.query<{ platform: string; status: string; n: number }>(
+    'select platform, status, count(*)::int as n from item_notes group by platform, status order by platform',
+  );
+  const last = await pool.query<{ platform: string; last_error: string | null }>(
+    `select distinct on (platform) platform, last_error from item_notes
+      where status = 'failed' order by platform, created_at desc`,
+  );
+  const out: Record<string, NoteCounts> = {};
+  for (const r of counts.rows) {
+    const c = (out[r.platform] ??= { pending: 0, posted: 0, failed: 0 });
+    if (r.status === 'pending' || r.status === 'posted' || r.status === 'failed') c[r.status] = r.n;
+  }
+  for (const r of last.rows) if (r.last_error && out[r.platform]) out[r.platform]!.lastError = r.last_error;
+  return out;
+}
+
 /** The audit record of a note: posted (`noted`) or given up (`note_failed`). Pure. */
 export function noteAuditRecord(
   n: PendingNote,
@@ -342,6 +377,25 @@ export async function postNextNote(d: NotesDeps): Promise<boolean> {
     } catch (err) {
       const c = d.classify(err);
       const message = (d.describe ?? describeSdkError)(err);
+      if (c.credentialsRefused === true) {
+        // The platform refuses Lockstep's credentials (revoked, expired): an outage, not this
+        // note's fault. Not an attempt: the note waits, as egress holds writes, until the
+        // credentials are accepted again (egress's lockstep_egress_credentials_refused says so).
+        const delay = Math.max(CREDENTIALS_HOLD_MS, c.retryAfterMs ?? 0);
+        await client.query(
+          `update item_notes set last_error = $2,
+                  next_attempt_at = now() + make_interval(secs => $3::double precision / 1000) where note_id = $1`,
+          [n.noteId, message, delay],
+        );
+        d.notes?.inc({ platform: d.platform, result: 'held' });
+        d.logger.warn(
+          { platform: d.platform, noteId: n.noteId, retryInMs: delay, err: message },
+          'posting a note: the platform refuses the credentials; the note waits for them (not an attempt)',
+        );
+        await client.query('commit');
+        ok = true;
+        return true;
+      }
       const attempts = row.attempts + 1;
       if (c.retriable && attempts < d.retry.maxAttempts) {
         const delay = backoffDelay(attempts - 1, d.retry, c.retryAfterMs);

@@ -155,11 +155,11 @@ export async function runEgress(platform: string): Promise<void> {
   // write's way; the breaker holds them back like writes.
   const notesPosted = new Counter({
     name: 'lockstep_egress_notes_total',
-    help: 'Visible notes (a comment on the item saying a field could not be carried) by result: posted, already_posted (found by its marker after a lost answer), retried, failed',
+    help: 'Visible notes (a comment on the item saying a field could not be carried) by result: posted, already_posted (found by its marker after a lost answer), retried, held (the platform refused the credentials; not an attempt), failed',
     labelNames: ['platform', 'result'] as const,
     registers: [rt.metrics],
   });
-  for (const result of ['posted', 'already_posted', 'retried', 'failed'])
+  for (const result of ['posted', 'already_posted', 'retried', 'held', 'failed'])
     notesPosted.inc({ platform, result }, 0);
   const notesLoop = startNotesLoop({
     pool: rt.pool,

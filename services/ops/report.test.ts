@@ -113,6 +113,7 @@ function inputs(
     deadLetters: [],
     lastVerify: { run: verifyRun() },
     verifyEveryMs: 6 * 3_600_000,
+    notes: { byPlatform: { alpha: { pending: 1, posted: 4, failed: 0 } } },
     ...over,
   };
 }
@@ -322,6 +323,25 @@ describe('numbers → issues → recommendations', () => {
       }),
       issues: ['verify_incomplete::7'],
       recommendations: [/could not read everything: 7 reads failed \(first: reading issue B-1: 503\)/],
+    },
+    {
+      name: 'notes given up: per platform, with the latest reason, and where to find them',
+      input: inputs({
+        notes: {
+          byPlatform: {
+            alpha: { pending: 0, posted: 2, failed: 0 },
+            beta: { pending: 1, posted: 0, failed: 3, lastError: 'posting the note: 403 Forbidden' },
+          },
+        },
+      }),
+      issues: ['notes_failed:beta:3'],
+      recommendations: [/^beta: 3 notes .* were given up .*`lockstep audit --since 7d --json`/],
+    },
+    {
+      name: 'notes unreadable are said, not taken as none',
+      input: inputs({ notes: { error: 'relation "item_notes" does not exist' } }),
+      issues: ['not_counted:'],
+      recommendations: [/the notes on items could not be read: relation/],
     },
     {
       name: 'the last verify run unreadable is said, not taken as none',

@@ -9,6 +9,7 @@
  * every rate and count says "since <service> started (N min ago)", never "in the last hour".
  */
 
+import type { NoteCounts } from '../egress/notes.ts';
 import { formatDuration } from '../core/config/duration.ts';
 import type { VerifyRun } from './verify-runs.ts';
 
@@ -182,6 +183,8 @@ export interface ReportInputs {
   lastVerify: { run: VerifyRun | null } | { error: string };
   /** `reconciler.verifyEvery` in milliseconds, null when the schedule is off. */
   verifyEveryMs: number | null;
+  /** The visible notes (`item_notes`) per platform, or the error that kept them from being read. */
+  notes: { byPlatform: Record<string, NoteCounts> } | { error: string };
 }
 
 // ---------------------------------------------------------------- the report
@@ -235,6 +238,8 @@ export interface Stats {
   services: { service: string; up: boolean; since: string | null; error?: string }[];
   /** The last verify run as recorded, null when none is; `schedule` is reconciler.verifyEvery. */
   verify: { last: VerifyRun | null; schedule: string | null; error?: string };
+  /** Visible notes per platform (every one recorded, not only recent); null when unreadable. */
+  notes: Record<string, NoteCounts> | null;
 }
 
 export type IssueCode =
@@ -253,6 +258,7 @@ export type IssueCode =
   | 'verify_drift'
   | 'verify_incomplete'
   | 'verify_never'
+  | 'notes_failed'
   | 'not_counted';
 
 export interface Issue {
@@ -392,6 +398,7 @@ export function computeStats(inputs: ReportInputs): Stats {
       schedule: inputs.verifyEveryMs === null ? null : formatDuration(inputs.verifyEveryMs),
       ...('error' in inputs.lastVerify && { error: inputs.lastVerify.error }),
     },
+    notes: 'error' in inputs.notes ? null : inputs.notes.byPlatform,
     services: inputs.scrapes.map((s) => {
       const start = startOf(s);
       return {
@@ -582,6 +589,22 @@ export function identifyIssues(inputs: ReportInputs, platforms: PlatformReport[]
       });
     }
   }
+  if ('error' in inputs.notes)
+    issues.push({
+      code: 'not_counted',
+      severity: 'warning',
+      message: `the notes on items could not be read: ${inputs.notes.error}`,
+    });
+  else
+    for (const [platform, n] of Object.entries(inputs.notes.byPlatform))
+      if (n.failed > 0)
+        issues.push({
+          code: 'notes_failed',
+          severity: 'warning',
+          platform,
+          count: n.failed,
+          message: `${plural(n.failed, 'note')} could not be posted on ${platform} items (the writes are done; the audit log has the fields)${n.lastError ? `; the latest failure: ${n.lastError}` : ''}`,
+        });
   issues.push(...verifyIssues(inputs));
   const rank = { error: 0, warning: 1, info: 2 } as const;
   return issues.sort((a, b) => rank[a.severity] - rank[b.severity]);
@@ -771,6 +794,13 @@ export function recommend(issues: Issue[], stats: Stats, platforms: PlatformRepo
           command: 'lockstep status',
         });
         break;
+      case 'notes_failed':
+        out.push({
+          code: i.code,
+          text: `${p}: ${plural(i.count ?? 0, 'note')} saying a field could not be carried ${verb(i.count ?? 0, 'was', 'were')} given up after egress.maxAttempts: find the items with \`lockstep audit --since 7d --json\` (result note_failed), fix the cause (permissions to comment, the item gone), and the next write of the same value posts the note again`,
+          command: 'lockstep audit --since 7d --json',
+        });
+        break;
       case 'not_backfilled': {
         const flow = i.flow ?? '<id>';
         out.push({
@@ -926,6 +956,14 @@ export function renderText(r: Report): string {
               : '')
     }; schedule: ${v.schedule ? `every ${v.schedule}` : 'off (reconciler.verifyEvery)'}`,
   );
+  if (r.stats.notes === null) lines.push('  notes on items: unknown (see issues)');
+  else if (Object.keys(r.stats.notes).length === 0) lines.push('  notes on items: none');
+  else
+    lines.push(
+      `  notes on items: ${Object.entries(r.stats.notes)
+        .map(([p, n]) => `${p} ${n.posted} posted, ${n.pending} pending, ${n.failed} failed`)
+        .join('; ')}`,
+    );
   for (const [platform, s] of Object.entries(r.stats.platforms)) {
     const calls = Object.entries(s.apiCalls)
       .filter(([, n]) => n > 0)

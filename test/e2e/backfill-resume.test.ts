@@ -63,8 +63,23 @@ describe('lockstep backfill killed halfway and run again (end to end)', { timeou
   before(async () => {
     e = await startE2E();
   });
+  /** The gate holder's backend, while it holds the gate. */
+  let holderPid: number | null = null;
   after(async () => {
-    await e?.db.query('drop trigger if exists e2e_backfill_gate on reconciler_links').catch(() => undefined);
+    // After a failure the gate may still be held, with the backfill's backend waiting on it: end
+    // both sessions (their transactions go with them) before dropping the trigger, or the drop and
+    // the world's stop would wait on them for ever.
+    if (e && holderPid !== null)
+      await e.db
+        .query(
+          `select pg_terminate_backend(pid) from pg_stat_activity
+            where pid = $1 or application_name = 'lockstep-cli-backfill'`,
+          [holderPid],
+        )
+        .catch(() => undefined);
+    await e?.db
+      .query(`set lock_timeout = '30s'; drop trigger if exists e2e_backfill_gate on reconciler_links`)
+      .catch(() => undefined);
     await e?.stop();
   });
 
@@ -122,19 +137,27 @@ describe('lockstep backfill killed halfway and run again (end to end)', { timeou
       ).rows[0]?.backfilled_at ?? null;
     assert.equal(await links(), 0);
 
-    // The gate: the insert of link HALF + 1 waits on GATE, held by this test's own connection.
+    // The gate: the backfill's insert of link HALF + 1 waits on GATE, held by this test's own
+    // connection. Only the backfill's connections (its application_name) and only a new link: the
+    // running reconciler upserts links too (an insert … on conflict, which fires the trigger) when
+    // the echoes of the first pairs' writes come back, and must not be held.
     const holder = await e.db.connect();
     try {
+      // DDL waits for the tables' locks: a bound, so a lock held by mistake fails with a message.
+      await holder.query(`set lock_timeout = '120s'`);
+      holderPid = (await holder.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
       await holder.query('select pg_advisory_lock($1)', [GATE]);
-      await e.db.query(`
+      await holder.query(`
         create or replace function e2e_backfill_gate() returns trigger language plpgsql as $$
         begin
-          if (select count(*) from reconciler_links where flow_id = new.flow_id) >= ${HALF} then
+          if current_setting('application_name') = 'lockstep-cli-backfill'
+             and not exists (select 1 from reconciler_links where link_id = new.link_id)
+             and (select count(*) from reconciler_links where flow_id = new.flow_id) >= ${HALF} then
             perform pg_advisory_xact_lock(${GATE});
           end if;
           return new;
         end $$`);
-      await e.db.query(
+      await holder.query(
         'create trigger e2e_backfill_gate before insert on reconciler_links for each row execute function e2e_backfill_gate()',
       );
 
@@ -186,11 +209,12 @@ describe('lockstep backfill killed halfway and run again (end to end)', { timeou
           ? true
           : undefined,
       );
-      await e.db.query('drop trigger e2e_backfill_gate on reconciler_links');
-      await e.db.query('drop function e2e_backfill_gate()');
+      await holder.query('drop trigger e2e_backfill_gate on reconciler_links');
+      await holder.query('drop function e2e_backfill_gate()');
     } finally {
       await holder.query('select pg_advisory_unlock_all()').catch(() => undefined);
       holder.release();
+      holderPid = null;
     }
     assert.equal(await links(), HALF, 'nothing the killed run had not committed');
     assert.equal(await backfilledAt(), null, 'the killed run did not record the flow as backfilled');

@@ -13,7 +13,8 @@ import { egressPort } from '../../services/app/config.ts';
 import type { AuditRecord } from '../../schemas/generated/types.ts';
 import { deadLetters } from './faults-support.ts';
 import { eventually, settled, startE2E, type E2E } from './harness.ts';
-import { jiraAccountId, jiraIssue, linearIssues } from './helpers.ts';
+import { jiraAccountId, jiraIssue, linearIssues, lockstep } from './helpers.ts';
+import type { Report } from '../../services/ops/report.ts';
 
 const FRANK = { jira: '712020:e2e-frank', email: 'frank@example.com', name: 'Frank Example' };
 const NOTE_MARKER = /lockstep-note:[0-9a-f]{32}/;
@@ -190,6 +191,14 @@ describe('a field Lockstep cannot carry is noted once on the item (end to end)',
     assert.deepEqual(await deadLetters(e), [], 'the failed posts dead-lettered nothing');
     // Jira still holds Frank: the note changed nothing about the item's fields.
     assert.equal((await jiraIssue(jira, item.key)).fields.assignee?.accountId, FRANK.jira);
+    // The status report counts it, and has no notes issue (nothing was given up).
+    const report = await lockstep(e, ['report', '--json']);
+    const r = JSON.parse(report.stdout) as Report;
+    assert.deepEqual(r.stats.notes, { linear: { pending: 0, posted: 1, failed: 0 } }, report.stderr);
+    assert.deepEqual(
+      r.issues.filter((i) => i.code === 'notes_failed' || i.message.includes('notes on items')),
+      [],
+    );
   });
 });
 

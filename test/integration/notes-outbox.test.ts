@@ -4,7 +4,7 @@
  * recorded once per link+platform+field+value however many writes meet the value, survives a
  * restart as posted, is posted once by two replicas racing for it, is retried while the platform
  * fails and given up after `maxAttempts` (audited), and a later write of the same value arms a
- * failed note again.
+ * failed note again; while the platform refuses the bot's token a note waits, never given up.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -222,5 +222,48 @@ describe('the notes outbox on Postgres', () => {
     await recordWrite(pool, 'f2', 'link-fails', issue);
     await drain(d, async () => (await noteRows('link-fails'))[0]?.status === 'posted', 'the note to post');
     assert.equal((await comments(issue)).length, 1);
+  });
+
+  it('while the platform refuses the credentials a note waits, not counted as an attempt, and posts once they are back', async () => {
+    const issue = await newIssue('refused');
+    await recordWrite(pool, 'k1', 'link-refused', issue);
+    const bot = emu.kit.actors.all().find((u) => u.isBot);
+    assert.ok(bot, 'the emulator has a bot user');
+    assert.equal(await control.revokeToken(LINEAR_DEMO_TOKENS.bot), true);
+    const d = notesDeps(pool, 2);
+    try {
+      // More tries than maxAttempts: a refused token is an outage, never the note's failure.
+      for (let i = 0; i < 3; i++) {
+        assert.equal(await postNextNote(d), true, `try ${i + 1} took the note`);
+        const due = await pool.query<{
+          status: string;
+          attempts: number;
+          wait_s: number;
+          last_error: string;
+        }>(
+          `select status, attempts, extract(epoch from next_attempt_at - now())::float8 as wait_s, last_error
+             from item_notes where link_id = 'link-refused'`,
+        );
+        const row = due.rows[0]!;
+        assert.deepEqual([row.status, row.attempts], ['pending', 0], JSON.stringify(row));
+        assert.ok(row.wait_s > 25, `held for about 30 s, not ${row.wait_s} s`);
+        assert.ok(row.last_error.length > 0, 'the refusal is recorded as the last error');
+        // Due again now: this test does not wait out the 30 s hold.
+        await pool.query(`update item_notes set next_attempt_at = now() where link_id = 'link-refused'`);
+      }
+      assert.deepEqual(await comments(issue), []);
+      assert.deepEqual(
+        (await auditOf('link-refused')).filter((r) => r.result === 'note_failed'),
+        [],
+        'not given up',
+      );
+    } finally {
+      assert.equal(await control.issueToken(bot.id, LINEAR_DEMO_TOKENS.bot), true);
+    }
+    await drain(d, async () => (await noteRows('link-refused'))[0]?.status === 'posted', 'the note to post');
+    assert.equal((await comments(issue)).length, 1);
+    assert.deepEqual(await noteRows('link-refused'), [
+      { status: 'posted', attempts: 1, comment_id: (await comments(issue))[0]!.id },
+    ]);
   });
 });

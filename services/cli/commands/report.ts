@@ -13,6 +13,7 @@ import { createPool } from '../../core/db/index.ts';
 import { policyName } from '../../reconciler/flow.ts';
 import { createReconcilerStore } from '../../reconciler/store.ts';
 import { lastVerifyRun } from '../../ops/verify-runs.ts';
+import { noteCounts } from '../../egress/notes.ts';
 import {
   buildReport,
   parsePrometheusText,
@@ -114,6 +115,17 @@ async function flowStarts(config: AppConfig): Promise<Map<string, FlowStart> | {
   }
 }
 
+async function notes(config: AppConfig): Promise<ReportInputs['notes']> {
+  const pool = createPool(config.postgres.url, { max: 1, applicationName: 'lockstep-cli-report' });
+  try {
+    return { byPlatform: await noteCounts(pool) };
+  } catch (err) {
+    return { error: `reading item_notes: ${message(err)}` };
+  } finally {
+    await pool.end();
+  }
+}
+
 async function lastVerify(config: AppConfig): Promise<ReportInputs['lastVerify']> {
   const pool = createPool(config.postgres.url, { max: 1, applicationName: 'lockstep-cli-report' });
   try {
@@ -141,7 +153,7 @@ function flowsOf(config: AppConfig): FlowInfo[] {
 export async function gatherReportInputs(configFile: string | undefined): Promise<ReportInputs> {
   const config = loadAppConfig(configFile);
   const platforms = [...boundConnectors(config).keys()];
-  const [credentials, scrapes, conflicts, deadLetters, verify] = await Promise.all([
+  const [credentials, scrapes, conflicts, deadLetters, verify, noted] = await Promise.all([
     checkCredentials(config),
     scrapeAll(config),
     openConflicts(config),
@@ -149,6 +161,7 @@ export async function gatherReportInputs(configFile: string | undefined): Promis
       (err: unknown) => ({ error: message(err) }),
     ),
     lastVerify(config),
+    notes(config),
   ]);
   const flows = flowsOf(config);
   const starts = await flowStarts(config);
@@ -170,6 +183,7 @@ export async function gatherReportInputs(configFile: string | undefined): Promis
     deadLetters,
     lastVerify: verify,
     verifyEveryMs: config.reconciler.verifyEvery ?? null,
+    notes: noted,
   };
 }
 
