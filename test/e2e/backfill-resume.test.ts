@@ -16,12 +16,18 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { LinearClient } from '@linear/sdk';
-import type { Version3Client } from 'jira.js';
 import type { BackfillReport } from '../../services/cli/commands/backfill.ts';
 import { queryAudit } from '../../services/egress/audit.ts';
 import { eventually, settled, startE2E, type E2E } from './harness.ts';
-import { botCalls, lastSeq, lockstep, type RawIssue, writes } from './helpers.ts';
+import {
+  backfillWriteSet,
+  botCalls,
+  jiraIssues,
+  lastSeq,
+  linearIssues,
+  lockstep,
+  writes,
+} from './helpers.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 /** Pairs by title; the killed run commits exactly HALF of them. */
@@ -30,33 +36,11 @@ const HALF = 20;
 /** An advisory lock key of this test's own (Lockstep takes none in this range). */
 const GATE = 7_340_021;
 
-async function jiraIssues(client: Version3Client) {
-  const r = await client.issueSearch.searchForIssuesUsingJqlEnhancedSearch({
-    jql: 'project = ENG ORDER BY created ASC',
-    fields: ['summary', 'priority'],
-    maxResults: 100,
-  });
-  assert.equal(r.nextPageToken, undefined, 'fewer than 100 issues: one page');
-  return r.issues ?? [];
-}
-
-async function linearIssues(client: LinearClient): Promise<RawIssue[]> {
-  const r: { data?: { issues: { nodes: RawIssue[]; pageInfo: { hasNextPage: boolean } } } } =
-    await client.client.rawRequest(
-      `query E2EIssues { issues(first: 100) { nodes { id identifier title description priority state { name } assignee { email } labels { nodes { name } } } pageInfo { hasNextPage } } }`,
-    );
-  assert.equal(r.data?.issues.pageInfo.hasNextPage, false, 'fewer than 100 issues: one page');
-  return r.data?.issues.nodes ?? [];
-}
-
 async function backfill(e: E2E, args: string[]): Promise<BackfillReport> {
   const r = await lockstep(e, ['backfill', '--flow', 'eng', ...args, '--json'], { timeoutMs: 300_000 });
   assert.equal(r.code, 0, `lockstep backfill ${args.join(' ')} exited ${r.code}: ${r.stdout} ${r.stderr}`);
   return JSON.parse(r.stdout) as BackfillReport;
 }
-
-const writeSet = (r: BackfillReport) =>
-  r.paired.flatMap((p) => p.writes.map((w) => `${w.platform}:${w.targetKey}:${w.fields.join('+')}`)).sort();
 
 describe('lockstep backfill killed halfway and run again (end to end)', { timeout: 900_000 }, () => {
   let e: E2E;
@@ -121,7 +105,7 @@ describe('lockstep backfill killed halfway and run again (end to end)', { timeou
     const dry = await backfill(e, ['--dry-run']);
     assert.equal(dry.paired.length, PAIRS);
     assert.equal(dry.created.length, linearOnly.length + jiraOnly.length);
-    const predicted = writeSet(dry);
+    const predicted = backfillWriteSet(dry);
     assert.equal(predicted.length, differs.size, JSON.stringify(predicted));
 
     const links = async () =>

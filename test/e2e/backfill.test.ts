@@ -14,9 +14,16 @@ import { after, before, describe, it } from 'node:test';
 import type { BackfillReport } from '../../services/cli/commands/backfill.ts';
 import { queryAudit } from '../../services/egress/audit.ts';
 import { eventually, settled, startE2E, type E2E } from './harness.ts';
-import type { LinearClient } from '@linear/sdk';
-import type { Version3Client } from 'jira.js';
-import { botCalls, type CliRun, lastSeq, lockstep, type RawIssue, writes } from './helpers.ts';
+import {
+  backfillWriteSet,
+  botCalls,
+  type CliRun,
+  jiraIssues,
+  lastSeq,
+  linearIssues,
+  lockstep,
+  writes,
+} from './helpers.ts';
 
 /** Items per group: 4 × SCALE + 12 seeded in Linear, 4 × SCALE + 13 in Jira (47: 200 and 201). */
 const SCALE = Number(process.env['LOCKSTEP_E2E_BACKFILL_SCALE'] ?? 47);
@@ -41,48 +48,11 @@ async function backfill(e: E2E, args: string[], expectCode: number): Promise<Bac
   return JSON.parse(r.stdout) as BackfillReport;
 }
 
-/** Every issue of project ENG through search, page by page (helpers.ts reads one page of 100). */
-async function jiraIssues(client: Version3Client) {
-  const out = [];
-  let nextPageToken: string | undefined;
-  for (;;) {
-    const r = await client.issueSearch.searchForIssuesUsingJqlEnhancedSearch({
-      jql: 'project = ENG ORDER BY created ASC',
-      fields: ['summary', 'description', 'priority'],
-      maxResults: 100,
-      ...(nextPageToken && { nextPageToken }),
-    });
-    out.push(...(r.issues ?? []));
-    if (!r.nextPageToken) return out;
-    nextPageToken = r.nextPageToken;
-  }
-}
-
-/** Every Linear issue, page by page. */
-async function linearIssues(client: LinearClient): Promise<RawIssue[]> {
-  const out: RawIssue[] = [];
-  let after: string | null = null;
-  for (;;) {
-    const r: {
-      data?: { issues: { nodes: RawIssue[]; pageInfo: { hasNextPage: boolean; endCursor: string } } };
-    } = await client.client.rawRequest(
-      `query E2EIssues($after: String) { issues(first: 100, after: $after) { nodes { id identifier title description priority state { name } assignee { email } labels { nodes { name } } } pageInfo { hasNextPage endCursor } } }`,
-      { after },
-    );
-    out.push(...(r.data?.issues.nodes ?? []));
-    if (!r.data?.issues.pageInfo.hasNextPage) return out;
-    after = r.data.issues.pageInfo.endCursor;
-  }
-}
-
 const adf = (text: string) => ({
   type: 'doc',
   version: 1,
   content: [{ type: 'paragraph', content: [{ type: 'text', text }] }],
 });
-
-const writeSet = (r: BackfillReport) =>
-  r.paired.flatMap((p) => p.writes.map((w) => `${w.platform}:${w.targetKey}:${w.fields.join('+')}`)).sort();
 
 describe('lockstep backfill (end to end)', { timeout: 900_000 }, () => {
   let e: E2E;
@@ -186,7 +156,7 @@ describe('lockstep backfill (end to end)', { timeout: 900_000 }, () => {
       'the items a Linear description or attachment names by key are paired by that link',
     );
     // Only the differing fields: the renamed titles and the priorities.
-    const predicted = writeSet(dry);
+    const predicted = backfillWriteSet(dry);
     assert.equal(predicted.length, renamed.length + differs.length, JSON.stringify(predicted));
     assert.equal(predicted.filter((w) => w.endsWith(':title')).length, renamed.length);
     assert.equal(predicted.filter((w) => w.endsWith(':priority')).length, differs.length);
@@ -199,7 +169,11 @@ describe('lockstep backfill (end to end)', { timeout: 900_000 }, () => {
     const t1 = Date.now();
     const real = await backfill(e, [], 2);
     const realMs = Date.now() - t1;
-    assert.deepEqual(writeSet(real), predicted, 'the dry run predicted exactly the writes of the real run');
+    assert.deepEqual(
+      backfillWriteSet(real),
+      predicted,
+      'the dry run predicted exactly the writes of the real run',
+    );
     assert.equal(real.paired.length, pairedCount);
     assert.deepEqual(real.skipped, []);
 

@@ -1,4 +1,5 @@
 /** Platform look-ups the end-to-end tests share, through the official SDKs (as people, not the bot). */
+import type { BackfillReport } from '../../services/cli/commands/backfill.ts';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import type { LinearClient } from '@linear/sdk';
@@ -81,14 +82,21 @@ export async function jiraIssue(client: Version3Client, key: string) {
   });
 }
 
-/** Every issue of project ENG through search: lags writes (see `jiraIssue`). */
+/** Every issue of project ENG through search, page by page: lags writes (see `jiraIssue`). */
 export async function jiraIssues(client: Version3Client) {
-  const r = await client.issueSearch.searchForIssuesUsingJqlEnhancedSearch({
-    jql: 'project = ENG ORDER BY created ASC',
-    fields: ['summary', 'description', 'status', 'priority', 'assignee', 'labels', 'updated'],
-    maxResults: 100,
-  });
-  return r.issues ?? [];
+  const out = [];
+  let nextPageToken: string | undefined;
+  for (;;) {
+    const r = await client.issueSearch.searchForIssuesUsingJqlEnhancedSearch({
+      jql: 'project = ENG ORDER BY created ASC',
+      fields: ['summary', 'description', 'status', 'priority', 'assignee', 'labels', 'updated'],
+      maxResults: 100,
+      ...(nextPageToken && { nextPageToken }),
+    });
+    out.push(...(r.issues ?? []));
+    if (!r.nextPageToken) return out;
+    nextPageToken = r.nextPageToken;
+  }
 }
 
 export type RawIssue = {
@@ -104,12 +112,24 @@ export type RawIssue = {
 
 /** Linear issues of team ENG with their synced fields, in one query. */
 export async function linearIssues(client: LinearClient): Promise<RawIssue[]> {
-  const r = await client.client.rawRequest<{ issues: { nodes: RawIssue[] } }, Record<string, unknown>>(
-    `query E2EIssues { issues(first: 100) { nodes { id identifier title description priority state { name } assignee { email } labels { nodes { name } } } } }`,
-    {},
-  );
-  return r.data?.issues.nodes ?? [];
+  const out: RawIssue[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const r: {
+      data?: { issues: { nodes: RawIssue[]; pageInfo: { hasNextPage: boolean; endCursor: string } } };
+    } = await client.client.rawRequest(
+      `query E2EIssues($after: String) { issues(first: 100, after: $after) { nodes { id identifier title description priority state { name } assignee { email } labels { nodes { name } } } pageInfo { hasNextPage endCursor } } }`,
+      { after },
+    );
+    out.push(...(r.data?.issues.nodes ?? []));
+    if (!r.data?.issues.pageInfo.hasNextPage) return out;
+    after = r.data.issues.pageInfo.endCursor;
+  }
 }
+
+/** A backfill report's writes as `platform:targetKey:fields`, sorted (to compare runs). */
+export const backfillWriteSet = (r: BackfillReport): string[] =>
+  r.paired.flatMap((p) => p.writes.map((w) => `${w.platform}:${w.targetKey}:${w.fields.join('+')}`)).sort();
 
 /** Writes in the ledger: Jira POST/PUT/DELETE (searches excluded); Linear mutations. */
 export function writes(entries: LedgerEntry[], platform: 'linear' | 'jira'): LedgerEntry[] {

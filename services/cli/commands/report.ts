@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { readFlowStarts, type FlowStart } from '../../reconciler/flow-starts.ts';
 import { boundConnectors, loadAppConfig, rateLimitFor, type AppConfig } from '../../app/config.ts';
 import { pipelineServices } from '../../app/launcher.ts';
-import { createPool } from '../../core/db/index.ts';
+import { createPool, type Pool } from '../../core/db/index.ts';
 import { policyName } from '../../reconciler/flow.ts';
 import { createReconcilerStore } from '../../reconciler/store.ts';
 import { lastVerifyRun } from '../../ops/verify-runs.ts';
@@ -83,8 +83,7 @@ async function scrapeAll(config: AppConfig): Promise<Scrape[]> {
   );
 }
 
-async function openConflicts(config: AppConfig): Promise<ReportInputs['openConflicts']> {
-  const pool = createPool(config.postgres.url, { max: 1, applicationName: 'lockstep-cli-report' });
+async function openConflicts(pool: Pool, config: AppConfig): Promise<ReportInputs['openConflicts']> {
   try {
     const rows = await createReconcilerStore(pool).conflicts({ status: 'open' });
     const byFlow: Record<string, number> = Object.fromEntries(config.flows.map((f) => [f.id, 0]));
@@ -96,13 +95,13 @@ async function openConflicts(config: AppConfig): Promise<ReportInputs['openConfl
     return { byFlow, oldestAgeMs: oldest === null ? null : Date.now() - oldest };
   } catch (err) {
     return { error: `reading open conflicts: ${message(err)}` };
-  } finally {
-    await pool.end();
   }
 }
 
-async function flowStarts(config: AppConfig): Promise<Map<string, FlowStart> | { error: string }> {
-  const pool = createPool(config.postgres.url, { max: 1, applicationName: 'lockstep-cli-report' });
+async function flowStarts(
+  pool: Pool,
+  config: AppConfig,
+): Promise<Map<string, FlowStart> | { error: string }> {
   try {
     return await readFlowStarts(
       pool,
@@ -110,30 +109,22 @@ async function flowStarts(config: AppConfig): Promise<Map<string, FlowStart> | {
     );
   } catch (err) {
     return { error: `reading reconciler_flows: ${message(err)}` };
-  } finally {
-    await pool.end();
   }
 }
 
-async function notes(config: AppConfig): Promise<ReportInputs['notes']> {
-  const pool = createPool(config.postgres.url, { max: 1, applicationName: 'lockstep-cli-report' });
+async function notes(pool: Pool): Promise<ReportInputs['notes']> {
   try {
     return { byPlatform: await noteCounts(pool) };
   } catch (err) {
     return { error: `reading item_notes: ${message(err)}` };
-  } finally {
-    await pool.end();
   }
 }
 
-async function lastVerify(config: AppConfig): Promise<ReportInputs['lastVerify']> {
-  const pool = createPool(config.postgres.url, { max: 1, applicationName: 'lockstep-cli-report' });
+async function lastVerify(pool: Pool): Promise<ReportInputs['lastVerify']> {
   try {
     return { run: await lastVerifyRun(pool) };
   } catch (err) {
     return { error: `reading the last verify run: ${message(err)}` };
-  } finally {
-    await pool.end();
   }
 }
 
@@ -153,18 +144,27 @@ function flowsOf(config: AppConfig): FlowInfo[] {
 export async function gatherReportInputs(configFile: string | undefined): Promise<ReportInputs> {
   const config = loadAppConfig(configFile);
   const platforms = [...boundConnectors(config).keys()];
-  const [credentials, scrapes, conflicts, deadLetters, verify, noted] = await Promise.all([
-    checkCredentials(config),
-    scrapeAll(config),
-    openConflicts(config),
-    withTimeout('reading the dead-letter topic', listDeadLetters(configFile, config), 60_000).catch(
-      (err: unknown) => ({ error: message(err) }),
-    ),
-    lastVerify(config),
-    notes(config),
-  ]);
+  // One pool for every Postgres read; each read reports its own failure (the report says what it
+  // could not read instead of failing).
+  const pool = createPool(config.postgres.url, { max: 2, applicationName: 'lockstep-cli-report' });
+  let reads;
+  try {
+    reads = await Promise.all([
+      checkCredentials(config),
+      scrapeAll(config),
+      openConflicts(pool, config),
+      withTimeout('reading the dead-letter topic', listDeadLetters(configFile, config), 60_000).catch(
+        (err: unknown) => ({ error: message(err) }),
+      ),
+      lastVerify(pool),
+      notes(pool),
+      flowStarts(pool, config),
+    ]);
+  } finally {
+    await pool.end();
+  }
+  const [credentials, scrapes, conflicts, deadLetters, verify, noted, starts] = reads;
   const flows = flowsOf(config);
-  const starts = await flowStarts(config);
   if (!('error' in starts))
     for (const f of flows) {
       const s = starts.get(f.id);
