@@ -73,16 +73,33 @@ export function createProducer(handle: KafkaHandle, serde: AvroSerde): LockstepP
   // Java-compatible murmur2 partitioner: the same key lands on the same partition from any client.
   const producer = handle.kafka.producer({
     idempotent: true,
-    maxInFlightRequests: 5,
+    maxInFlightRequests: 1,
     createPartitioner: Partitioners.DefaultPartitioner,
   });
-  async function sendRaw(topic: string, key: string | null, value: Buffer | null, headers?: Headers) {
-    try {
-      const [meta] = await producer.send({ topic, acks: -1, messages: [{ key, value, headers }] });
-      return { partition: meta?.partition ?? -1, offset: meta?.baseOffset ?? '-1' };
-    } catch (err) {
-      throw new LockstepError(`producing to ${topic}`, { category: 'network', cause: err });
-    }
+  // One send, with all its retries, at a time. kafkajs (2.2.4) gives a produce request the
+  // partition's next sequence number and takes the number back when the request fails. When the
+  // broker had written the record and only its answer was lost (a reset connection), a send that
+  // goes out before the retry gets the number the broker already holds and is answered as that
+  // record's duplicate: acknowledged and never written; the retry then writes the first record
+  // again under a new number. Sending one at a time makes the retry go first, so the broker
+  // dedupes it as meant. test/chaos/producer-sequence.test.ts makes that fault exactly.
+  // The cost is one round trip per record per process (loopback: a few ms), well above what
+  // the platforms' rate limits let through.
+  let tail: Promise<unknown> = Promise.resolve();
+  function oneAtATime<T>(send: () => Promise<T>): Promise<T> {
+    const sent = tail.then(send, send);
+    tail = sent.catch(() => undefined);
+    return sent;
+  }
+  function sendRaw(topic: string, key: string | null, value: Buffer | null, headers?: Headers) {
+    return oneAtATime(async () => {
+      try {
+        const [meta] = await producer.send({ topic, acks: -1, messages: [{ key, value, headers }] });
+        return { partition: meta?.partition ?? -1, offset: meta?.baseOffset ?? '-1' };
+      } catch (err) {
+        throw new LockstepError(`producing to ${topic}`, { category: 'network', cause: err });
+      }
+    });
   }
   return {
     connect: () => producer.connect(),
