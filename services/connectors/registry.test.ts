@@ -240,3 +240,22 @@ test("the Helm chart's egress port order (a template cannot read the registry) i
     KNOWN_PLATFORMS.map((f, i) => [f.platform, i]),
   );
 });
+
+test('every registered connector runs the conformance suite (its conformance.test.ts calls conformanceSuite)', () => {
+  for (const platform of PLATFORMS) {
+    const file = new URL(`./${platform}/conformance.test.ts`, import.meta.url);
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      assert.fail(
+        `services/connectors/${platform}/conformance.test.ts is missing: a connector lands with the conformance suite`,
+      );
+    }
+    assert.match(
+      text,
+      /conformanceSuite\(/,
+      `services/connectors/${platform}/conformance.test.ts does not run conformanceSuite`,
+    );
+  }
+});
