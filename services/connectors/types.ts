@@ -54,6 +54,12 @@ export interface WebhookRequest {
   rawBody: Buffer;
   /** The receiver's clock, injected so replay windows are testable. */
   nowMs: number;
+  /**
+   * The signing secrets this platform's webhooks handed over in their handshakes (Asana's
+   * `X-Hook-Secret`), as ingest stored them, newest first; absent or empty for a platform without
+   * a handshake. `verify` accepts a signature made with any of them.
+   */
+  learnedSecrets?: readonly string[];
 }
 
 /**
@@ -67,7 +73,9 @@ export type VerifyResult = { ok: true; deliveryId: string | null } | { ok: false
  * A reply the receiver must send instead of processing the request. Needed by platforms that
  * prove the endpoint before (or while) registering it: Slack `url_verification` (echo `challenge`)
  * and Asana's `X-Hook-Secret` handshake (echo the header, then keep the secret for signatures).
- * `learnedSecret` carries the Asana secret so the caller can store it.
+ * `learnedSecret` carries the Asana secret: ingest stores it durably (table `webhook_secrets`)
+ * before it answers, and hands it to `verify` in `WebhookRequest.learnedSecrets` from then on, in
+ * every ingest replica and after restarts.
  */
 export interface HandshakeResponse {
   status: number;
@@ -420,6 +428,8 @@ export interface BoundConnector<P extends string = string> {
   platform: P;
   verify(req: WebhookRequest): VerifyResult;
   handshake(req: WebhookRequest): HandshakeResponse | null;
+  /** True when the platform hands its signing secret over in a handshake (ingest then loads the learned secrets for `verify`). */
+  learnsSecrets: boolean;
   normalize(payload: unknown, ctx: Omit<NormalizeContext<unknown>, 'config'>): ChangeEvent[];
   createPoller(botUserId: string | null, budget?: RequestBudget): Poller;
   createApplier(botUserId: string | null, budget?: RequestBudget): Applier;
@@ -454,6 +464,7 @@ export function defineConnector<const P extends string, S extends z.ZodType>(
         platform: def.platform,
         verify: (req) => def.verify(req, config),
         handshake: (req) => (def.handshake ? def.handshake(req, config) : null),
+        learnsSecrets: def.handshake !== undefined,
         normalize: (payload, ctx) => def.normalize(payload, { ...ctx, config }),
         createPoller: (botUserId, budget) => def.createPoller(deps(botUserId, budget)),
         createApplier: (botUserId, budget) => def.createApplier(deps(botUserId, budget)),

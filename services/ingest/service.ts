@@ -10,7 +10,7 @@ import { RateBudget } from '../core/resilience/index.ts';
 import { startRuntime } from '../app/runtime.ts';
 import { resolveBotUserIds } from './bot-users.ts';
 import { runPollLoop } from './poller.ts';
-import { createCursorStore, createDeliveryStore } from './store.ts';
+import { createCursorStore, createDeliveryStore, createSecretStore } from './store.ts';
 import { changeKey, handleWebhook, platformLabel, UNKNOWN_PLATFORM_LABEL } from './webhooks.ts';
 
 /**
@@ -94,6 +94,7 @@ export async function runIngest(): Promise<void> {
     publish: (events: ChangeEvent[]) =>
       within(publish(events), config.ingest.publishTimeoutMs, 'publishing webhook events'),
     deliveries: createDeliveryStore(rt.pool),
+    secrets: createSecretStore(rt.pool),
     metrics: { webhooks },
     logger,
     now: Date.now,

@@ -72,3 +72,31 @@ export function createDeliveryStore(pool: Pool): WebhookDeps['deliveries'] {
     },
   };
 }
+
+/**
+ * Webhook signing secrets learned in handshakes (`webhook_secrets`). Read on every delivery of a
+ * platform that has a handshake (a primary-key scan of a few rows), so a secret one ingest replica
+ * learned is known to all of them at once, and after a restart.
+ */
+export function createSecretStore(pool: Pool): WebhookDeps['secrets'] {
+  return {
+    async learn(platform, secret) {
+      await retried(`storing a learned ${platform} webhook secret`, () =>
+        pool.query(
+          `insert into webhook_secrets (platform, secret) values ($1, $2)
+           on conflict (platform, secret) do update set learned_at = now()`,
+          [platform, secret],
+        ),
+      );
+    },
+    async known(platform) {
+      const r = await retried(`loading the learned ${platform} webhook secrets`, () =>
+        pool.query<{ secret: string }>(
+          'select secret from webhook_secrets where platform = $1 order by learned_at desc',
+          [platform],
+        ),
+      );
+      return r.rows.map((row) => row.secret);
+    },
+  };
+}

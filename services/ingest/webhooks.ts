@@ -29,6 +29,14 @@ export interface WebhookDeps {
     seen(platform: string, id: string): Promise<boolean>;
     remember(platform: string, id: string): Promise<void>;
   };
+  /**
+   * Signing secrets learned in webhook handshakes, durable (Postgres): `learn` resolves once the
+   * secret is stored; `known` gives a platform's secrets, newest first.
+   */
+  secrets: {
+    learn(platform: string, secret: string): Promise<void>;
+    known(platform: string): Promise<string[]>;
+  };
   metrics: { webhooks: Counter<'platform' | 'result'> };
   logger: Logger;
   now(): number;
@@ -65,8 +73,36 @@ export async function handleWebhook(
 
   const handshake = connector.handshake(req);
   if (handshake) {
+    if (handshake.learnedSecret !== undefined) {
+      // Answered only once the secret is stored: a handshake answered and then forgotten would
+      // leave a webhook whose every delivery is refused. Not stored → 503; the operator's
+      // registration fails and is run again.
+      try {
+        await deps.secrets.learn(platform, handshake.learnedSecret);
+      } catch (err) {
+        count('unavailable');
+        deps.logger.error(
+          { platform, err: String(err) },
+          'storing the webhook secret of a handshake failed (Postgres); answering 503',
+        );
+        return UNAVAILABLE(platform);
+      }
+    }
     count('handshake');
     return { status: handshake.status, headers: handshake.headers, body: handshake.body };
+  }
+
+  if (connector.learnsSecrets) {
+    try {
+      req = { ...req, learnedSecrets: await deps.secrets.known(platform) };
+    } catch (err) {
+      count('unavailable');
+      deps.logger.error(
+        { platform, err: String(err) },
+        'loading the learned webhook secrets failed (Postgres); answering 503, the platform will retry',
+      );
+      return UNAVAILABLE(platform);
+    }
   }
 
   const verdict = connector.verify(req);

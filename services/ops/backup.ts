@@ -62,6 +62,11 @@ export const BACKUP_TABLES: readonly {
     why: 'webhook deliveries already published; a platform retrying one after the restore is dropped instead of published again',
   },
   {
+    table: 'webhook_secrets',
+    orderBy: 'platform, secret',
+    why: 'signing secrets learned in webhook handshakes: without them every delivery of those webhooks is refused (401) until they are registered again',
+  },
+  {
     table: 'reconciler_links',
     orderBy: 'link_id',
     why: 'the links and each field’s base (inside state): without them every item looks new and is created again',

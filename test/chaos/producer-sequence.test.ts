@@ -21,7 +21,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
-import { createKafka, createProducer, createRegistry, createSerde } from '../../services/core/kafka/index.ts';
+import {
+  createKafka,
+  createProducer,
+  createRegistry,
+  createSerde,
+  waitForLeaders,
+} from '../../services/core/kafka/index.ts';
 import { testConfig } from '../integration/core-helpers.ts';
 import { startPrivateStack, type PrivateStack } from './stack.ts';
 
@@ -136,8 +142,9 @@ test('a record acknowledged while an earlier record was being retried after a lo
   const direct = new Kafka({ brokers: [stack.kafkaDirect], logLevel: logLevel.NOTHING });
   const admin = direct.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
   await admin.disconnect();
+  await waitForLeaders(createKafka({ ...config.kafka, brokers: [stack.kafkaDirect] }), [topic]);
 
   const handle = createKafka({ ...config.kafka, brokers: [`127.0.0.1:${proxy.port}`] });
   // produceRaw never touches the serde; the test stack's registry is only there to build one.

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrate, MIGRATIONS_TABLE, migrationNames } from '../../services/core/db/index.ts';
-import { createKafka, type KafkaHandle } from '../../services/core/kafka/index.ts';
+import { createKafka, waitForLeaders, type KafkaHandle } from '../../services/core/kafka/index.ts';
 import {
   BACKUP_TABLES,
   LOCKSTEP_VERSION,
@@ -126,13 +126,13 @@ before(async () => {
   const admin = kafka.kafka.admin();
   await admin.connect();
   try {
-    await admin.createTopics({
-      topics: topics.map((topic) => ({ topic, numPartitions: 3 })),
-      waitForLeaders: true,
-    });
+    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: 3 })) });
   } finally {
     await admin.disconnect();
   }
+  // Not kafkajs' waitForLeaders (it retries only LEADER_NOT_AVAILABLE): this test failed once
+  // with UNKNOWN_TOPIC_OR_PARTITION right after the topics were created.
+  await waitForLeaders(kafka, topics);
   // Records to commit offsets within: three on partitions 0 and 1 of each topic.
   const producer = kafka.kafka.producer();
   await producer.connect();

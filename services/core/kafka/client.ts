@@ -317,10 +317,15 @@ export function replicationWarnings(info: ReplicationInfo): string[] {
  * caches metadata for minutes), until the metadata names a leader for every partition *and* a
  * ListOffsets for every partition is answered, and fails naming the topic that is not served.
  */
-async function waitForLeaders(
+/**
+ * Resolves once every partition of `topics` has a leader that serves it: in the metadata and
+ * answering an offsets request. kafkajs' own `createTopics({ waitForLeaders: true })` retries only
+ * LEADER_NOT_AVAILABLE, so a read right after it can still meet UNKNOWN_TOPIC_OR_PARTITION.
+ */
+export async function waitForLeaders(
   handle: KafkaHandle,
   topics: string[],
-  opts: EnsureTopicsOptions,
+  opts: EnsureTopicsOptions = {},
 ): Promise<void> {
   const waitMs = opts.leaderWaitMs ?? 60_000;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));

@@ -13,6 +13,7 @@ export {
   resetGroupOffsets,
   topicOffsets,
   topicSpecs,
+  waitForLeaders,
   type ConsumedRecord,
   type ConsumeOptions,
   type EnsureTopicsOptions,
