@@ -25,6 +25,10 @@ export const jiraFacts: PlatformFacts<'jira'> = {
     ],
     comment: ['body', 'author', 'url', 'createdAtMs', 'updatedAtMs'],
   },
+  // Profile visibility: Jira Cloud returns `emailAddress` only when the user's profile lets the
+  // caller see it ("Depending on the user's privacy setting, this may be returned as null", v3 spec).
+  noEmail:
+    'their email is hidden by their Jira privacy settings: Jira Cloud shows it only when their profile visibility allows',
   sandbox: {
     port: 17102,
     endpointKey: 'baseUrl',
