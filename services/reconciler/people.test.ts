@@ -226,6 +226,48 @@ describe('people overrides in the reconciler', () => {
     assert.deepEqual(only(reread.commands).unresolved, []);
   });
 
+  it('what the note promises: once a `people` entry names them (after a restart), the item’s next change carries them', () => {
+    const eve = who(null, '712020:eve', 'Eve');
+    const r = step(null, event('jira', 'J-30', 1000, { ...ISSUE, assignee: eve }, { op: 'c' }), flow, ctx);
+    const create = only(r.commands);
+    assert.equal(create.fields.assignee, null);
+    const linked = step(
+      r.state,
+      outcomeOf(create, {
+        targetId: 'L-J-30',
+        platformTsMs: 2000,
+        written: entity({ ...ISSUE, assignee: null }),
+      }),
+      flow,
+      ctx,
+    ).state;
+    // The reconciler restarted with Eve's entry; then someone renames the issue in Jira, Eve
+    // still assigned there (the assignee itself did not change).
+    const withEve = createPeopleDirectory(
+      peopleSchema(PLATFORMS).parse([{ email: 'eve@example.com', jira: '712020:eve' }]),
+      PLATFORMS,
+    );
+    const renamed = step(
+      linked,
+      // A rename: the webhook names only the summary as changed; the issue still shows Eve.
+      { ...event('jira', 'J-30', 3000, { assignee: eve, title: 'Renamed' }), changedFields: ['title'] },
+      flow,
+      {
+        ...ctx,
+        people: withEve,
+      },
+    );
+    const write = only(renamed.commands);
+    assert.equal(write.platform, 'linear');
+    assert.deepEqual(write.fields.assignee, {
+      email: 'eve@example.com',
+      platformUserId: null,
+      displayName: null,
+    });
+    assert.equal(write.fields.title, 'Renamed');
+    assert.deepEqual(write.unresolved, []);
+  });
+
   it('without a directory the same Jira person is unmatched (email only, as before)', () => {
     const r = step(null, event('jira', 'J-10', 1000, { ...ISSUE, assignee: samOnJira }, { op: 'c' }), flow);
     assert.equal(only(r.commands).fields.assignee, null);

@@ -27,8 +27,9 @@ export const jiraFacts: PlatformFacts<'jira'> = {
   },
   // Profile visibility: Jira Cloud returns `emailAddress` only when the user's profile lets the
   // caller see it ("Depending on the user's privacy setting, this may be returned as null", v3 spec).
+  // Lockstep sees only that it is missing, not the setting, hence "most likely".
   noEmail:
-    'their email is hidden by their Jira privacy settings: Jira Cloud shows it only when their profile visibility allows',
+    "Jira Cloud shows a user's email only when their profile visibility allows it; theirs is most likely hidden by their Jira privacy settings",
   sandbox: {
     port: 17102,
     endpointKey: 'baseUrl',
