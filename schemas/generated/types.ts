@@ -197,6 +197,18 @@ export interface DeadLetter {
 
 export type CommandAction = 'create' | 'update' | 'delete';
 
+/** A value the reconciler read on one platform but could not carry to this target, such as an assignee it matched to no person (no email and no `people` entry). The command writes the field without it; egress notes it on the item (flows[].notes). */
+export interface UnresolvedValue {
+  /** The field, e.g. assignee. */
+  field: string;
+  /** Where the value was read. */
+  platform: string;
+  /** For a person field: the person as that platform shows them. */
+  person: null | Person;
+  /** Why it could not be carried, in words. */
+  reason: string;
+}
+
 /** What the reconciler (or an automation) asks one platform's egress to write. Key: target entity key, or link id for a create. */
 export interface WriteCommand {
   /** Unique and deterministic; egress applies a command id at most once. */
@@ -222,6 +234,8 @@ export interface WriteCommand {
   createdAtMs: number;
   /** The change that led to this command, with who made it and when (what `causedBy` names, spelled out for the audit log). */
   cause: null | Cause;
+  /** Values the reconciler could not carry to this target (empty for most commands). */
+  unresolved: Array<UnresolvedValue>;
 }
 
 export type OutcomeStatus = 'applied' | 'already_applied' | 'skipped_stale' | 'failed';

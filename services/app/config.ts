@@ -10,6 +10,7 @@ import {
   bindConnector,
   CONNECTORS,
   defaultRateLimit,
+  platformFacts,
   platformIndex,
   type Platform,
 } from '../connectors/registry.ts';
@@ -155,7 +156,7 @@ export function loadAppConfig(file?: string, env: NodeJS.ProcessEnv = process.en
 
 /** The `people:` overrides as a directory (core/people); email-only matching when the list is empty. */
 export function peopleDirectory(config: AppConfig): PeopleDirectory {
-  return createPeopleDirectory(config.people, platforms);
+  return createPeopleDirectory(config.people, platforms, { noEmail: (p) => platformFacts(p)?.noEmail });
 }
 
 /** The configured connectors, bound to their config sections and to what the flows say of them. */

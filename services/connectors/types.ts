@@ -348,6 +348,12 @@ export interface PlatformFacts<P extends string = string> {
   secretHeaders: readonly string[];
   /** Per entity type the platform holds, the canonical fields it can hold. */
   capabilities: Readonly<Partial<Record<EntityType, readonly HoldableField[]>>>;
+  /**
+   * Why this platform may show a person without an email, in words that finish "… has no email to
+   * match across platforms (<this>)": a note on the item and the reconciler's log say it. Absent:
+   * the platform always shows a person's email.
+   */
+  noEmail?: string;
   sandbox: SandboxFacts;
 }
 

@@ -46,6 +46,7 @@ function command(id: string, fields: Parameters<typeof entityState>[0], over: Pa
     base: null,
     marker: null,
     causedBy: alice.ref,
+    unresolved: [],
     cause: alice,
     createdAtMs: 1,
     ...over,

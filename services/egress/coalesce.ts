@@ -57,6 +57,8 @@ function merge(a: WriteCommand, b: WriteCommand): WriteCommand {
     ...b,
     fields: mergeState(a.fields, b.fields),
     base: a.base && b.base ? mergeBase(a, a.base, b.base) : (a.base ?? b.base),
+    // What the reconciler could not carry goes with the value that won the field.
+    unresolved: [...a.unresolved.filter((u) => !b.fields.known.includes(u.field)), ...b.unresolved],
   };
 }
 

@@ -40,6 +40,7 @@ function cmd(
       base: null,
       marker: null,
       causedBy: null,
+      unresolved: [],
       cause: null,
       createdAtMs: 1,
       ...over,
@@ -144,6 +145,19 @@ describe('coalesce', () => {
     assert.equal(g?.cmd.base?.description, 'd0');
     assert.equal(g?.cmd.base?.priority, 'low');
     assert.deepEqual(new Set(g?.cmd.base?.known), new Set(['title', 'description', 'priority']));
+  });
+
+  it('keeps what the reconciler could not carry with the value that won the field', () => {
+    const eve = { email: null, platformUserId: '712020:eve', displayName: 'Eve' };
+    const u = { field: 'assignee', platform: 'jira', person: eve, reason: 'no email' };
+    const unassign = cmd('a', { assignee: null }, { unresolved: [u] });
+    const rename = cmd('b', { title: 'later' });
+    assert.deepEqual(coalesce([unassign, rename])[0]?.cmd.unresolved, [u], 'a later title keeps it');
+    const reassign = cmd('c', {
+      assignee: { email: 'alice@example.com', platformUserId: null, displayName: null },
+    });
+    assert.deepEqual(coalesce([unassign, reassign])[0]?.cmd.unresolved, [], 'a later assignee supersedes it');
+    assert.deepEqual(coalesce([reassign, unassign])[0]?.cmd.unresolved, [u]);
   });
 
   it('a write settling a conflict is not skipped as stale when folded after the write it overrides', () => {

@@ -22,6 +22,7 @@ const cmd = (over: Partial<WriteCommand> = {}): WriteCommand => ({
   base: null,
   marker: null,
   causedBy: null,
+  unresolved: [],
   cause: {
     kind: 'event',
     ref: 'ev-1',
@@ -103,6 +104,83 @@ describe('notesFor: which fields of a write get a note', () => {
     );
     assert.deepEqual(notesFor(cmd({ action: 'delete' }), { targetId: 'x', targetKey: null }, s, names), []);
     assert.deepEqual(notesFor(cmd(), { targetId: '', targetKey: null }, s, names), []);
+  });
+});
+
+describe('a person the reconciler could not match (WriteCommand.unresolved)', () => {
+  const EVE = { email: null, platformUserId: '712020:eve', displayName: 'Eve Example' };
+  const reason =
+    'Eve Example on jira has no email to match across platforms (their email is hidden by their Jira privacy settings) and no `people` entry for jira id 712020:eve';
+  const unassigned = (over: Partial<WriteCommand> = {}) =>
+    cmd({
+      fields: entityState({ assignee: null }),
+      unresolved: [{ field: 'assignee', platform: 'jira', person: EVE, reason }],
+      ...over,
+    });
+
+  it('gets one note, keyed by who they are where they were read, saying why and how to fix it', () => {
+    const notes = notesFor(unassigned(), { targetId: 'lin-1', targetKey: 'ENG-3' }, [], names);
+    assert.equal(notes.length, 1);
+    const n = notes[0]!;
+    assert.equal(n.field, 'assignee');
+    assert.equal(n.noteId, noteId('link-1', 'linear', 'assignee', EVE));
+    assert.notEqual(n.noteId, noteId('link-1', 'linear', 'assignee', null), 'not keyed by the null written');
+    assert.equal(n.valueJson, JSON.stringify(EVE));
+    const body = text(n.paragraphs);
+    assert.match(body, /could not sync the assignee of this Linear item/);
+    assert.match(
+      body,
+      /The value Eve Example \(Jira Cloud user 712020:eve\) comes from Jira Cloud ENG-7 \(set by Carol\)/,
+    );
+    assert.ok(body.includes(`cannot tell who that is in Linear: ${reason}.`), body);
+    assert.match(body, /The assignee here is left unassigned\./);
+    assert.ok(body.includes("{ email: <their email>, jira: '712020:eve' }"), body);
+    assert.ok(body.includes("{ name: …, jira: '712020:eve', linear: <their Linear user id> }"), body);
+    assert.equal(noteIdIn(body), n.noteId);
+  });
+
+  it('the same person on a later command is the same note; another person is another', () => {
+    const again = notesFor(
+      unassigned({ commandId: 'cmd-2' }),
+      { targetId: 'lin-1', targetKey: null },
+      [],
+      names,
+    );
+    const first = notesFor(unassigned(), { targetId: 'lin-1', targetKey: null }, [], names);
+    assert.equal(again[0]!.noteId, first[0]!.noteId);
+    const other = notesFor(
+      unassigned({
+        unresolved: [
+          { field: 'assignee', platform: 'jira', person: { ...EVE, platformUserId: '712020:ivy' }, reason },
+        ],
+      }),
+      { targetId: 'lin-1', targetKey: null },
+      [],
+      names,
+    );
+    assert.notEqual(other[0]!.noteId, first[0]!.noteId);
+  });
+
+  it('a field the connector also skipped is noted once, for the connector’s reason', () => {
+    const notes = notesFor(
+      unassigned(),
+      { targetId: 'lin-1', targetKey: null },
+      [unresolvable('assignee')],
+      names,
+    );
+    assert.equal(notes.length, 1);
+    assert.match(text(notes[0]!.paragraphs), /no Linear user with email frank@example\.com/);
+  });
+
+  it('none on a comment or a delete, like any note', () => {
+    assert.deepEqual(
+      notesFor(unassigned({ entityType: 'comment' }), { targetId: 'c', targetKey: null }, [], names),
+      [],
+    );
+    assert.deepEqual(
+      notesFor(unassigned({ action: 'delete' }), { targetId: 'x', targetKey: null }, [], names),
+      [],
+    );
   });
 });
 

@@ -3,7 +3,10 @@
  * target platform (a person with no user of that email, a status with no transition …), the item
  * itself says so, once, in a comment by Lockstep — naming the field, the value and where it came
  * from, and how to fix it (a `people` entry, the flow's statusMap/priorityMap). Per flow:
- * `flows[].notes: comment | none` (default comment).
+ * `flows[].notes: comment | none` (default comment). Two sources: the connector's apply reports a
+ * field it could not resolve on the target (`SkippedField` unresolvable), and the reconciler sends a
+ * command with the people it could not match at all (`WriteCommand.unresolved`: a person shown
+ * without an email and with no `people` entry, left unassigned here).
  *
  * Once: per link + platform + field + value (`noteKey`), durable in Postgres (`item_notes`, the
  * primary key is the key's hash). The note rows are inserted in the transaction that records the
@@ -27,7 +30,13 @@
 import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import type { Counter } from 'prom-client';
-import type { AuditRecord, EntityState, Person, WriteCommand } from '../../schemas/generated/types.ts';
+import type {
+  AuditRecord,
+  EntityState,
+  Person,
+  UnresolvedValue,
+  WriteCommand,
+} from '../../schemas/generated/types.ts';
 import { noteMarkerText } from '../connectors/kit/notes.ts';
 import type { Applier, ErrorClass, ItemNote, NoteRun, SkippedField } from '../connectors/types.ts';
 import { describeSdkError } from '../connectors/types.ts';
@@ -105,6 +114,13 @@ export function describeValue(field: string, v: unknown): string {
 export interface NoteWording {
   field: string;
   value: unknown;
+  /**
+   * Set when the reconciler could not match the value at all (WriteCommand.unresolved): the
+   * platform it was read on, by display name, and the person as that platform shows them.
+   */
+  unmatched?: { platform: string; platformName: string; person: Person } | null;
+  /** The field here was written empty (unassigned) rather than left as it was. */
+  cleared?: boolean;
   /** The applier's reason (SkippedField.detail). */
   detail: string;
   /** How people write the target platform's name (PlatformFacts.displayName). */
@@ -124,6 +140,21 @@ const strong = (text: string): NoteRun => ({ text, style: 'strong' });
 /** How to fix it, per field: where in lockstep.yaml the missing counterpart is named. */
 function fix(w: NoteWording): NoteRun[] {
   const { field, platform, flowId } = w;
+  if (w.unmatched) {
+    // The person is known on the platform they were read on by their user id only: the entry
+    // gives that id beside their email (or, for someone with no email anywhere, beside their id here).
+    const { person, platformName: from } = w.unmatched;
+    const id = `'${person.platformUserId ?? `<their ${from} user id>`}'`;
+    return [
+      t('To fix it, add an entry to '),
+      code('people'),
+      t(` in lockstep.yaml with their ${from} user id: `),
+      code(`{ email: <their email>, ${w.unmatched.platform}: ${id} }`),
+      t(` (someone with no email anywhere: `),
+      code(`{ name: …, ${w.unmatched.platform}: ${id}, ${platform}: <their ${w.platformName} user id> }`),
+      t(`). The ${field} follows with the item's next change.`),
+    ];
+  }
   if (field === 'assignee' || field === 'author') {
     const p = (w.value ?? {}) as Person;
     const who = p.email ? `email: ${p.email}, ` : '';
@@ -170,22 +201,25 @@ function origin(w: NoteWording): string | null {
 /** The note's paragraphs. Pure. */
 export function noteParagraphs(w: NoteWording): NoteRun[][] {
   const from = origin(w);
+  const left = w.cleared ? `is left unassigned` : `was left as it was`;
+  const value = w.unmatched
+    ? `${w.unmatched.person.displayName ?? 'a person'} (${w.unmatched.platformName} user ${w.unmatched.person.platformUserId ?? '?'})`
+    : describeValue(w.field, w.value);
+  const why = w.unmatched
+    ? `, and Lockstep cannot tell who that is in ${w.platformName}: ${w.detail}. The ${w.field} here ${left}.`
+    : `, and has no counterpart in ${w.platformName}: ${w.detail}. The ${w.field} here ${left}.`;
   return [
     [strong('Lockstep could not sync the '), strong(w.field), strong(` of this ${w.platformName} item.`)],
-    [
-      t('The value '),
-      code(describeValue(w.field, w.value)),
-      ...(from ? [t(` comes from ${from}`)] : []),
-      t(
-        `, and has no counterpart in ${w.platformName}: ${w.detail}. The ${w.field} here was left as it was.`,
-      ),
-    ],
+    [t('The value '), code(value), ...(from ? [t(` comes from ${from}`)] : []), t(why)],
     fix(w),
     [t('Lockstep writes this note once for this value. '), t(noteMarkerText(w.noteId))],
   ];
 }
 
-/** The notes one applied write calls for: one per unresolvable field, none when the flow says `none`. */
+/**
+ * The notes one applied write calls for: one per field the connector could not resolve, and one per
+ * person the reconciler could not match (`cmd.unresolved`); none when the flow says `none`.
+ */
 export function notesFor(
   cmd: WriteCommand,
   target: { targetId: string; targetKey: string | null },
@@ -196,10 +230,26 @@ export function notesFor(
   if (cmd.entityType === 'comment' || cmd.action === 'delete' || !target.targetId) return [];
   const seen = new Set<string>();
   const out: PendingNote[] = [];
-  for (const s of skipped) {
-    if (s.reason !== 'unresolvable' || seen.has(s.field)) continue;
+  const uncarried: { field: string; detail: string; unmatched: UnresolvedValue | null }[] = [
+    ...skipped
+      .filter((s) => s.reason === 'unresolvable')
+      .map((s) => ({ field: s.field, detail: s.detail, unmatched: null })),
+    ...cmd.unresolved.map((u) => ({ field: u.field, detail: u.reason, unmatched: u })),
+  ];
+  for (const s of uncarried) {
+    if (seen.has(s.field)) continue;
     seen.add(s.field);
-    const value = cmd.fields.known.includes(s.field) ? cmd.fields[s.field as keyof EntityState] : null;
+    const written = cmd.fields.known.includes(s.field) ? cmd.fields[s.field as keyof EntityState] : null;
+    // A person the reconciler could not match is noted by who they are where they were read (their
+    // user id there): once per person, whatever else the item goes through.
+    const value = s.unmatched ? s.unmatched.person : written;
+    const unmatched = s.unmatched?.person
+      ? {
+          platform: s.unmatched.platform,
+          platformName: names.nameOf(s.unmatched.platform) ?? s.unmatched.platform,
+          person: s.unmatched.person,
+        }
+      : null;
     const id = noteId(cmd.linkId, cmd.platform, s.field, value);
     out.push({
       noteId: id,
@@ -217,6 +267,8 @@ export function notesFor(
       paragraphs: noteParagraphs({
         field: s.field,
         value,
+        unmatched,
+        cleared: s.unmatched !== null && cmd.fields.known.includes(s.field) && written === null,
         detail: s.detail,
         platformName: names.platformName,
         fromPlatformName: cmd.cause?.platform ? names.nameOf(cmd.cause.platform) : null,

@@ -115,6 +115,7 @@ function create(platform: string, title: string): { cmd: WriteCommand; meta: Com
       base: null,
       marker: `marker-${id}`,
       causedBy: null,
+      unresolved: [],
       cause: null,
       createdAtMs: 1,
     },

@@ -19,6 +19,7 @@ import type {
   ConflictSide,
   EntityState,
   Person,
+  UnresolvedValue,
   WriteCommand,
   WriteOutcome,
 } from '../../schemas/generated/types.ts';
@@ -143,6 +144,8 @@ class Run {
   private readonly writes = new Map<string, Map<SyncedField, FieldValue>>();
   // target platform → field → the value the side is taken to hold (see write())
   private readonly bases = new Map<string, Map<SyncedField, FieldValue>>();
+  // field → a person read on one platform that its value could not carry (see cannotCarry())
+  private readonly uncarried = new Map<SyncedField, UnresolvedValue>();
 
   constructor(state: LinkState, flow: Flow, ctx: DecideContext, cause: string) {
     this.state = state;
@@ -169,6 +172,23 @@ class Run {
     if (holds === undefined) b.delete(field);
     else b.set(field, holds);
     this.bases.set(platform, b);
+  }
+
+  /**
+   * `field`, as read on `platform`, names someone the flow value cannot carry (null in their
+   * place): the commands that write the field to the other sides carry it as `unresolved`, so
+   * egress says so on the item (egress/notes.ts).
+   */
+  cannotCarry(field: SyncedField, platform: string, u: { person: Person; reason: string }): void {
+    this.uncarried.set(field, { field, platform, person: u.person, reason: u.reason });
+  }
+
+  /** What a command to `platform` writing `fields` could not carry (see cannotCarry()). */
+  unresolvedFor(platform: string, fields: Iterable<SyncedField>): UnresolvedValue[] {
+    return [...fields].flatMap((f) => {
+      const u = this.uncarried.get(f);
+      return u && u.platform !== platform ? [u] : [];
+    });
   }
 
   /** Does this decision write `field` to a side other than `except`? */
@@ -224,6 +244,7 @@ class Run {
           this.ctx,
           commandId,
           parentIdOn(this.ctx, side.platform),
+          this.unresolvedFor(side.platform, values.keys()),
         ),
       );
       for (const [field, value] of values) {
@@ -232,6 +253,7 @@ class Run {
     }
     this.writes.clear();
     this.bases.clear();
+    this.uncarried.clear();
   }
 }
 
@@ -246,6 +268,7 @@ function command(
   ctx: DecideContext,
   commandId: string,
   parentId: string | null = null,
+  unresolved: UnresolvedValue[] = [],
 ): WriteCommand {
   return {
     commandId,
@@ -264,6 +287,7 @@ function command(
     // Spelled out by process.ts, which holds the input (decide sees only its id).
     cause: null,
     createdAtMs: ctx.nowMs,
+    unresolved,
   };
 }
 
@@ -322,9 +346,17 @@ function json(v: FieldValue | undefined): string {
   return JSON.stringify(v ?? null);
 }
 
-function noteTranslation(run: Run, platform: string, field: SyncedField, note: string | null): void {
-  if (note === null) return;
-  run.note(field === 'assignee' ? 'person_unmatched' : 'status_unmapped', note, platform, field);
+function noteTranslation(run: Run, platform: string, field: SyncedField, t: Translated): void {
+  if (t.unresolved) run.cannotCarry(field, platform, t.unresolved);
+  if (t.note === null) return;
+  run.note(field === 'assignee' ? 'person_unmatched' : 'status_unmapped', t.note, platform, field);
+}
+
+/** The person in `field` of `before` and `after` differ (the platform said it changed). */
+function personChanged(before: EntityState | null, after: EntityState, field: SyncedField): boolean {
+  if (field !== 'assignee' || !before?.known.includes(field)) return false;
+  const id = (p: Person | null) => (p ? (p.platformUserId ?? p.email ?? p.displayName) : null);
+  return id(before.assignee) !== id(after.assignee);
 }
 
 interface Observation {
@@ -737,7 +769,7 @@ function decideNew(ev: ChangeEvent, flow: Flow, ctx: DecideContext): DecideResul
     const t = toFlowValue(flow, src.platform, field, ev.after, ctx.people);
     if (t === undefined) continue;
     values.set(field, t.value);
-    noteTranslation(run, src.platform, field, t.note);
+    noteTranslation(run, src.platform, field, t);
     state.fields[field] = {
       base: t.value,
       baseTsMs: src.tsMs,
@@ -753,7 +785,19 @@ function decideNew(ev: ChangeEvent, flow: Flow, ctx: DecideContext): DecideResul
     const parentId = parent ? (sideOf(parent, side.platform).entityId ?? null) : null;
     const fields = toPlatformState(flow, side.platform, values, ctx.people);
     run.commands.push(
-      command(state, flow, side, 'create', fields, null, run.cause, ctx, commandId, parentId),
+      command(
+        state,
+        flow,
+        side,
+        'create',
+        fields,
+        null,
+        run.cause,
+        ctx,
+        commandId,
+        parentId,
+        run.unresolvedFor(side.platform, values.keys()),
+      ),
     );
     for (const [field, value] of values)
       sideField(state.fields[field]!, side.platform).pending.push({ commandId, value });
@@ -862,8 +906,26 @@ function decideEvent(state: LinkState, ev: ChangeEvent, flow: Flow, ctx: DecideC
       actor: src.actor,
       commandIds: null,
     });
+    if (
+      t.unresolved &&
+      !fs.held &&
+      !run.writesTo(field, src.platform) &&
+      personChanged(ev.before, ev.after, field)
+    ) {
+      // Someone the flow cannot carry was just assigned where the others already hold what they
+      // are left with (unassigned): nothing changes in flow terms, but the item must still say
+      // why. The sides are commanded to hold that value (a repeat, which costs them no write), and
+      // the command carries the person (WriteCommand.unresolved) for egress to note.
+      for (const side of state.sides)
+        if (
+          side.platform !== src.platform &&
+          flows(flow, src.platform, side.platform) &&
+          equal(effective(fs.sides[side.platform]), t.value)
+        )
+          run.write(side.platform, field, t.value);
+    }
     // A translation note (person without email, unmapped status) matters when the value is written on.
-    if (run.writesTo(field, src.platform)) noteTranslation(run, src.platform, field, t.note);
+    if (run.writesTo(field, src.platform)) noteTranslation(run, src.platform, field, t);
   }
   run.flush();
   return result(state, run);

@@ -124,6 +124,150 @@ describe('people overrides in the reconciler', () => {
     );
   });
 
+  it('the command that leaves them unassigned carries who they are and why, for egress to note on the item', () => {
+    const hinted = createPeopleDirectory([], PLATFORMS, {
+      noEmail: (p) => (p === 'jira' ? 'their email is hidden by their privacy settings' : undefined),
+    });
+    const eve = who(null, '712020:eve', 'Eve');
+    const r = step(null, event('jira', 'J-11', 1000, { ...ISSUE, assignee: eve }, { op: 'c' }), flow, {
+      ...ctx,
+      people: hinted,
+    });
+    const create = only(r.commands);
+    assert.equal(create.fields.assignee, null);
+    assert.deepEqual(create.unresolved, [
+      {
+        field: 'assignee',
+        platform: 'jira',
+        person: eve,
+        reason:
+          'Eve on jira has no email to match across platforms (their email is hidden by their privacy settings) and no `people` entry for jira id 712020:eve',
+      },
+    ]);
+    // A person the override maps carries no such entry.
+    assert.deepEqual(only(createdOn('jira', 'J-12', danaOnJira).commands).unresolved, []);
+  });
+
+  it('assigning them later reaches Linear as an unassigned write that carries them, whether Linear had someone or no one', () => {
+    const eve = who(null, '712020:eve', 'Eve');
+    const bob = who('bob@example.com', '712020:bob', 'Bob');
+    const linked = (assignee: Person | null, entityId: string) => {
+      const r = createdOn('jira', entityId, assignee as Person);
+      const create = only(r.commands);
+      return step(
+        r.state,
+        outcomeOf(create, {
+          targetId: `L-${entityId}`,
+          platformTsMs: 2000,
+          written: entity({ ...ISSUE, assignee: assignee && { ...assignee, platformUserId: 'lin-x' } }),
+        }),
+        flow,
+        ctx,
+      ).state;
+    };
+
+    // Bob → Eve in Jira: Linear is unassigned (the base moves to nobody), saying who and why.
+    const fromBob = step(
+      linked(bob, 'J-20'),
+      event('jira', 'J-20', 3000, { assignee: eve }, { before: { assignee: bob } }),
+      flow,
+      ctx,
+    );
+    const unassign = only(fromBob.commands);
+    assert.equal(unassign.platform, 'linear');
+    assert.equal(unassign.fields.assignee, null);
+    assert.deepEqual(
+      unassign.unresolved.map((u) => [u.field, u.platform, u.person?.platformUserId]),
+      [['assignee', 'jira', '712020:eve']],
+    );
+
+    // Nobody → Eve in Jira: nothing changes in flow terms, yet Linear is told to hold "unassigned"
+    // (a repeat there) so that the command can carry Eve to the note.
+    const fromNobody = step(
+      linked(null, 'J-21'),
+      event('jira', 'J-21', 3000, { assignee: eve }, { before: { assignee: null } }),
+      flow,
+      ctx,
+    );
+    const hold = only(fromNobody.commands);
+    assert.equal(hold.platform, 'linear');
+    assert.deepEqual(hold.fields.known, ['assignee']);
+    assert.equal(hold.fields.assignee, null);
+    assert.equal(hold.base?.assignee, null, 'Linear is expected to hold nobody: not stale');
+    assert.deepEqual(
+      hold.unresolved.map((u) => u.person?.displayName),
+      ['Eve'],
+    );
+    assert.equal(fromNobody.state.fields.assignee!.base, null);
+
+    // Its outcome (Linear still unassigned) settles it; a later read of Jira still showing Eve, with
+    // no change of assignee (a poll, a rename), commands nothing more.
+    const landed = step(
+      fromNobody.state,
+      outcomeOf(hold, {
+        targetId: 'L-J-21',
+        platformTsMs: 4000,
+        written: entity({ ...ISSUE, assignee: null }),
+      }),
+      flow,
+      ctx,
+    );
+    assert.deepEqual(landed.commands, []);
+    const reread = step(
+      landed.state,
+      event('jira', 'J-21', 5000, { assignee: eve, title: 'Renamed' }),
+      flow,
+      ctx,
+    );
+    assert.deepEqual(
+      reread.commands.map((c) => c.fields.known),
+      [['title']],
+    );
+    assert.deepEqual(only(reread.commands).unresolved, []);
+  });
+
+  it('what the note promises: once a `people` entry names them (after a restart), the item’s next change carries them', () => {
+    const eve = who(null, '712020:eve', 'Eve');
+    const r = step(null, event('jira', 'J-30', 1000, { ...ISSUE, assignee: eve }, { op: 'c' }), flow, ctx);
+    const create = only(r.commands);
+    assert.equal(create.fields.assignee, null);
+    const linked = step(
+      r.state,
+      outcomeOf(create, {
+        targetId: 'L-J-30',
+        platformTsMs: 2000,
+        written: entity({ ...ISSUE, assignee: null }),
+      }),
+      flow,
+      ctx,
+    ).state;
+    // The reconciler restarted with Eve's entry; then someone renames the issue in Jira, Eve
+    // still assigned there (the assignee itself did not change).
+    const withEve = createPeopleDirectory(
+      peopleSchema(PLATFORMS).parse([{ email: 'eve@example.com', jira: '712020:eve' }]),
+      PLATFORMS,
+    );
+    const renamed = step(
+      linked,
+      // A rename: the webhook names only the summary as changed; the issue still shows Eve.
+      { ...event('jira', 'J-30', 3000, { assignee: eve, title: 'Renamed' }), changedFields: ['title'] },
+      flow,
+      {
+        ...ctx,
+        people: withEve,
+      },
+    );
+    const write = only(renamed.commands);
+    assert.equal(write.platform, 'linear');
+    assert.deepEqual(write.fields.assignee, {
+      email: 'eve@example.com',
+      platformUserId: null,
+      displayName: null,
+    });
+    assert.equal(write.fields.title, 'Renamed');
+    assert.deepEqual(write.unresolved, []);
+  });
+
   it('without a directory the same Jira person is unmatched (email only, as before)', () => {
     const r = step(null, event('jira', 'J-10', 1000, { ...ISSUE, assignee: samOnJira }, { op: 'c' }), flow);
     assert.equal(only(r.commands).fields.assignee, null);

@@ -20,7 +20,7 @@ import {
   type ConsumedRecord,
   type LockstepProducer,
 } from '../core/kafka/index.ts';
-import { canonicalLabelOn, PLATFORMS } from '../connectors/registry.ts';
+import { canonicalLabelOn, platformFacts, PLATFORMS } from '../connectors/registry.ts';
 import { createPeopleDirectory } from '../core/people/index.ts';
 import { backoffDelay } from '../core/resilience/index.ts';
 import { startScheduledVerify } from '../ops/verify-schedule.ts';
@@ -76,7 +76,7 @@ export async function runReconciler(): Promise<void> {
     ids: deterministicId,
     now: Date.now,
     canonicalLabel: canonicalLabelOn,
-    people: createPeopleDirectory(config.people, PLATFORMS),
+    people: createPeopleDirectory(config.people, PLATFORMS, { noEmail: (p) => platformFacts(p)?.noEmail }),
     flowStarts: await flowStartsOf(rt),
   };
   const metrics = {

@@ -5,7 +5,7 @@
  * lower-cased email, or the key of a `people:` entry without one) or null,
  * labels → sorted set, priority → the flow's priority; text and dates as they are.
  */
-import type { EntityState, Priority, Status, StatusCategory } from '../../schemas/generated/types.ts';
+import type { EntityState, Person, Priority, Status, StatusCategory } from '../../schemas/generated/types.ts';
 import type { Flow, SyncedField } from './flow.ts';
 import { statusNameOn } from './flow.ts';
 import { entityState } from '../connectors/types.ts';
@@ -21,6 +21,11 @@ export interface Translated {
   value: FieldValue;
   /** Why the value is not exactly what the platform holds (unmapped status, person with no match). */
   note: string | null;
+  /**
+   * A person the value could not carry (null in their place): who they are on the platform and
+   * why, for the commands that write the field to say so on the item (WriteCommand.unresolved).
+   */
+  unresolved?: { person: Person; reason: string };
 }
 
 export const ISSUE_FIELDS: readonly SyncedField[] = [
@@ -71,7 +76,11 @@ export function toFlowValue(
       // A `people:` override first, then the email; with neither, unassigned, saying why.
       const k = people.keyOf(platform, p);
       if (k.key !== null) return { value: k.key, note: null };
-      return { value: null, note: `assignee ${k.why}; left unassigned` };
+      return {
+        value: null,
+        note: `assignee ${k.why}; left unassigned`,
+        unresolved: { person: p, reason: k.why },
+      };
     }
     case 'priority': {
       const p = state.priority;

@@ -95,6 +95,7 @@ const command = (workspace: string, platform: string, over: Partial<WriteCommand
   causedBy: null,
   cause: null,
   createdAtMs: Date.now(),
+  unresolved: [],
   ...over,
 });
 

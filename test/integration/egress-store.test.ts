@@ -123,6 +123,7 @@ const create = (id: string): { cmd: WriteCommand; meta: CommandMeta } => ({
     base: null,
     marker: `marker-${id}`,
     causedBy: null,
+    unresolved: [],
     cause: null,
     createdAtMs: 1,
   },

@@ -81,6 +81,7 @@ function command(commandId: string, linkId: string, targetId: string): WriteComm
     base: null,
     marker: null,
     causedBy: null,
+    unresolved: [],
     cause: null,
     createdAtMs: 0,
   };

@@ -50,6 +50,7 @@ function command(n: number, title: string, platform = 'jira'): WriteCommand {
     base: null,
     marker: null,
     causedBy: null,
+    unresolved: [],
     cause: null,
     createdAtMs: 1_700_000_000_000 + n,
   };

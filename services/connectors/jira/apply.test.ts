@@ -25,7 +25,14 @@ before(async () => {
   // A person whose profile hides their email (Jira Cloud's profile visibility): no emailAddress.
   seed.users = [
     ...(seed.users ?? []),
-    { accountId: '712020:hidden-dana', displayName: 'Dana Hidden', email: null, tokens: [] },
+    // Her profile visibility hides her email: Jira knows it, and shows it to nobody.
+    {
+      accountId: '712020:hidden-dana',
+      displayName: 'Dana Hidden',
+      email: 'dana@example.com',
+      hideEmail: true,
+      tokens: [],
+    },
   ];
   emu = await startJiraEmulator({ seed, webhookTimeScale: 0.001 });
   config = jiraConfigSchema.parse({
@@ -52,6 +59,7 @@ const cmd = (over: Partial<WriteCommand>): WriteCommand => ({
   base: null,
   marker: null,
   causedBy: null,
+  unresolved: [],
   cause: null,
   createdAtMs: 0,
   ...over,
@@ -294,7 +302,7 @@ test('assignee: an account id from a people override is assigned (checked first)
       [
         'assignee',
         'unresolvable',
-        'no Jira user with email dana@example.com; add a people override with their account id',
+        "no Jira user shows the email dana@example.com (Jira's user search does not find a user by an email their profile visibility hides); add a people override with their Jira account id",
       ],
     ],
   );
@@ -311,4 +319,15 @@ test('assignee: an account id from a people override is assigned (checked first)
     [['assignee', 'unresolvable', 'no Jira account 712020:nobody (given by people)']],
   );
   assert.equal(wrong.written!.assignee?.platformUserId, '712020:hidden-dana', 'a wrong id changes nothing');
+  const nobody = await update({ email: null, platformUserId: null });
+  assert.deepEqual(
+    nobody.skipped.map((s) => [s.field, s.reason, s.detail]),
+    [
+      [
+        'assignee',
+        'unresolvable',
+        'no email to look up in Jira and no Jira account id given; add a people override with their Jira account id',
+      ],
+    ],
+  );
 });

@@ -133,7 +133,11 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
     return accountId
       ? { accountId }
       : {
-          detail: `no Jira user with email ${p.email ?? '(none given)'}; add a people override with their account id`,
+          // Jira's user search does not match an email the user's profile visibility hides, so
+          // "nobody" may well be someone who hides it: only their account id can name them.
+          detail: p.email
+            ? `no Jira user shows the email ${p.email} (Jira's user search does not find a user by an email their profile visibility hides); add a people override with their Jira account id`
+            : `no email to look up in Jira and no Jira account id given; add a people override with their Jira account id`,
         };
   }
 

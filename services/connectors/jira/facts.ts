@@ -25,6 +25,11 @@ export const jiraFacts: PlatformFacts<'jira'> = {
     ],
     comment: ['body', 'author', 'url', 'createdAtMs', 'updatedAtMs'],
   },
+  // Profile visibility: Jira Cloud returns `emailAddress` only when the user's profile lets the
+  // caller see it ("Depending on the user's privacy setting, this may be returned as null", v3 spec).
+  // Lockstep sees only that it is missing, not the setting, hence "most likely".
+  noEmail:
+    "Jira Cloud shows a user's email only when their profile visibility allows it; theirs is most likely hidden by their Jira privacy settings",
   sandbox: {
     port: 17102,
     endpointKey: 'baseUrl',

@@ -58,6 +58,26 @@ test('jira:issue_created → op c with status category, mapped priority, assigne
   });
 });
 
+test('a user whose profile hides their email (emailAddress absent, or null as the spec allows) is a person by account id', () => {
+  const payload = fixture('issue-created.json') as {
+    user: Record<string, unknown>;
+    issue: { fields: { assignee: Record<string, unknown> } };
+  };
+  delete payload.issue.fields.assignee['emailAddress'];
+  payload.user['emailAddress'] = null;
+  const [e] = normalizeJira(payload, ctx());
+  assert.deepEqual(e!.after!.assignee, {
+    email: null,
+    platformUserId: '5b10ac8d82e05b22cc7d4ef6',
+    displayName: 'Ben Okafor',
+  });
+  assert.deepEqual(e!.source.actor, {
+    email: null,
+    platformUserId: '5b10ac8d82e05b22cc7d4ef5',
+    displayName: 'Ana Lopez',
+  });
+});
+
 test('jira:issue_updated → changelog becomes before; unsynced items are ignored', () => {
   const [e] = normalizeJira(fixture('issue-updated.json'), ctx());
   assert.ok(e);

@@ -71,6 +71,7 @@ test('postNote comments on the issue once: a second post finds the first', async
     base: null,
     marker: 'link-note',
     causedBy: null,
+    unresolved: [],
     cause: null,
     createdAtMs: 0,
   });

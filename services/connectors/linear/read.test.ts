@@ -39,6 +39,7 @@ const cmd = (over: Partial<WriteCommand>): WriteCommand => ({
   base: null,
   marker: null,
   causedBy: null,
+  unresolved: [],
   cause: null,
   createdAtMs: 0,
   ...over,

@@ -147,6 +147,22 @@ describe('the people directory', () => {
     );
   });
 
+  it('says why that platform shows no email when the caller knows (a connector fact)', () => {
+    const hinted = createPeopleDirectory([], ['linear', 'jira'], {
+      noEmail: (p) => (p === 'jira' ? 'hidden by their privacy settings' : undefined),
+    });
+    const r = hinted.keyOf('jira', who(null, '712020:eve', 'Eve'));
+    assert.equal(
+      r.key === null && r.why,
+      'Eve on jira has no email to match across platforms (hidden by their privacy settings) and no `people` entry for jira id 712020:eve',
+    );
+    const other = hinted.keyOf('linear', who(null, 'lin-eve', 'Eve'));
+    assert.equal(
+      other.key === null && other.why,
+      'Eve on linear has no email to match across platforms and no `people` entry for linear id lin-eve',
+    );
+  });
+
   it('turns a key into the target platform’s person: the override id, else the email to look up', () => {
     assert.deepEqual(people.personOn('jira', 'dana@example.com'), who('dana@example.com', '712020:dana'));
     assert.deepEqual(people.personOn('linear', 'dana@example.com'), who('dana@example.com', null));
@@ -193,6 +209,7 @@ describe('resolveCommandPeople (egress: override first, then the connector’s e
     base: entityState({ assignee: base }),
     marker: null,
     causedBy: null,
+    unresolved: [],
     createdAtMs: 0,
     cause: null,
   });

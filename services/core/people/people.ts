@@ -156,11 +156,14 @@ const isEmailKey = (key: string) => key.includes('@');
 
 /**
  * The directory of `entries` (a parsed `people:` list), for `platforms` in registry order (the
- * order gives an email-less person their key: their first id in it).
+ * order gives an email-less person their key: their first id in it). `noEmail(platform)` says, in
+ * words, why that platform may show a person without an email (the connector's fact, e.g. a
+ * privacy setting); it goes into the reason a person cannot be matched.
  */
 export function createPeopleDirectory(
   entries: readonly PersonEntry[],
   platforms: readonly string[],
+  opts: { noEmail?: (platform: string) => string | undefined } = {},
 ): PeopleDirectory {
   const byKey = new Map<string, Known>();
   const byId = new Map<string, Known>();
@@ -184,9 +187,10 @@ export function createPeopleDirectory(
       }
       const email = person.email?.trim().toLowerCase();
       if (email) return { key: email, via: 'email' };
+      const hint = opts.noEmail?.(platform);
       return {
         key: null,
-        why: `${label(person)} on ${platform} has no email to match across platforms and no \`people\` entry for ${platform} id ${person.platformUserId ?? '(none)'}`,
+        why: `${label(person)} on ${platform} has no email to match across platforms${hint ? ` (${hint})` : ''} and no \`people\` entry for ${platform} id ${person.platformUserId ?? '(none)'}`,
       };
     },
     personOn(platform, key) {

@@ -44,6 +44,12 @@ export interface JiraUserSeed {
   accountId: string;
   displayName: string;
   email: string | null;
+  /**
+   * The user's profile visibility hides their email (Jira Cloud's "Only you"): `emailAddress` is
+   * left out of every user object the API returns (issue fields, comments, changelog authors,
+   * webhook `user`, user search, `/user`, `/myself`), and `user/search?query=` does not match it.
+   */
+  hideEmail?: boolean;
   /** API tokens (Basic auth) or OAuth access tokens (Bearer) that act as this user. */
   tokens: string[];
   /** The account Lockstep is configured with. */
@@ -195,6 +201,8 @@ export class JiraEmulator implements PlatformEmulator {
   private afterApply: (AfterApplyFault & { remaining: number })[] = [];
   /** Answers held by `hold` faults, sent on release. */
   private held: (() => void)[] = [];
+  /** Account ids whose profile visibility hides their email (JiraUserSeed.hideEmail). */
+  private readonly emailHidden = new Set<string>();
 
   constructor(opts: { searchLagMs?: number } = {}) {
     this.searchLagMs = opts.searchLagMs ?? DEFAULT_SEARCH_LAG_MS;
@@ -253,6 +261,7 @@ export class JiraEmulator implements PlatformEmulator {
     this.afterApply = [];
     for (const send of this.held.splice(0)) send();
     this.indexedProperties.clear();
+    this.emailHidden.clear();
     this.keyIndex.clear();
     this.projectCounters.clear();
     this.webhooks.clear();
@@ -275,6 +284,7 @@ export class JiraEmulator implements PlatformEmulator {
         isBot: u.bot === true,
         tokens: u.tokens,
       });
+    for (const u of s.users ?? []) if (u.hideEmail === true) this.emailHidden.add(u.accountId);
     for (const p of s.projects ?? []) {
       const id = p.id ?? String(this.nextProjectId++);
       this.projects.set(p.key, { id, key: p.key, name: p.name, leadAccountId: p.lead ?? null });
@@ -326,9 +336,13 @@ export class JiraEmulator implements PlatformEmulator {
     return {
       sandbox: 'Jira emulator (test infrastructure; not the real Jira)',
       users:
-        this.kit?.actors
-          .all()
-          .map((u) => ({ accountId: u.id, displayName: u.name, email: u.email, bot: u.isBot })) ?? [],
+        this.kit?.actors.all().map((u) => ({
+          accountId: u.id,
+          displayName: u.name,
+          email: u.email,
+          hideEmail: this.emailHidden.has(u.id),
+          bot: u.isBot,
+        })) ?? [],
       projects: [...this.projects.values()],
       issues: [...this.issues.values()].map((i) => ({
         ...this.renderIssue(i, { fields: null, expandChangelog: true }),
@@ -378,11 +392,32 @@ export class JiraEmulator implements PlatformEmulator {
       return json(200, { released: n });
     }
     if (method === 'GET' && what === 'after-apply/held') return json(200, { held: this.held.length });
+    if (method === 'POST' && what === 'users/email-visibility') {
+      const accountId = typeof b['accountId'] === 'string' ? b['accountId'] : '';
+      if (!this.kit?.actors.get(accountId)) return json(404, { error: 'no_such_user', accountId });
+      this.setEmailHidden(accountId, b['hidden'] !== false);
+      return json(200, { accountId, hidden: this.emailHidden.has(accountId) });
+    }
     if (method === 'DELETE' && what === 'after-apply') {
       this.afterApply = [];
       return json(200, { ok: true });
     }
     return null;
+  }
+
+  /**
+   * Sets whether `accountId`'s profile visibility hides their email (JiraUserSeed.hideEmail), for a
+   * user added with `kit.actors.add` or seeded. Control API: `POST /_emulator/jira/users/email-visibility
+   * {accountId, hidden}`.
+   */
+  setEmailHidden(accountId: string, hidden = true): void {
+    if (hidden) this.emailHidden.add(accountId);
+    else this.emailHidden.delete(accountId);
+  }
+
+  /** The email Jira shows for `u`: none when they have none or their profile hides it. */
+  private visibleEmail(u: EmulatedUser): string | null {
+    return u.email && !this.emailHidden.has(u.id) ? u.email : null;
   }
 
   /** Arms a write that is applied and then answered late or with `status` (see control()). */
@@ -1023,7 +1058,8 @@ export class JiraEmulator implements PlatformEmulator {
     const users = (this.kit?.actors.all() ?? []).filter((u) =>
       accountId
         ? u.id === accountId
-        : (u.email?.toLowerCase().startsWith(q) ?? false) ||
+        : // An email the profile hides is not matched either: a search by it finds nobody.
+          (this.visibleEmail(u)?.toLowerCase().startsWith(q) ?? false) ||
           u.name
             .toLowerCase()
             .split(/\s+/)
@@ -1197,7 +1233,9 @@ export class JiraEmulator implements PlatformEmulator {
       timeZone: 'UTC',
       avatarUrls: { '48x48': `${this.baseUrl}/avatar/${encodeURIComponent(u.id)}.png` },
     };
-    if (u.email) r['emailAddress'] = u.email;
+    // Jira leaves the field out when the user has no email or their profile visibility hides it.
+    const email = this.visibleEmail(u);
+    if (email) r['emailAddress'] = email;
     return r;
   }
 
