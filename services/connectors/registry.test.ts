@@ -114,7 +114,7 @@ test('registry: connectors first, in port order, each key its platform', () => {
     KNOWN_PLATFORMS.map((f) => f.platform),
     ['linear', 'jira', 'asana', 'slack'],
   );
-  assert.deepEqual(PLATFORMS, ['linear', 'jira']);
+  assert.deepEqual(PLATFORMS, ['linear', 'jira', 'asana']);
   for (const [key, c] of Object.entries(CONNECTORS)) assert.equal(c.platform, key);
   assert.deepEqual(COMMAND_PLATFORMS, ['linear', 'jira', 'asana', 'slack']);
 });
@@ -201,6 +201,7 @@ test("capabilities: every field a connector's normalize reports of its official 
       webhookSecret: 's',
       projects: ['PROJ'],
     },
+    asana: { accessToken: 't', projects: ['1100000000000100'] },
   };
   let checked = 0;
   for (const p of PLATFORMS) {

@@ -6,7 +6,7 @@
  * registry.test.ts fails, with file and line, when a file outside connectors/ and test/ does.
  */
 import type { z } from 'zod';
-import { asanaPlatform } from './asana/index.ts';
+import { asanaConnector } from './asana/index.ts';
 import { jiraConnector } from './jira/index.ts';
 import { linearConnector } from './linear/index.ts';
 import { slackPlatform } from './slack/index.ts';
@@ -15,6 +15,7 @@ import type { BoundConnector, Connector, FlowFacts, PlatformFacts, RateLimit } f
 export const CONNECTORS = {
   linear: linearConnector,
   jira: jiraConnector,
+  asana: asanaConnector,
 } as const;
 
 /**
@@ -23,7 +24,6 @@ export const CONNECTORS = {
  * its line moves to CONNECTORS.
  */
 const WITHOUT_CONNECTOR = {
-  asana: asanaPlatform,
   slack: slackPlatform,
 } as const;
 

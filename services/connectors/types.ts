@@ -5,7 +5,7 @@
  * Data flow through a connector:
  *
  * ```
- * webhook ─► handshake? ─► verify ─► JSON.parse ─► normalize ─► ChangeEvent[] ─► lockstep.changes.v1
+ * webhook ─► handshake? ─► verify ─► JSON.parse ─► expand? ─► normalize ─► ChangeEvent[] ─► lockstep.changes.v1
  * timer   ─► poller.poll(cursor) ─► {events, cursor}  (persist cursor only after the produce is acked)
  * lockstep.commands.<platform>.v1 ─► applier.apply(cmd) ─► ApplyResult ─► lockstep.outcomes.v1
  * any SDK throw ─► classifyError ─► {category, retriable, retryAfterMs} ─► retry / DLQ
@@ -124,6 +124,12 @@ export interface PollResult {
    * persists `cursor`, and the poll goes on: one bad item must not stop the poller forever.
    */
   rejected?: RejectedItem[];
+}
+
+/** What `expand` made of a webhook payload. */
+export interface ExpandResult {
+  payload: unknown;
+  rejected: RejectedItem[];
 }
 
 /** A polled item that could not be normalized, with the raw item for the dead letter. */
@@ -386,16 +392,30 @@ export interface ConnectorDefinition<P extends string, S extends z.ZodType> exte
    * payloads Lockstep does not sync. Throws LockstepError (category 'validation') for malformed input.
    */
   normalize(payload: unknown, ctx: NormalizeContext<z.output<S>>): ChangeEvent[];
+  /**
+   * For a platform whose webhooks say only *that* something changed (Asana's compact events):
+   * fetches what the verified, parsed payload names, between verify and normalize, and returns the
+   * payload normalize reads. Records that cannot be read (malformed) come back in `rejected`, to be
+   * dead-lettered one by one while the rest goes on. Throws SDK errors unchanged (ingest answers
+   * 503, the platform retries) and LockstepError('validation') for a payload it cannot read.
+   * Requests draw from `deps.budget`. Absent: normalize reads the payload as delivered.
+   */
+  expand?(payload: unknown, deps: ConnectorDeps<z.output<S>>): Promise<ExpandResult>;
   createPoller(deps: ConnectorDeps<z.output<S>>): Poller;
   createApplier(deps: ConnectorDeps<z.output<S>>): Applier;
   /** One-record reads (`lockstep verify`); requests draw from `deps.budget` like the poller's. */
   createReader(deps: ConnectorDeps<z.output<S>>): Reader;
   /** SDK/HTTP error → category; implemented as a lookup table in the connector's errors.ts. */
   classifyError(err: unknown): ErrorClass;
-  /** Creates webhook(s) on the platform pointing at `url`, signed with `secret` (one per team where the platform scopes them so). Needs admin rights. */
+  /**
+   * Creates webhook(s) on the platform pointing at `url`, signed with `secret` (one per team where
+   * the platform scopes them so). Needs admin rights. `secret` is null for a platform that hands
+   * its secret over in a handshake instead (the caller opens ingest's registration window around
+   * this call: services/ingest/register.ts).
+   */
   registerWebhook(
     deps: ConnectorDeps<z.output<S>>,
-    opts: { url: string; secret: string },
+    opts: { url: string; secret: string | null },
   ): Promise<RegisteredWebhook[]>;
   /** Lockstep's own user id on the platform (Linear `viewer`, Jira `myself`), for `actorIsLockstep`. */
   resolveBotUserId(deps: ConnectorDeps<z.output<S>>): Promise<string>;
@@ -437,12 +457,16 @@ export interface BoundConnector<P extends string = string> {
   /** True when the platform hands its signing secret over in a handshake (ingest then loads the learned secrets for `verify`). */
   learnsSecrets: boolean;
   normalize(payload: unknown, ctx: Omit<NormalizeContext<unknown>, 'config'>): ChangeEvent[];
+  /** See ConnectorDefinition.expand; the payload unchanged for a platform without it. */
+  expand(payload: unknown, botUserId: string | null, budget?: RequestBudget): Promise<ExpandResult>;
+  /** True when webhooks must be expanded before normalize (the platform's events are compact). */
+  expands: boolean;
   createPoller(botUserId: string | null, budget?: RequestBudget): Poller;
   createApplier(botUserId: string | null, budget?: RequestBudget): Applier;
   createReader(botUserId: string | null, budget?: RequestBudget): Reader;
   classifyError(err: unknown): ErrorClass;
   describeError(err: unknown): string;
-  registerWebhook(opts: { url: string; secret: string }): Promise<RegisteredWebhook[]>;
+  registerWebhook(opts: { url: string; secret: string | null }): Promise<RegisteredWebhook[]>;
   resolveBotUserId(): Promise<string>;
   /** See ConnectorDefinition.mentions; [] for a platform that has none. */
   mentions(text: string): string[];
@@ -472,6 +496,9 @@ export function defineConnector<const P extends string, S extends z.ZodType>(
         handshake: (req) => (def.handshake ? def.handshake(req, config) : null),
         learnsSecrets: def.handshake !== undefined,
         normalize: (payload, ctx) => def.normalize(payload, { ...ctx, config }),
+        expand: async (payload, botUserId, budget) =>
+          def.expand ? def.expand(payload, deps(botUserId, budget)) : { payload, rejected: [] },
+        expands: def.expand !== undefined,
         createPoller: (botUserId, budget) => def.createPoller(deps(botUserId, budget)),
         createApplier: (botUserId, budget) => def.createApplier(deps(botUserId, budget)),
         createReader: (botUserId, budget) => def.createReader(deps(botUserId, budget)),

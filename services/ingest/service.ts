@@ -3,7 +3,7 @@
  */
 import { Counter, Gauge } from 'prom-client';
 import { topicOffsets } from '../core/kafka/index.ts';
-import type { BoundConnector, WebhookRequest } from '../connectors/types.ts';
+import type { BoundConnector, RejectedItem, WebhookRequest } from '../connectors/types.ts';
 import type { ChangeEvent } from '../../schemas/generated/types.ts';
 import { boundConnectors, rateLimitFor } from '../app/config.ts';
 import { RateBudget } from '../core/resilience/index.ts';
@@ -88,9 +88,15 @@ export async function runIngest(): Promise<void> {
     }
   };
 
+  // One request budget per platform, shared by its poller and by the fetches a webhook's expand
+  // makes (both spend the same token's quota). Published rate, corrected by the platform's
+  // rate-limit headers (which also count what egress spends of the quota).
+  const budgets = new Map([...connectors.keys()].map((p) => [p, new RateBudget(rateLimitFor(config, p))]));
+
   const deps = {
     connectors,
     botUserIds,
+    budgets,
     publish: (events: ChangeEvent[]) =>
       within(publish(events), config.ingest.publishTimeoutMs, 'publishing webhook events'),
     deliveries: createDeliveryStore(rt.pool),
@@ -110,6 +116,15 @@ export async function runIngest(): Promise<void> {
             .map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v ?? '')]),
         ),
         error: { category: 'validation', message: `${error.category}: ${error.message}`, retriable: false },
+      });
+    },
+    async deadLetterRecord(platform: string, item: RejectedItem) {
+      await rt.deadLetter({
+        stage: 'ingest',
+        topic: `webhook:${platform}:record`,
+        key: item.id === null ? null : Buffer.from(item.id),
+        value: Buffer.from(JSON.stringify(item.raw ?? null)),
+        error: { category: 'validation', message: item.reason, retriable: false },
       });
     },
   };
@@ -188,12 +203,8 @@ export async function runIngest(): Promise<void> {
         runPollLoop(
           {
             source: `${platform}`,
-            // Its requests draw from a budget of the platform's published rate, corrected by the
-            // platform's rate-limit headers (which also count what egress spends of the quota).
-            poller: c.createPoller(
-              botUserIds.get(platform) ?? null,
-              new RateBudget(rateLimitFor(config, platform)),
-            ),
+            // Its requests draw from the platform's budget (above), shared with webhook expands.
+            poller: c.createPoller(botUserIds.get(platform) ?? null, budgets.get(platform)),
             cursors,
             publish,
             intervalMs: config.ingest.pollIntervalMs,

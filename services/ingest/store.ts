@@ -81,13 +81,18 @@ export function createDeliveryStore(pool: Pool): WebhookDeps['deliveries'] {
 export function createSecretStore(pool: Pool): WebhookDeps['secrets'] {
   return {
     async learn(platform, secret) {
-      await retried(`storing a learned ${platform} webhook secret`, () =>
+      // Stored only while a registration window is open (webhook_registrations): a handshake at
+      // any other time is a stranger's, and its secret must not sign deliveries.
+      const r = await retried(`storing a learned ${platform} webhook secret`, () =>
         pool.query(
-          `insert into webhook_secrets (platform, secret) values ($1, $2)
+          `insert into webhook_secrets (platform, secret)
+             select $1, $2 where exists (
+               select 1 from webhook_registrations where platform = $1 and open_until > now())
            on conflict (platform, secret) do update set learned_at = now()`,
           [platform, secret],
         ),
       );
+      return (r.rowCount ?? 0) > 0;
     },
     async known(platform) {
       const r = await retried(`loading the learned ${platform} webhook secrets`, () =>
@@ -97,6 +102,35 @@ export function createSecretStore(pool: Pool): WebhookDeps['secrets'] {
         ),
       );
       return r.rows.map((row) => row.secret);
+    },
+  };
+}
+
+/**
+ * Opens `platform`'s registration window for `ttlMs` (or until `close`): while it is open, a
+ * handshake's secret is learned. `lockstep webhooks register` holds it around the platform's
+ * registration call, during which the platform sends its handshake.
+ */
+export async function openRegistrationWindow(
+  pool: Pool,
+  platform: string,
+  ttlMs: number,
+): Promise<{ close(): Promise<void> }> {
+  await guarded(
+    `opening the ${platform} webhook registration window`,
+    pool.query(
+      `insert into webhook_registrations (platform, open_until)
+         values ($1, now() + make_interval(secs => $2::double precision / 1000))
+       on conflict (platform) do update set open_until = excluded.open_until`,
+      [platform, ttlMs],
+    ),
+  );
+  return {
+    async close() {
+      await guarded(
+        `closing the ${platform} webhook registration window`,
+        pool.query('delete from webhook_registrations where platform = $1', [platform]),
+      );
     },
   };
 }

@@ -1,12 +1,13 @@
 /**
- * POST /webhooks/<platform>: handshake → verify → parse → normalize → produce → 2xx.
+ * POST /webhooks/<platform>: handshake → verify → parse → expand → normalize → produce → 2xx.
  * A 2xx means the events are in Kafka (acks=all): STYLE.md rule 8, acknowledge only what is durable.
  * Platforms retry on anything else, so a dependency that is down (Kafka, Postgres) answers 503 and
  * loses nothing. Bodies say what the caller can act on and no more: an internal error's message
  * goes to the log, never to whoever sent the webhook.
  */
 import type { Counter } from 'prom-client';
-import type { BoundConnector, WebhookRequest } from '../connectors/types.ts';
+import type { BoundConnector, RejectedItem, WebhookRequest } from '../connectors/types.ts';
+import type { RequestBudget } from '../core/resilience/index.ts';
 import { LockstepError } from '../core/errors/index.ts';
 import type { Logger } from '../core/logging/index.ts';
 import type { ChangeEvent } from '../../schemas/generated/types.ts';
@@ -24,6 +25,13 @@ export interface WebhookDeps {
   publish(events: ChangeEvent[]): Promise<void>;
   /** Sends a payload we could not turn into events to the dead-letter topic, for a later retry. */
   deadLetter(platform: string, req: WebhookRequest, error: LockstepError): Promise<void>;
+  /**
+   * Sends one record `expand` could not read to the dead-letter topic (the rest of the delivery
+   * goes on). Absent: such records are dead-lettered with the whole delivery.
+   */
+  deadLetterRecord?(platform: string, item: RejectedItem): Promise<void>;
+  /** Each platform's request budget, shared with its poller: expand's fetches draw from it. */
+  budgets?: ReadonlyMap<string, RequestBudget>;
   /** Delivery-id dedupe: `seen` before publishing, `remember` after it is durable. */
   deliveries: {
     seen(platform: string, id: string): Promise<boolean>;
@@ -31,10 +39,12 @@ export interface WebhookDeps {
   };
   /**
    * Signing secrets learned in webhook handshakes, durable (Postgres): `learn` resolves once the
-   * secret is stored; `known` gives a platform's secrets, newest first.
+   * secret is stored, true, or false when no registration window of the platform is open (the
+   * handshake is then a stranger's and nothing is stored); `known` gives a platform's secrets,
+   * newest first.
    */
   secrets: {
-    learn(platform: string, secret: string): Promise<void>;
+    learn(platform: string, secret: string): Promise<boolean>;
     known(platform: string): Promise<string[]>;
   };
   metrics: { webhooks: Counter<'platform' | 'result'> };
@@ -77,8 +87,9 @@ export async function handleWebhook(
       // Answered only once the secret is stored: a handshake answered and then forgotten would
       // leave a webhook whose every delivery is refused. Not stored → 503; the operator's
       // registration fails and is run again.
+      let learned: boolean;
       try {
-        await deps.secrets.learn(platform, handshake.learnedSecret);
+        learned = await deps.secrets.learn(platform, handshake.learnedSecret);
       } catch (err) {
         count('unavailable');
         deps.logger.error(
@@ -86,6 +97,17 @@ export async function handleWebhook(
           'storing the webhook secret of a handshake failed (Postgres); answering 503',
         );
         return UNAVAILABLE(platform);
+      }
+      if (!learned) {
+        count('handshake_refused');
+        deps.logger.warn(
+          { platform },
+          'refusing a webhook handshake: no registration is in progress (run `lockstep webhooks register`)',
+        );
+        return {
+          status: 403,
+          body: { error: `${platform} webhook handshake refused: no registration is in progress` },
+        };
       }
     }
     count('handshake');
@@ -130,38 +152,46 @@ export async function handleWebhook(
     }
   }
 
+  let payload: unknown;
+  try {
+    payload = JSON.parse(req.rawBody.toString('utf8'));
+  } catch (err) {
+    return malformed(deps, platform, req, err);
+  }
+
+  const botUserId = deps.botUserIds.get(platform) ?? null;
+  if (connector.expands) {
+    // The platform's events name what changed; fetch it now, while the platform waits for our
+    // answer. A failed fetch (platform down, rate limit) is not bad input: 503, it retries.
+    let rejected: RejectedItem[];
+    try {
+      ({ payload, rejected } = await connector.expand(payload, botUserId, deps.budgets?.get(platform)));
+    } catch (err) {
+      if (err instanceof LockstepError && err.category === 'validation')
+        return malformed(deps, platform, req, err);
+      count('expand_failed');
+      deps.logger.error(
+        { platform, err: connector.describeError(err) },
+        'fetching what a webhook names failed; answering 503, the platform will retry',
+      );
+      return UNAVAILABLE(platform);
+    }
+    for (const item of rejected) {
+      const reply = await rejectRecord(deps, platform, req, item);
+      if (reply) return reply;
+    }
+  }
+
   let events: ChangeEvent[];
   try {
-    const payload: unknown = JSON.parse(req.rawBody.toString('utf8'));
     events = connector.normalize(payload, {
       via: 'webhook',
       deliveryId: verdict.deliveryId,
       nowMs: deps.now(),
-      botUserId: deps.botUserIds.get(platform) ?? null,
+      botUserId,
     });
   } catch (err) {
-    // Signed by the platform but not something we can read: keep it where it can be retried from.
-    const error =
-      err instanceof LockstepError
-        ? err
-        : new LockstepError(`normalizing ${platform} webhook`, { category: 'validation', cause: err });
-    try {
-      await deps.deadLetter(platform, req, error);
-    } catch (dlErr) {
-      // Not kept anywhere yet: the platform must send it again.
-      count('unavailable');
-      deps.logger.error(
-        { platform, err: error.message, deadLetterErr: String(dlErr) },
-        'dead-lettering a malformed webhook failed; answering 503, the platform will retry',
-      );
-      return UNAVAILABLE(platform);
-    }
-    count('malformed');
-    deps.logger.warn(
-      { platform, err: error.message },
-      'rejecting webhook: malformed payload (dead-lettered)',
-    );
-    return { status: 400, body: { error: `malformed ${platform} webhook payload; kept as a dead letter` } };
+    return malformed(deps, platform, req, err);
   }
 
   try {
@@ -188,6 +218,64 @@ export async function handleWebhook(
   }
   count(events.length ? 'accepted' : 'ignored');
   return { status: 200, body: { ok: true, events: events.length } };
+}
+
+/** Dead-letters a signed payload we cannot read (400), or answers 503 when even that fails. */
+async function malformed(
+  deps: WebhookDeps,
+  platform: string,
+  req: WebhookRequest,
+  err: unknown,
+): Promise<WebhookReply> {
+  // Signed by the platform but not something we can read: keep it where it can be retried from.
+  const error =
+    err instanceof LockstepError
+      ? err
+      : new LockstepError(`normalizing ${platform} webhook`, { category: 'validation', cause: err });
+  try {
+    await deps.deadLetter(platform, req, error);
+  } catch (dlErr) {
+    // Not kept anywhere yet: the platform must send it again.
+    deps.metrics.webhooks.inc({ platform, result: 'unavailable' });
+    deps.logger.error(
+      { platform, err: error.message, deadLetterErr: String(dlErr) },
+      'dead-lettering a malformed webhook failed; answering 503, the platform will retry',
+    );
+    return UNAVAILABLE(platform);
+  }
+  deps.metrics.webhooks.inc({ platform, result: 'malformed' });
+  deps.logger.warn({ platform, err: error.message }, 'rejecting webhook: malformed payload (dead-lettered)');
+  return { status: 400, body: { error: `malformed ${platform} webhook payload; kept as a dead letter` } };
+}
+
+/**
+ * Dead-letters one record of a delivery that expand could not read; the rest goes on. Returns a
+ * reply only when the dead letter could not be written (503: the platform sends it all again).
+ */
+async function rejectRecord(
+  deps: WebhookDeps,
+  platform: string,
+  req: WebhookRequest,
+  item: RejectedItem,
+): Promise<WebhookReply | null> {
+  const error = new LockstepError(
+    `reading ${platform} record ${item.id ?? '(no id)'} named by a webhook: ${item.reason}`,
+    { category: 'validation' },
+  );
+  try {
+    if (deps.deadLetterRecord) await deps.deadLetterRecord(platform, item);
+    else await deps.deadLetter(platform, req, error);
+  } catch (dlErr) {
+    deps.metrics.webhooks.inc({ platform, result: 'unavailable' });
+    deps.logger.error(
+      { platform, err: error.message, deadLetterErr: String(dlErr) },
+      'dead-lettering a record a webhook names failed; answering 503, the platform will retry',
+    );
+    return UNAVAILABLE(platform);
+  }
+  deps.metrics.webhooks.inc({ platform, result: 'record_rejected' });
+  deps.logger.warn({ platform, err: error.message }, 'a record a webhook names is malformed (dead-lettered)');
+  return null;
 }
 
 /** The Kafka key of a change: `platform:workspace:entityType:entityId` (DESIGN.md). */

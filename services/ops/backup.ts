@@ -67,6 +67,11 @@ export const BACKUP_TABLES: readonly {
     why: 'signing secrets learned in webhook handshakes: without them every delivery of those webhooks is refused (401) until they are registered again',
   },
   {
+    table: 'webhook_registrations',
+    orderBy: 'platform',
+    why: 'open webhook registration windows; at most a minute or two long, so a restored one has usually run out (harmless) — kept so a restore during a registration does not refuse its handshake',
+  },
+  {
     table: 'reconciler_links',
     orderBy: 'link_id',
     why: 'the links and each field’s base (inside state): without them every item looks new and is created again',

@@ -21,7 +21,10 @@
  * - the poll: a person's new item is in a poll from no cursor; a poll from the returned cursor
  *   brings none of the first poll's events again (overlap re-reads dropped by the seen-set);
  * - timeouts: a request the platform never answers is abandoned after the connector's
- *   `requestTimeoutMs` as a retriable network error.
+ *   `requestTimeoutMs` as a retriable network error;
+ * - expand (a connector whose webhooks only name what changed): a delivery naming a person's item
+ *   expands to the item as it stands, and normalizes to an event of it; a delivery naming an item
+ *   that does not exist does not throw.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -32,6 +35,7 @@ import {
   type Applier,
   type ConnectorDeps,
   type ErrorClass,
+  type ExpandResult,
   type NormalizeContext,
   type Poller,
   type Reader,
@@ -49,6 +53,7 @@ export interface ConnectorUnderTest<Cfg> {
   createReader(deps: ConnectorDeps<Cfg>): Reader;
   createPoller(deps: ConnectorDeps<Cfg>): Poller;
   classifyError(err: unknown): ErrorClass;
+  expand?(payload: unknown, deps: ConnectorDeps<Cfg>): Promise<ExpandResult>;
 }
 
 /** A running emulator and a config for the connector pointed at it. */
@@ -64,6 +69,8 @@ export interface ConformanceWorld<Cfg> {
   bot: { userId: string; token: string };
   /** A person makes an item on the platform through its official SDK; returns the item's id. */
   personCreates(title: string): Promise<string>;
+  /** For a connector with `expand`: a webhook body, as the platform sends it, naming item `id`. */
+  deliveryNaming?(id: string): unknown;
 }
 
 export interface ConformanceSubject<Cfg> {
@@ -311,6 +318,27 @@ export function conformanceSuite<Cfg>(subject: ConformanceSubject<Cfg>): void {
         'events of the first poll came again',
       );
     });
+
+    if (c.expand)
+      test('expand: a delivery naming an item expands to it as it stands; a missing item does not throw', async () => {
+        const expand = c.expand!.bind(c);
+        assert.ok(w.deliveryNaming, 'a connector with expand names how its platform delivers an item');
+        const title = `Conformance: expanded ${Date.now()}`;
+        const id = await w.personCreates(title);
+        const r = await expand(w.deliveryNaming(id), deps);
+        assert.deepEqual(r.rejected, []);
+        const events = c.normalize(r.payload, {
+          config: w.config,
+          via: 'webhook',
+          deliveryId: null,
+          nowMs: Date.now(),
+          botUserId: w.bot.userId,
+        });
+        const mine = events.find((e) => e.source.entityId === id);
+        assert.ok(mine, `an event of ${id} among ${events.map((e) => e.source.entityId).join(', ')}`);
+        assert.equal(mine.after?.title, title);
+        await expand(w.deliveryNaming('9999999999999999'), deps);
+      });
 
     test('timeouts: a request never answered is abandoned as a retriable network error', async () => {
       // A short timeout for this applier only: the other checks keep the default, so a slow

@@ -1,14 +1,16 @@
 /**
- * One end-to-end world per test file: the Linear and Jira emulators (driven by tests through the
- * official SDKs), a private Postgres database, private topic names, and the real pipeline
- * processes (ingest, reconciler, egress-linear, egress-jira) started by the same launcher as
- * `lockstep start`, against the shared test stack's Kafka, registry, Postgres and Jaeger.
+ * One end-to-end world per test file: the Linear and Jira emulators (and, with `asana: true`, the
+ * Asana emulator as a third side of the flow: the hub), driven by tests through the official SDKs,
+ * a private Postgres database, private topic names, and the real pipeline processes (ingest,
+ * reconciler, one egress per platform) started by the same launcher as `lockstep start`, against
+ * the shared test stack's Kafka, registry, Postgres and Jaeger.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LinearClient } from '@linear/sdk';
+import Asana from 'asana';
 import { Version3Client } from 'jira.js';
 import type { Admin } from 'kafkajs';
 import { afterEach } from 'node:test';
@@ -27,6 +29,12 @@ import {
 } from '../../services/app/launcher.ts';
 import { DEMO_STATUS_MAP } from '../../services/app/sandbox-config.ts';
 import { commandsTopic, createKafka } from '../../services/core/kafka/index.ts';
+import { registerWebhook } from '../../services/ingest/register.ts';
+import {
+  DEMO_TOKENS as ASANA_TOKENS,
+  demoSeed as asanaDemoSeed,
+  startAsanaEmulator,
+} from '../emulators/asana/index.ts';
 import { EmulatorControl } from '../emulators/common/control-client.ts';
 import type { RunningEmulator } from '../emulators/common/server.ts';
 import {
@@ -41,11 +49,24 @@ import {
   startLinearEmulator,
 } from '../emulators/linear/index.ts';
 import { testStackEndpoints } from '../stack/env.ts';
-import { freePort, freePortPair } from '../support/ports.ts';
+import { freePort, freePortRun } from '../support/ports.ts';
 
 export const LINEAR_WEBHOOK_SECRET = 'e2e-linear-webhook-secret';
 export const JIRA_WEBHOOK_SECRET = 'e2e-jira-webhook-secret';
 export const JIRA_EMAIL = 'lockstep-bot@example.com';
+/** The Asana emulator's demo project ("Sandbox Roadmap": sections Backlog, To do, In progress, Done). */
+export const ASANA_PROJECT = '1100000000000100';
+
+/**
+ * The demo status map with Asana's section names: the emulator's project has sections Backlog,
+ * To do, In progress and Done (no Canceled section: a canceled item is left where it is in Asana,
+ * reported as unresolvable, as Jira's missing Backlog is).
+ */
+export const ASANA_STATUS_MAP: Record<string, string>[] = DEMO_STATUS_MAP.map((entry) => {
+  const asana: Record<string, string> = { Todo: 'To do', 'In Progress': 'In progress' };
+  const there = asana[entry['name'] ?? ''];
+  return there ? { ...entry, asana: there } : { ...entry };
+});
 
 export interface E2EOptions {
   /** Field policies of the flow (default: last-write-wins everywhere). */
@@ -57,6 +78,8 @@ export interface E2EOptions {
   egress?: Record<string, unknown>;
   /** The `audit` section (retention, prune interval). */
   audit?: Record<string, unknown>;
+  /** Asana's project as a third side of the flow (after Linear and Jira). */
+  asana?: boolean;
   /** The `people:` overrides (core/people). */
   people?: Record<string, string>[];
   /** More of the `reconciler` section (its port is the world's): e.g. `verifyEvery`. */
@@ -89,6 +112,17 @@ export interface E2E {
   jiraEmu: RunningEmulator & { jira: JiraEmulator };
   linearControl: EmulatorControl;
   jiraControl: EmulatorControl;
+  /** With `asana: true` only. */
+  asanaEmu?: RunningEmulator;
+  asanaControl?: EmulatorControl;
+  /** SDK API objects acting as a person on the Asana emulator (with `asana: true` only). */
+  asanaAs(person: 'alice' | 'bob' | 'carol'): {
+    tasks: Asana.TasksApi;
+    stories: Asana.StoriesApi;
+    sections: Asana.SectionsApi;
+  };
+  /** Every emulator of the world, by platform (for pending work and quiet windows). */
+  emulators: readonly (readonly [string, RunningEmulator])[];
   /** SDK clients acting as people (not the bot). */
   linearAs(person: 'alice' | 'bob' | 'carol'): LinearClient;
   jiraAs(person: 'alice' | 'bob' | 'carol'): Version3Client;
@@ -119,6 +153,12 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
   const s = seeds();
   const linearEmu = await startLinearEmulator({ webhookTimeScale: scale, seed: s.linear });
   const jiraEmu = await startJiraEmulator({ webhookTimeScale: scale, seed: s.jira });
+  const asanaEmu = opts.asana
+    ? await startAsanaEmulator({
+        webhookTimeScale: scale,
+        seed: { ...asanaDemoSeed(), tasks: [], stories: [] },
+      })
+    : undefined;
   const pipeline: PipelineOptions = {
     stateDir: join(dir, 'pipeline'),
     configFile: join(dir, 'lockstep.yaml'),
@@ -126,7 +166,7 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
     log: () => undefined,
   };
   try {
-    return await startWorld(opts, { stack, id, dir, linearEmu, jiraEmu, pipeline });
+    return await startWorld(opts, { stack, id, dir, linearEmu, jiraEmu, asanaEmu, pipeline });
   } catch (err) {
     // A world that failed to start must not keep the test file alive (open emulator servers) or
     // leave its services running. Its dir goes, so the failing service's last log lines go into
@@ -139,6 +179,7 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
     await (opts.runner ? opts.runner.stop() : stopPipeline(pipeline)).catch(() => undefined);
     await linearEmu.close().catch(() => undefined);
     await jiraEmu.close().catch(() => undefined);
+    await asanaEmu?.close().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -152,10 +193,11 @@ async function startWorld(
     dir: string;
     linearEmu: RunningEmulator;
     jiraEmu: RunningEmulator & { jira: JiraEmulator };
+    asanaEmu: (RunningEmulator & { apiUrl: string }) | undefined;
     pipeline: PipelineOptions;
   },
 ): Promise<E2E> {
-  const { stack, id, dir, linearEmu, jiraEmu, pipeline } = w;
+  const { stack, id, dir, linearEmu, jiraEmu, asanaEmu, pipeline } = w;
 
   // A private database per world: reconciler links and egress idempotency must not leak between tests.
   const database = `lockstep_e2e_${id}`;
@@ -166,7 +208,12 @@ async function startWorld(
   const pgUrl = new URL(stack.postgres.url);
   pgUrl.pathname = `/${database}`;
 
-  const [ingestPort, reconcilerPort, egressBase] = [await freePort(), await freePort(), await freePortPair()];
+  // Egress ports are base + platform index in the registry (linear 0, jira 1, asana 2).
+  const [ingestPort, reconcilerPort, egressBase] = [
+    await freePort(),
+    await freePort(),
+    await freePortRun(asanaEmu ? 3 : 2),
+  ];
   const prefix = `e2e-${id}`;
   const doc = {
     kafka: {
@@ -203,6 +250,13 @@ async function startWorld(
         webhookSecret: JIRA_WEBHOOK_SECRET,
         projects: ['ENG'],
       },
+      ...(asanaEmu && {
+        asana: {
+          accessToken: ASANA_TOKENS.bot,
+          baseUrl: asanaEmu.apiUrl,
+          projects: [ASANA_PROJECT],
+        },
+      }),
     },
     flows: [
       {
@@ -210,9 +264,10 @@ async function startWorld(
         sides: [
           { platform: 'linear', workspace: 'ENG' },
           { platform: 'jira', workspace: 'ENG' },
+          ...(asanaEmu ? [{ platform: 'asana', workspace: ASANA_PROJECT }] : []),
         ],
         fields: opts.fields ?? { default: 'last-write-wins' },
-        statusMap: DEMO_STATUS_MAP,
+        statusMap: asanaEmu ? ASANA_STATUS_MAP : DEMO_STATUS_MAP,
         notes: opts.notes ?? 'none',
       },
     ],
@@ -222,7 +277,6 @@ async function startWorld(
     ...(opts.audit && { audit: opts.audit }),
     ...(opts.people && { people: opts.people }),
   };
-  // Egress ports are base + platform index (linear 0, jira 1): take a second free port's worth of room.
   const configFile = pipeline.configFile;
   writeFileSync(configFile, stringify(doc));
   const config = loadAppConfig(configFile, {});
@@ -233,10 +287,16 @@ async function startWorld(
   }
 
   const ingestUrl = `http://127.0.0.1:${ingestPort}`;
+  const secrets: Record<string, string | null> = {
+    linear: LINEAR_WEBHOOK_SECRET,
+    jira: JIRA_WEBHOOK_SECRET,
+    asana: null, // learned in the handshake, inside the registration window
+  };
   for (const [platform, c] of boundConnectors(config)) {
-    await c.registerWebhook({
+    await registerWebhook(c, {
       url: `${ingestUrl}/webhooks/${platform}`,
-      secret: platform === 'linear' ? LINEAR_WEBHOOK_SECRET : JIRA_WEBHOOK_SECRET,
+      secret: secrets[platform] ?? null,
+      postgresUrl: pgUrl.toString(),
     });
   }
 
@@ -251,6 +311,23 @@ async function startWorld(
     jiraEmu,
     linearControl: new EmulatorControl(linearEmu.url),
     jiraControl: new EmulatorControl(jiraEmu.url),
+    ...(asanaEmu && { asanaEmu, asanaControl: new EmulatorControl(asanaEmu.url) }),
+    asanaAs(p) {
+      if (!asanaEmu) throw new Error('asanaAs: this world has no Asana side (startE2E({ asana: true }))');
+      const c = new Asana.ApiClient();
+      c.basePath = asanaEmu.apiUrl;
+      c.authentications.token.accessToken = ASANA_TOKENS[people[p]];
+      return {
+        tasks: new Asana.TasksApi(c),
+        stories: new Asana.StoriesApi(c),
+        sections: new Asana.SectionsApi(c),
+      };
+    },
+    emulators: [
+      ['linear', linearEmu],
+      ['jira', jiraEmu],
+      ...(asanaEmu ? [['asana', asanaEmu] as const] : []),
+    ],
     linearAs: (p) =>
       new LinearClient({ apiKey: LINEAR_DEMO_TOKENS[people[p]], apiUrl: `${linearEmu.url}/graphql` }),
     jiraAs: (p) =>
@@ -285,6 +362,7 @@ async function startWorld(
       await db.end();
       await linearEmu.close();
       await jiraEmu.close();
+      await asanaEmu?.close();
       // Kept after a failed test, or always with LOCKSTEP_E2E_KEEP_LOGS=1.
       if (aTestFailed || process.env['LOCKSTEP_E2E_KEEP_LOGS'])
         process.stderr.write(`[e2e] world ${id} kept in ${dir} (config, pipeline/logs)\n`);
@@ -363,10 +441,7 @@ export async function pendingWork(e: E2E): Promise<string[]> {
     "select count(*)::int as n from item_notes where status = 'pending'",
   );
   if (notes.rows[0]!.n > 0) pending.push(`${notes.rows[0]!.n} notes not yet posted`);
-  for (const [name, emu] of [
-    ['linear', e.linearEmu],
-    ['jira', e.jiraEmu],
-  ] as const)
+  for (const [name, emu] of e.emulators)
     if (emu.kit.webhooks.inFlightCount > 0)
       pending.push(`${name}: ${emu.kit.webhooks.inFlightCount} webhooks in flight`);
   const behind = e.jiraEmu.jira.searchIndexBehindMs();
@@ -382,7 +457,7 @@ export async function pendingWork(e: E2E): Promise<string[]> {
  */
 export async function settled(e: E2E, quietMs = 500, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const count = () => e.linearEmu.ledger.list().length + e.jiraEmu.ledger.list().length;
+  const count = () => e.emulators.reduce((n, [, emu]) => n + emu.ledger.list().length, 0);
   let pending: string[] = [];
   while (Date.now() < deadline) {
     pending = await pendingWork(e);

@@ -131,8 +131,17 @@ export async function linearIssues(client: LinearClient): Promise<RawIssue[]> {
 export const backfillWriteSet = (r: BackfillReport): string[] =>
   r.paired.flatMap((p) => p.writes.map((w) => `${w.platform}:${w.targetKey}:${w.fields.join('+')}`)).sort();
 
-/** Writes in the ledger: Jira POST/PUT/DELETE (searches excluded); Linear mutations. */
-export function writes(entries: LedgerEntry[], platform: 'linear' | 'jira'): LedgerEntry[] {
+export type E2EPlatform = 'linear' | 'jira' | 'asana';
+
+function emulatorOf(e: E2E, platform: E2EPlatform) {
+  const emu = e.emulators.find(([p]) => p === platform)?.[1];
+  if (!emu) throw new Error(`this world has no ${platform} emulator`);
+  return emu;
+}
+
+/** Writes in the ledger: Jira and Asana POST/PUT/DELETE (searches excluded); Linear mutations. */
+export function writes(entries: LedgerEntry[], platform: E2EPlatform): LedgerEntry[] {
+  if (platform === 'asana') return entries.filter((e) => e.method !== 'GET');
   if (platform === 'jira') {
     return entries.filter((e) => e.method !== 'GET' && !e.path.endsWith('/search/jql'));
   }
@@ -140,13 +149,40 @@ export function writes(entries: LedgerEntry[], platform: 'linear' | 'jira'): Led
 }
 
 /** Ledger entries made by Lockstep's bot since `since` (a ledger seq). */
-export function botCalls(e: E2E, platform: 'linear' | 'jira', since = 0): LedgerEntry[] {
-  const emu = platform === 'linear' ? e.linearEmu : e.jiraEmu;
+export function botCalls(e: E2E, platform: E2EPlatform, since = 0): LedgerEntry[] {
+  const emu = emulatorOf(e, platform);
   const bot = emu.kit.actors.all().find((u) => u.isBot);
   return emu.ledger.list(since).filter((x) => x.actor === bot?.id);
 }
 
-export function lastSeq(e: E2E, platform: 'linear' | 'jira'): number {
-  const emu = platform === 'linear' ? e.linearEmu : e.jiraEmu;
+export function lastSeq(e: E2E, platform: E2EPlatform): number {
+  const emu = emulatorOf(e, platform);
   return emu.ledger.list().at(-1)?.seq ?? 0;
+}
+
+export interface AsanaTaskView {
+  gid: string;
+  name: string;
+  html_notes: string;
+  completed: boolean;
+  assignee: { email: string } | null;
+  due_on: string | null;
+  memberships: { section: { name: string } | null }[];
+}
+
+/** Tasks of the world's Asana project, with the fields Lockstep syncs (as a person, not the bot). */
+export async function asanaTasks(e: E2E, project: string): Promise<AsanaTaskView[]> {
+  // The SDK types the answer as any (its Collection or the body); it is the body's `data`.
+  const r: { data: AsanaTaskView[] } = await e.asanaAs('alice').tasks.getTasksForProject(project, {
+    opt_fields: 'name,html_notes,completed,assignee.email,due_on,memberships.section.name',
+  });
+  return r.data;
+}
+
+/** The comment stories of an Asana task (system stories left out), oldest first. */
+export async function asanaComments(e: E2E, task: string): Promise<{ gid: string; text: string }[]> {
+  const r: { data: { gid: string; type: string; text: string }[] } = await e
+    .asanaAs('alice')
+    .stories.getStoriesForTask(task, { opt_fields: 'type,text' });
+  return r.data.filter((s) => s.type === 'comment').map(({ gid, text }) => ({ gid, text }));
 }

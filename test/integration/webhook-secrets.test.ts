@@ -4,7 +4,9 @@
  * stored secrets to `verify` on every later delivery — also through a second store on a new pool,
  * as another ingest replica or a restarted one would — and answers 503 when the secret cannot be
  * stored. The connector here is a small test double of the connector interface (no platform with a
- * handshake has a connector yet: the Asana connector is issue 9 point 4); Postgres is real.
+ * handshake, to keep this to ingest's part; the Asana connector's own test is
+ * test/e2e/asana-*.test.ts); Postgres is real. A handshake is learned only while the platform's
+ * registration window (webhook_registrations) is open.
  */
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
@@ -13,7 +15,11 @@ import pino from 'pino';
 import { Counter, Registry } from 'prom-client';
 import type { BoundConnector, WebhookRequest } from '../../services/connectors/types.ts';
 import { createPool, migrate, type Pool } from '../../services/core/db/index.ts';
-import { createDeliveryStore, createSecretStore } from '../../services/ingest/store.ts';
+import {
+  createDeliveryStore,
+  createSecretStore,
+  openRegistrationWindow,
+} from '../../services/ingest/store.ts';
 import { handleWebhook, type WebhookDeps } from '../../services/ingest/webhooks.ts';
 import type { ChangeEvent } from '../../schemas/generated/types.ts';
 import { freshDatabase } from './core-helpers.ts';
@@ -51,6 +57,8 @@ function handshakeConnector(): BoundConnector {
       };
     },
     normalize: () => [],
+    expand: async (payload) => ({ payload, rejected: [] }),
+    expands: false,
     createPoller: unused,
     createApplier: unused,
     createReader: unused,
@@ -103,8 +111,29 @@ describe('webhook secrets learned in a handshake (real Postgres)', () => {
     await db?.drop();
   });
 
+  it('a handshake while no registration is in progress is refused (403) and its secret is not learned', async () => {
+    const d = deps(pool);
+    const hello = await handleWebhook(d, PLATFORM, request({ 'x-hook-secret': 'strangers-secret' }, ''));
+    assert.equal(hello.status, 403, JSON.stringify(hello.body));
+    assert.deepEqual(await d.secrets.known(PLATFORM), []);
+    const body = '{"events":[]}';
+    const forged = await handleWebhook(
+      d,
+      PLATFORM,
+      request({ 'x-hook-signature': sign('strangers-secret', Buffer.from(body)) }, body),
+    );
+    assert.equal(forged.status, 401, 'what the stranger signs is refused');
+    // A window that has run out is closed too.
+    await openRegistrationWindow(pool, PLATFORM, 1);
+    await pool.query("update webhook_registrations set open_until = now() - interval '1 second'");
+    const late = await handleWebhook(d, PLATFORM, request({ 'x-hook-secret': 'strangers-secret' }, ''));
+    assert.equal(late.status, 403);
+    assert.deepEqual(await d.secrets.known(PLATFORM), []);
+  });
+
   it('the handshake is answered with the secret once it is stored; deliveries signed with it verify, others do not', async () => {
     const d = deps(pool);
+    await openRegistrationWindow(pool, PLATFORM, 60_000);
     const hello = await handleWebhook(d, PLATFORM, request({ 'x-hook-secret': 'secret-one' }, ''));
     assert.equal(hello.status, 200);
     assert.deepEqual(hello.headers, { 'x-hook-secret': 'secret-one' });
@@ -180,5 +209,14 @@ describe('webhook secrets learned in a handshake (real Postgres)', () => {
     }
     const rows = await pool.query('select 1 from webhook_secrets where secret = $1', ['secret-three']);
     assert.equal(rows.rowCount, 0);
+  });
+
+  it('a closed window refuses the next handshake; the secrets learned before stay', async () => {
+    const d = deps(pool);
+    const w = await openRegistrationWindow(pool, PLATFORM, 60_000);
+    await w.close();
+    const hello = await handleWebhook(d, PLATFORM, request({ 'x-hook-secret': 'secret-four' }, ''));
+    assert.equal(hello.status, 403);
+    assert.deepEqual(await d.secrets.known(PLATFORM), ['secret-two', 'secret-one']);
   });
 });

@@ -120,3 +120,8 @@ export function freePort(): Promise<number> {
 export function freePortPair(): Promise<number> {
   return take(2);
 }
+
+/** `count` adjacent free ports: egress takes base + platform index (registry order). */
+export function freePortRun(count: number): Promise<number> {
+  return take(count);
+}

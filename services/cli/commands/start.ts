@@ -9,6 +9,7 @@
  * that no longer exist, and every write to them would be dead-lettered. A restart of the sandbox
  * is a clean demo again; the README says so.
  */
+import { registerWebhook } from '../../ingest/register.ts';
 import { lockstepTopicSpecs } from '../../app/topics.ts';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -162,12 +163,13 @@ async function registerSandboxWebhooks(
   const registered: Record<string, unknown> = {};
   for (const [platform, connector] of boundConnectors(config)) {
     const env = platformFacts(platform)?.sandbox.webhookSecretEnv;
-    const secret = env === undefined ? undefined : SANDBOX_CREDENTIALS[env];
-    if (secret === undefined)
+    const secret = env === undefined ? null : (SANDBOX_CREDENTIALS[env] ?? null);
+    if (secret === null && !connector.learnsSecrets)
       throw new Error(`registering the sandbox ${platform} webhook: no demo webhook secret`);
-    registered[platform] = await connector.registerWebhook({
+    registered[platform] = await registerWebhook(connector, {
       url: `${ingestUrl}/webhooks/${platform}`,
       secret,
+      postgresUrl: config.postgres.url,
     });
     o.progress(`sandbox ${platform}: webhook → ${ingestUrl}/webhooks/${platform}`);
   }

@@ -1,11 +1,20 @@
 /**
  * `lockstep webhooks register --platform <p> --url <u>`: creates the platform's webhook pointing at
- * ingest, signed with the connector's configured `webhookSecret` (so ingest can verify what arrives).
- * Needs admin rights on the platform (Linear admin scope, Jira administrator).
+ * ingest, signed with the connector's configured `webhookSecret` (so ingest can verify what arrives),
+ * or, for a platform that hands its secret over in a handshake, with the secret ingest learns
+ * while this command holds the registration window open (ingest must be running and reachable at
+ * `--url`). Needs admin rights on the platform.
  */
 import type { Command } from 'commander';
 import { boundConnectors, loadAppConfig } from '../../app/config.ts';
 import { isPlatform, PLATFORMS } from '../../connectors/registry.ts';
+import { registerWebhook } from '../../ingest/register.ts';
+
+/** The section's configured signing secret, for a platform whose webhooks are signed with one. */
+function configuredSecret(section: unknown): string | null {
+  const s = (section as { webhookSecret?: { reveal(): string } }).webhookSecret;
+  return s ? s.reveal() : null;
+}
 
 export function register(program: Command): void {
   const webhooks = program.command('webhooks').description('Manage platform webhooks that feed ingest');
@@ -30,7 +39,11 @@ export function register(program: Command): void {
       const connector = boundConnectors(config).get(opts.platform);
       if (!section || !connector)
         throw new Error(`registering webhook: connectors.${opts.platform} is not configured`);
-      const created = await connector.registerWebhook({ url, secret: section.webhookSecret.reveal() });
+      const created = await registerWebhook(connector, {
+        url,
+        secret: configuredSecret(section),
+        postgresUrl: config.postgres.url,
+      });
       for (const w of created)
         process.stdout.write(
           opts.json
