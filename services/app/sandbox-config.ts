@@ -37,23 +37,30 @@ export const SANDBOX_SIDES: readonly (PlatformFacts & {
 );
 
 /**
- * The status names of the emulators' default workflows, mapped through flow-level names; a
- * platform whose emulator names a status differently says so in `sandbox.statusNames`.
+ * The status names of the emulators' default workflows for a flow between `platforms`, mapped
+ * through flow-level names; a platform whose emulator names a status differently says so in
+ * `sandbox.statusNames`. Only the given platforms are named: a flow's statusMap may name only its
+ * sides.
  */
-export const DEMO_STATUS_MAP: Record<string, string>[] = [
-  { name: 'Backlog', category: 'backlog' },
-  { name: 'Todo', category: 'todo' },
-  { name: 'In Progress', category: 'in_progress' },
-  { name: 'Done', category: 'done' },
-  { name: 'Canceled', category: 'canceled' },
-].map((entry) => {
-  const out: Record<string, string> = { ...entry };
-  for (const f of KNOWN_PLATFORMS) {
-    const there = f.sandbox.statusNames?.[entry.name];
-    if (there !== undefined) out[f.platform] = there;
-  }
-  return out;
-});
+export function demoStatusMap(platforms: readonly string[]): Record<string, string>[] {
+  return [
+    { name: 'Backlog', category: 'backlog' },
+    { name: 'Todo', category: 'todo' },
+    { name: 'In Progress', category: 'in_progress' },
+    { name: 'Done', category: 'done' },
+    { name: 'Canceled', category: 'canceled' },
+  ].map((entry) => {
+    const out: Record<string, string> = { ...entry };
+    for (const f of KNOWN_PLATFORMS) {
+      const there = f.sandbox.statusNames?.[entry.name];
+      if (there !== undefined && platforms.includes(f.platform)) out[f.platform] = there;
+    }
+    return out;
+  });
+}
+
+/** The demo flow's status map: between the sandbox sides. */
+export const DEMO_STATUS_MAP: Record<string, string>[] = demoStatusMap(SANDBOX_SIDES.map((f) => f.platform));
 
 export function sandboxConfig(
   stack: StackEndpoints,

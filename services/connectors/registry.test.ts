@@ -3,6 +3,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import ts from 'typescript';
+import {
+  DEMO_TOKENS as ASANA_DEMO_TOKENS,
+  demoSeed as asanaDemoSeed,
+} from '../../test/emulators/asana/index.ts';
+import { DEMO_BOT_TOKEN as JIRA_DEMO_BOT_TOKEN } from '../../test/emulators/jira/index.ts';
 import { DEFAULT_SANDBOX_PORTS } from '../../test/emulators/sandbox.ts';
 import { appConfigSchema, egressPort, rateLimitFor } from '../app/config.ts';
 import { DEMO_STATUS_MAP, SANDBOX_CREDENTIALS, sandboxConfig } from '../app/sandbox-config.ts';
@@ -140,6 +145,9 @@ test('derived from the registry: ports, budgets, topics and redacted headers are
     assert.ok(SECRET_HEADERS.includes(h), h);
 });
 
+/** The demo flow's Asana side is the emulator's demo project. */
+const ASANA_DEMO_PROJECT = asanaDemoSeed().projects[0]?.gid;
+
 test('sandbox: the emulator ports and the generated config are what they were', () => {
   assert.deepEqual(
     Object.fromEntries(KNOWN_PLATFORMS.map((f) => [f.platform, f.sandbox.port])),
@@ -147,8 +155,8 @@ test('sandbox: the emulator ports and the generated config are what they were', 
   );
   assert.deepEqual(DEMO_STATUS_MAP, [
     { name: 'Backlog', category: 'backlog' },
-    { name: 'Todo', category: 'todo', jira: 'To Do' },
-    { name: 'In Progress', category: 'in_progress' },
+    { name: 'Todo', category: 'todo', jira: 'To Do', asana: 'To do' },
+    { name: 'In Progress', category: 'in_progress', asana: 'In progress' },
     { name: 'Done', category: 'done' },
     { name: 'Canceled', category: 'canceled', jira: 'Canceled' },
   ]);
@@ -157,7 +165,11 @@ test('sandbox: the emulator ports and the generated config are what they were', 
     LOCKSTEP_SANDBOX_LINEAR_WEBHOOK_SECRET: 'sandbox-linear-webhook-secret',
     LOCKSTEP_SANDBOX_JIRA_API_TOKEN: 'sandbox-jira-token-lockstep-bot',
     LOCKSTEP_SANDBOX_JIRA_WEBHOOK_SECRET: 'sandbox-jira-webhook-secret',
+    LOCKSTEP_SANDBOX_ASANA_ACCESS_TOKEN: 'asana-sandbox-bot-token',
   });
+  // The facts copy the emulators' demo tokens (the CLI must not load test code): they must agree.
+  assert.equal(SANDBOX_CREDENTIALS['LOCKSTEP_SANDBOX_ASANA_ACCESS_TOKEN'], ASANA_DEMO_TOKENS.bot);
+  assert.equal(SANDBOX_CREDENTIALS['LOCKSTEP_SANDBOX_JIRA_API_TOKEN'], JIRA_DEMO_BOT_TOKEN);
   const stack = {
     kafka: { bootstrap: 'k:1' },
     registry: { url: 'http://r' },
@@ -184,10 +196,16 @@ test('sandbox: the emulator ports and the generated config are what they were', 
       webhookSecret: { env: 'LOCKSTEP_SANDBOX_JIRA_WEBHOOK_SECRET' },
       projects: ['ENG'],
     },
+    asana: {
+      accessToken: { env: 'LOCKSTEP_SANDBOX_ASANA_ACCESS_TOKEN' },
+      baseUrl: 'http://a',
+      projects: ['1100000000000100'],
+    },
   });
   assert.deepEqual((doc['flows'] as { sides: unknown }[])[0]?.sides, [
     { platform: 'linear', workspace: 'ENG' },
     { platform: 'jira', workspace: 'ENG' },
+    { platform: 'asana', workspace: ASANA_DEMO_PROJECT },
   ]);
 });
 

@@ -436,6 +436,12 @@ export interface ConnectorDefinition<P extends string, S extends z.ZodType> exte
   /** An SDK error as one line for logs and outcomes; absent: `describeSdkError`. */
   describeError?(err: unknown): string;
   /**
+   * What the section leaves out that a reader of the logs should know, one line each: ingest and
+   * egress log each once at start (Asana: `connectors.asana.priority is not set: priority is not
+   * synced with Asana`). Pure. Absent: nothing to say.
+   */
+  startupWarnings?(config: z.output<S>): string[];
+  /**
    * The keys of this platform's records that a text names: an issue key or a URL of one, as
    * another tool (or a person) leaves them in a description or a link of a record on another
    * platform (`lockstep backfill` pairs by them). Pure. Absent: no text names a record here.
@@ -472,6 +478,8 @@ export interface BoundConnector<P extends string = string> {
   mentions(text: string): string[];
   /** See ConnectorDefinition.readLinks; an empty map for a platform that has none. */
   readLinks(budget?: RequestBudget): Promise<Map<string, string[]>>;
+  /** See ConnectorDefinition.startupWarnings; [] for a platform that has none (absent in test doubles). */
+  startupWarnings?(): string[];
 }
 
 export interface Connector<P extends string, S extends z.ZodType> extends ConnectorDefinition<P, S> {
@@ -508,6 +516,7 @@ export function defineConnector<const P extends string, S extends z.ZodType>(
         resolveBotUserId: () => def.resolveBotUserId(deps(null)),
         mentions: (text) => (def.mentions ? def.mentions(text, config) : []),
         readLinks: async (budget) => (def.readLinks ? def.readLinks(deps(null, budget)) : new Map()),
+        startupWarnings: () => (def.startupWarnings ? def.startupWarnings(config) : []),
       };
     },
   };

@@ -25,6 +25,7 @@ export async function runEgress(platform: string): Promise<void> {
   if (!connector)
     throw new Error(`starting egress for ${platform}: connectors.${platform} is not configured`);
   const topic = commandsTopic(config.kafka.topics, platform);
+  for (const warning of connector.startupWarnings?.() ?? []) logger.warn({ platform }, warning);
 
   let botUserId: string | null = null;
   try {

@@ -38,6 +38,8 @@ export async function runIngest(): Promise<void> {
   const rt = await startRuntime('ingest', (c) => c.ingest.port, { lazyProducer: true });
   const { config, logger, producer, http } = rt;
   const connectors: Map<string, BoundConnector> = boundConnectors(config);
+  for (const [platform, c] of connectors)
+    for (const warning of c.startupWarnings?.() ?? []) logger.warn({ platform }, warning);
   const botAbort = new AbortController();
   rt.onShutdown({ name: 'bot user lookups', run: async () => botAbort.abort() });
   const botUserIds = await resolveBotUserIds(connectors, logger, botAbort.signal);

@@ -827,9 +827,10 @@ function decideEvent(state: LinkState, ev: ChangeEvent, flow: Flow, ctx: DecideC
     );
     return result(state, run);
   }
-  if (side.entityId === null) {
-    // Only the link a marker names comes here with this side unset (process.ts): the record is
-    // our create, seen before its outcome. Bind it now; the outcome then finds it bound.
+  // Only the link a marker names comes here with this side unset (process.ts): the record is our
+  // create, seen before its outcome. Bind it now; the outcome then finds it bound.
+  const boundByMarker = side.entityId === null;
+  if (boundByMarker) {
     side.entityId = src.entityId;
     side.entityKey = src.entityKey;
     if (state.status === 'pending' && state.sides.every((s) => s.entityId !== null)) state.status = 'active';
@@ -882,7 +883,12 @@ function decideEvent(state: LinkState, ev: ChangeEvent, flow: Flow, ctx: DecideC
     }
     return result(state, run);
   }
-  if (ev.after === null) return result(state, run);
+  // Bound by its marker: the values are those of our own create while it is still being made. A
+  // create can take more than one call (Asana's move to the status's section after the create,
+  // Jira's transition), and a read between them shows the platform's default (the project's first
+  // section) — not a person's edit, so it must not be observed as one. The create's outcome brings
+  // what the create left; a person's later edit comes with its own, newer version.
+  if (ev.after === null || boundByMarker) return result(state, run);
 
   for (const field of fieldsFor(state.kind)) {
     let fs = state.fields[field];

@@ -55,6 +55,39 @@ function byPlatform(commands: WriteCommand[]): Record<string, WriteCommand> {
 }
 
 describe('flows with three sides', () => {
+  it("our create seen by its marker before its outcome (a read between the create's calls) is bound, not taken as a person's edit", () => {
+    const flow = hubFlow({
+      statusMap: [
+        { name: 'Backlog', category: 'backlog' },
+        { name: 'Todo', category: 'todo' },
+      ],
+    });
+    const created = step(null, event('linear', 'L-1', 1000, ISSUE, { op: 'c' }), flow);
+    const toAsana = created.commands.find((c) => c.platform === 'asana');
+    assert.ok(toAsana);
+    // The task as its first call left it: in the project's first section, not yet in Todo's.
+    const halfMade = event(
+      'asana',
+      'A-1',
+      1500,
+      { ...ISSUE, status: { category: 'backlog', name: 'Backlog' } },
+      { op: 'c', marker: created.state.linkId, lockstep: true, workspace: '1200' },
+    );
+    const seen = step(created.state, halfMade, flow);
+    assert.deepEqual(seen.commands, [], 'nothing is written back from a half-made create');
+    assert.equal(
+      seen.state.sides.find((x) => x.platform === 'asana')?.entityId,
+      'A-1',
+      'bound by its marker',
+    );
+    // The create's outcome: what the create left (its status moved to Todo).
+    const landed = step(seen.state, outcomeOf(toAsana, { targetId: 'A-1', platformTsMs: 1600 }), flow);
+    assert.deepEqual(landed.commands, []);
+    // The half-made read arriving again (a redelivery) is older than what the outcome said: stale.
+    const again = step(landed.state, { ...halfMade, eventId: 'redelivered' }, flow);
+    assert.deepEqual(again.commands, []);
+  });
+
   it('the flow schema takes two or more sides, each on its own platform', () => {
     assert.equal(hubFlow().sides.length, 3);
     const one = flowSchema.safeParse({ id: 'x', sides: [{ platform: 'linear', workspace: 'ENG' }] });

@@ -25,7 +25,7 @@ import {
   stopPipeline,
   type PipelineOptions,
 } from '../../services/app/launcher.ts';
-import { DEMO_STATUS_MAP } from '../../services/app/sandbox-config.ts';
+import { demoStatusMap } from '../../services/app/sandbox-config.ts';
 import { EmulatorControl } from '../emulators/common/control-client.ts';
 import type { RunningEmulator } from '../emulators/common/server.ts';
 import {
@@ -256,7 +256,7 @@ export async function startChaosWorld(opts: ChaosOptions = {}): Promise<ChaosWor
             { platform: 'jira', workspace: 'ENG' },
           ],
           fields: { default: 'last-write-wins' },
-          statusMap: DEMO_STATUS_MAP,
+          statusMap: demoStatusMap(['linear', 'jira']),
           // No visible notes (egress/notes.ts): they are posted in the background, after the write
           // that could not carry a field, so how many a scenario counts would depend on when it
           // looked (the emulated Jira workflow has no transition back to To Do, so these worlds do

@@ -136,7 +136,7 @@ describe('concurrent edits of one field are settled by its policy (end to end)',
 
     // The reconciler has accepted each Linear edit and commanded Jira; the commands wait in Kafka.
     const commanded = (c: Case, ok: (cmd: WriteCommand) => boolean) =>
-      rec.jiraCommands.some((cmd) => cmd.linkId === items[c].linkId && cmd.action === 'update' && ok(cmd));
+      rec.commands.some((cmd) => cmd.linkId === items[c].linkId && cmd.action === 'update' && ok(cmd));
     await eventually(
       'the four commands to Jira',
       async () =>
@@ -185,7 +185,7 @@ describe('concurrent edits of one field are settled by its policy (end to end)',
     await eventually(
       'an outcome for every command to Jira',
       async () =>
-        rec.jiraCommands.every((cmd) =>
+        rec.commands.every((cmd) =>
           rec.outcomes.some((o) => o.commandId === cmd.commandId || o.coalesced.includes(cmd.commandId)),
         ),
       90_000,

@@ -1,8 +1,10 @@
 /**
  * `lockstep demo --json` as a real process against `lockstep start`'s sandbox (real sandbox,
- * ingest, reconciler and egress processes on the shared test stack, private namespace): a
- * create, an edit and a comment made in the Linear emulator arrive in the Jira emulator, each
- * with its time and the trace id of the write.
+ * ingest, reconciler and egress processes on the shared test stack, private namespace), whose
+ * demo flow has three sides: a create and a comment made in the Linear emulator arrive in the
+ * Jira and Asana emulators, an edit of the priority in Jira (Asana holds none), and a section
+ * move made in the Asana emulator arrives in Linear and Jira — each with its time and the trace
+ * ids of the writes.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -16,7 +18,11 @@ import { CHECKOUT_ROOT } from '../../deploy/local/stack.ts';
 import type { DemoStepResult } from '../../services/cli/commands/demo.ts';
 import { startAll, stopAll } from '../../services/cli/commands/start.ts';
 import { testStackEndpoints } from '../stack/env.ts';
-import { sandboxStartOptions } from './sandbox-support.ts';
+import { demoSeed as asanaDemoSeed } from '../emulators/asana/index.ts';
+import { sandboxClients, sandboxStartOptions } from './sandbox-support.ts';
+
+/** The sandbox flow's Asana side: the emulator's demo project. */
+const ASANA_DEMO_PROJECT = asanaDemoSeed().projects[0]!.gid;
 
 function runCli(
   args: string[],
@@ -42,7 +48,7 @@ function runCli(
   });
 }
 
-test('lockstep demo shows a create, an edit and a comment arriving, with times and trace ids', async (t) => {
+test('lockstep demo shows a create, an edit, a comment and an Asana move arriving on the other sides, with times and trace ids', async (t) => {
   const id = randomBytes(4).toString('hex');
   const dir = mkdtempSync(join(tmpdir(), `lockstep-demo-${id}-`));
   const o = await sandboxStartOptions(id, dir);
@@ -86,13 +92,53 @@ test('lockstep demo shows a create, an edit and a comment arriving, with times a
   assert.equal(report.sandbox, true);
   assert.deepEqual(
     report.steps.map((s) => s.step),
-    ['create', 'edit', 'comment'],
+    ['create', 'edit', 'comment', 'move'],
   );
   for (const s of report.steps) {
     assert.ok(s.seconds > 0 && s.seconds < 90, `${s.step}: ${s.seconds}s`);
     assert.match(s.traceId ?? '', /^[0-9a-f]{32}$/, `${s.step}: trace id`);
-    assert.equal(s.outcome?.status, 'applied', `${s.step}: outcome`);
-    assert.match(s.arrived, /Jira ENG-\d+/);
+    for (const w of s.outcomes) {
+      assert.equal(w.status, 'applied', `${s.step} on ${w.platform}: outcome`);
+      assert.match(w.traceId ?? '', /^[0-9a-f]{32}$/, `${s.step} on ${w.platform}: trace id`);
+    }
   }
-  assert.match(report.steps[0]?.arrived ?? '', /^Linear ENG-\d+ → Jira ENG-\d+$/);
+  // Each side of the three-sided demo flow is written by the steps made elsewhere.
+  assert.deepEqual(Object.fromEntries(report.steps.map((s) => [s.step, s.outcomes.map((w) => w.platform)])), {
+    create: ['jira', 'asana'],
+    edit: ['jira'],
+    comment: ['jira', 'asana'],
+    move: ['linear', 'jira'],
+  });
+  assert.match(report.steps[0]?.arrived ?? '', /^Linear ENG-\d+ → Jira ENG-\d+, Asana task \d+$/);
+
+  // What the people see afterwards, read on each emulator by someone else than the demo's readers.
+  const title = /"(Demo [0-9a-f]+: [^"]+)"/.exec(report.steps[0]?.did ?? '')?.[1];
+  assert.ok(title, `the demo issue's title in: ${report.steps[0]?.did}`);
+  const { asana, jira, linear } = sandboxClients(o.sandboxFile);
+  const tasks: { data: { gid: string; name: string; memberships: { section?: { name: string } }[] }[] } =
+    await asana.tasks.getTasksForProject(ASANA_DEMO_PROJECT, { opt_fields: 'name,memberships.section.name' });
+  const task = tasks.data.filter((x) => x.name === title);
+  assert.equal(task.length, 1, `one Asana task "${title}"`);
+  assert.equal(task[0]?.memberships[0]?.section?.name, 'In progress');
+  const stories: { data: { type: string; text: string }[] } = await asana.stories.getStoriesForTask(
+    task[0]!.gid,
+    { opt_fields: 'type,text' },
+  );
+  assert.equal(
+    stories.data.filter((x) => x.type === 'comment' && x.text.includes('reproduced on the staging build'))
+      .length,
+    1,
+    'the Linear comment once on the Asana task',
+  );
+  const issues = (await linear.issues({ filter: { title: { eq: title } } })).nodes;
+  assert.equal(issues.length, 1, `one Linear issue "${title}"`);
+  assert.equal((await issues[0]!.state)?.name, 'In Progress', 'the Asana move in Linear');
+  const found = await jira.issueSearch.searchForIssuesUsingJqlEnhancedSearch({
+    jql: 'project = ENG ORDER BY created DESC',
+    fields: ['summary', 'status'],
+    maxResults: 100,
+  });
+  const inJira = (found.issues ?? []).filter((i) => i.fields.summary === title);
+  assert.equal(inJira.length, 1, `one Jira issue "${title}"`);
+  assert.equal(inJira[0]?.fields.status?.name, 'In Progress', 'the Asana move in Jira');
 });

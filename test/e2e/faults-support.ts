@@ -14,20 +14,21 @@ import {
 import type { DeadLetter } from '../../schemas/generated/types.ts';
 import type { LedgerEntry } from '../emulators/common/ledger.ts';
 import { pendingWork, type E2E } from './harness.ts';
-import { writes } from './helpers.ts';
+import { writes, type E2EPlatform } from './helpers.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
-export function botId(e: E2E, platform: 'linear' | 'jira'): string {
-  const emu = platform === 'linear' ? e.linearEmu : e.jiraEmu;
+export function botId(e: E2E, platform: E2EPlatform): string {
+  const emu = e.emulators.find(([p]) => p === platform)?.[1];
+  if (!emu) throw new Error(`looking up the ${platform} emulator's bot user: this world has no ${platform}`);
   const bot = emu.kit.actors.all().find((u) => u.isBot);
   if (!bot) throw new Error(`looking up the ${platform} emulator's bot user: none seeded`);
   return bot.id;
 }
 
-/** Every write (any actor) on both emulators since the given seqs. */
+/** Every write (any actor) on every emulator of the world. */
 function allWrites(e: E2E): LedgerEntry[] {
-  return [...writes(e.linearEmu.ledger.list(), 'linear'), ...writes(e.jiraEmu.ledger.list(), 'jira')];
+  return e.emulators.flatMap(([p, emu]) => writes(emu.ledger.list(), p as E2EPlatform));
 }
 
 /**

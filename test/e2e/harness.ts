@@ -27,7 +27,7 @@ import {
   stopPipeline,
   type PipelineOptions,
 } from '../../services/app/launcher.ts';
-import { DEMO_STATUS_MAP } from '../../services/app/sandbox-config.ts';
+import { demoStatusMap } from '../../services/app/sandbox-config.ts';
 import { commandsTopic, createKafka } from '../../services/core/kafka/index.ts';
 import { registerWebhook } from '../../services/ingest/register.ts';
 import {
@@ -54,19 +54,8 @@ import { freePort, freePortRun } from '../support/ports.ts';
 export const LINEAR_WEBHOOK_SECRET = 'e2e-linear-webhook-secret';
 export const JIRA_WEBHOOK_SECRET = 'e2e-jira-webhook-secret';
 export const JIRA_EMAIL = 'lockstep-bot@example.com';
-/** The Asana emulator's demo project ("Sandbox Roadmap": sections Backlog, To do, In progress, Done). */
+/** The Asana emulator's demo project ("Engineering (sandbox)": sections Backlog, To do, In progress, Done). */
 export const ASANA_PROJECT = '1100000000000100';
-
-/**
- * The demo status map with Asana's section names: the emulator's project has sections Backlog,
- * To do, In progress and Done (no Canceled section: a canceled item is left where it is in Asana,
- * reported as unresolvable, as Jira's missing Backlog is).
- */
-export const ASANA_STATUS_MAP: Record<string, string>[] = DEMO_STATUS_MAP.map((entry) => {
-  const asana: Record<string, string> = { Todo: 'To do', 'In Progress': 'In progress' };
-  const there = asana[entry['name'] ?? ''];
-  return there ? { ...entry, asana: there } : { ...entry };
-});
 
 export interface E2EOptions {
   /** Field policies of the flow (default: last-write-wins everywhere). */
@@ -267,7 +256,9 @@ async function startWorld(
           ...(asanaEmu ? [{ platform: 'asana', workspace: ASANA_PROJECT }] : []),
         ],
         fields: opts.fields ?? { default: 'last-write-wins' },
-        statusMap: asanaEmu ? ASANA_STATUS_MAP : DEMO_STATUS_MAP,
+        // The emulators' status names (Asana: no Canceled section, so a canceled item is left where it
+        // is there, reported as unresolvable, as Jira's missing Backlog is).
+        statusMap: demoStatusMap(['linear', 'jira', ...(asanaEmu ? ['asana'] : [])]),
         notes: opts.notes ?? 'none',
       },
     ],

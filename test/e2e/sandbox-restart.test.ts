@@ -17,6 +17,7 @@ import pg from 'pg';
 import { startAll, stopAll } from '../../services/cli/commands/start.ts';
 import { createKafka, topicOffsets } from '../../services/core/kafka/index.ts';
 import { testStackEndpoints } from '../stack/env.ts';
+import { demoSeed as asanaDemoSeed } from '../emulators/asana/index.ts';
 import { eventually } from './harness.ts';
 import { sandboxClients, sandboxStartOptions } from './sandbox-support.ts';
 
@@ -61,11 +62,23 @@ test('after the sandbox restarts, an edit of a demo item syncs and nothing is de
   assert.ok(stopped.includes('sandbox'), `stopped: ${stopped.join(', ')}`);
   const second = await startAll(o);
   {
-    const { jira, linear } = sandboxClients(o.sandboxFile);
+    const { asana, jira, linear } = sandboxClients(o.sandboxFile);
     await jira.issues.editIssue({ issueIdOrKey: 'ENG-1', fields: { summary: `second run ${id}` } });
     await eventually(
       'the edit of Jira ENG-1 after the restart in Linear',
       () => linearHasTitle(linear, `second run ${id}`),
+      90_000,
+    );
+    // The new Asana emulator's webhook was registered again and its secret learned afresh (the
+    // database holding the old one was reset): a demo task there, once its first poll mirrored
+    // it, syncs an edit too.
+    const [task] = asanaDemoSeed().tasks;
+    assert.ok(task?.name);
+    await eventually('the Asana demo task in Linear', () => linearHasTitle(linear, task.name), 90_000);
+    await asana.tasks.updateTask({ data: { name: `asana after restart ${id}` } }, task.gid);
+    await eventually(
+      'the edit of the Asana demo task after the restart in Linear',
+      () => linearHasTitle(linear, `asana after restart ${id}`),
       90_000,
     );
   }

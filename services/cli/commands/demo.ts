@@ -1,9 +1,10 @@
 /**
  * `lockstep demo [--json]`: the product in one minute without accounts. On the running sandbox
- * (`npm start` with no platform configured) it acts as a person on one emulated platform —
- * creates an issue, edits a field, comments — and shows each step arriving on the other, with
- * the time it took and the trace id of the write (from the `traceparent` header of egress's
- * WriteOutcome on the outcomes topic; the whole trace is in Jaeger under that id).
+ * (`npm start` with no platform configured) it acts as people on the emulated platforms —
+ * creates an issue, edits a field, comments on one, moves the item on another — and shows each
+ * step arriving on the other sides, with the time it took and the trace id of each write (from
+ * the `traceparent` header of egress's WriteOutcome on the outcomes topic; the whole trace is in
+ * Jaeger under that id).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -24,13 +25,23 @@ import type { WriteOutcome } from '../../../schemas/generated/types.ts';
 import type { SandboxEndpoints } from '../../../test/emulators/sandbox.ts';
 import { defaultStartOptions } from './start.ts';
 
+export interface DemoOutcome {
+  platform: string;
+  commandId: string;
+  status: string;
+  targetKey: string | null;
+  traceId: string | null;
+}
+
 export interface DemoStepResult {
   step: string;
   did: string;
   arrived: string;
   seconds: number;
+  /** The trace of the first write the step caused (each side's write is in `outcomes`). */
   traceId: string | null;
-  outcome: { commandId: string; status: string; targetKey: string | null } | null;
+  /** Egress's outcome on each side the step reaches. */
+  outcomes: DemoOutcome[];
 }
 
 interface Options {
@@ -81,7 +92,7 @@ async function runDemo(opts: Options): Promise<void> {
 
   const { demoScript } = await import('../../../test/emulators/demo.ts');
   const script = demoScript(sandbox, randomBytes(3).toString('hex'));
-  out(`Lockstep demo on the SANDBOX (emulated platforms): acting in ${script.from}, watching ${script.to}.`);
+  out(`Lockstep demo on the SANDBOX (emulated platforms): ${script.cast}.`);
   const results: DemoStepResult[] = [];
   let linkId: string | undefined;
   try {
@@ -90,41 +101,56 @@ async function runDemo(opts: Options): Promise<void> {
       const t0 = Date.now();
       await step.act();
       const deadline = t0 + opts.timeout * 1000;
-      let match: ConsumedRecord<WriteOutcome> | undefined;
+      // One outcome per side the step reaches, written after the step began.
+      const matches = new Map<string, ConsumedRecord<WriteOutcome>>();
+      let failed: ConsumedRecord<WriteOutcome> | undefined;
       let arrived = false;
       while (Date.now() < deadline) {
-        match ??= outcomes.find(
-          (r) =>
-            r.value.platform === step.expect.platform &&
-            r.value.entityType === step.expect.entityType &&
-            r.value.action === step.expect.action &&
-            (step.expect.entityType === 'comment' || linkId === undefined || r.value.linkId === linkId) &&
-            Number(r.timestamp) >= t0 - 1000,
-        );
-        arrived = match !== undefined && match.value.status !== 'failed' && (await step.arrived());
-        if (arrived || match?.value.status === 'failed') break;
+        for (const x of step.expect) {
+          if (matches.has(x.platform)) continue;
+          const m = outcomes.find(
+            (r) =>
+              r.value.platform === x.platform &&
+              r.value.entityType === x.entityType &&
+              r.value.action === x.action &&
+              (x.entityType === 'comment' || linkId === undefined || r.value.linkId === linkId) &&
+              Number(r.timestamp) >= t0 - 1000,
+          );
+          if (m) matches.set(x.platform, m);
+        }
+        failed = [...matches.values()].find((m) => m.value.status === 'failed');
+        arrived = !failed && matches.size === step.expect.length && (await step.arrived());
+        if (arrived || failed) break;
         await new Promise((r) => setTimeout(r, 200));
       }
       const seconds = (Date.now() - t0) / 1000;
       if (!arrived) {
-        const why =
-          match?.value.status === 'failed'
-            ? `the write failed: ${match.value.error?.message ?? '?'}`
-            : `not within ${opts.timeout}s`;
+        const missing = step.expect.filter((x) => !matches.has(x.platform)).map((x) => x.platform);
+        const why = failed
+          ? `the write on ${failed.value.platform} failed: ${failed.value.error?.message ?? '?'}`
+          : `not within ${opts.timeout}s${missing.length > 0 ? `; no write on ${missing.join(', ')}` : ''}`;
         throw new Error(
-          `running the demo: "${step.says}" did not arrive in ${script.to} (${why}); \`npx lockstep status\` and the service logs under .lockstep/dev/pipeline/logs say more`,
+          `running the demo: "${step.says}" did not arrive in ${step.to} (${why}); \`npx lockstep status\` and the service logs under .lockstep/dev/pipeline/logs say more`,
         );
       }
-      if (step.name === 'create') linkId = match?.value.linkId;
+      const written = step.expect.flatMap((x) => {
+        const m = matches.get(x.platform);
+        return m ? [m] : [];
+      });
+      if (step.name === 'create') linkId = written[0]?.value.linkId;
       const r: DemoStepResult = {
         step: step.name,
         did: step.says,
         arrived: await step.where(),
         seconds: Number(seconds.toFixed(2)),
-        traceId: match ? traceIdOf(match.headers) : null,
-        outcome: match
-          ? { commandId: match.value.commandId, status: match.value.status, targetKey: match.value.targetKey }
-          : null,
+        traceId: written[0] ? traceIdOf(written[0].headers) : null,
+        outcomes: written.map((m) => ({
+          platform: m.value.platform,
+          commandId: m.value.commandId,
+          status: m.value.status,
+          targetKey: m.value.targetKey,
+          traceId: traceIdOf(m.headers),
+        })),
       };
       results.push(r);
       out(`  arrived: ${r.arrived} in ${seconds.toFixed(1)}s (trace ${r.traceId ?? 'none'})`);
@@ -143,7 +169,7 @@ export function register(program: Command): void {
   program
     .command('demo')
     .description(
-      'on the running sandbox: act as a person on one emulated platform and show each change arriving on the other, with times and trace ids',
+      'on the running sandbox: act as people on the emulated platforms and show each change arriving on the other sides, with times and trace ids',
     )
     .option('--json', 'print the steps as JSON')
     .option('--config <file>', 'the sandbox configuration (default: the one `npm start` generated)')

@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { isAlive } from '../../../deploy/local/process.ts';
 import { STATE_ROOT } from '../../../deploy/local/stack.ts';
 import { addStatusSection } from '../../../deploy/local/status.ts';
-import { sandboxEndpoint, type SandboxEndpointsFile } from '../../app/sandbox-config.ts';
+import { SANDBOX_SIDES, sandboxEndpoint, type SandboxEndpointsFile } from '../../app/sandbox-config.ts';
 import { displayNames, KNOWN_PLATFORMS } from '../../connectors/registry.ts';
 import type { PlatformFacts } from '../../connectors/types.ts';
 import type { SandboxEndpoints, SandboxPlatform } from '../../../test/emulators/sandbox.ts';
@@ -138,6 +138,8 @@ export function register(program: Command): void {
       emulated: true,
       notice: file.notice,
       pid: file.pid,
+      // The sides of the demo flow `npm start` runs on these emulators (the others run unsynced).
+      demoFlow: SANDBOX_SIDES.map((f) => f.sandbox.side.describe),
       ...Object.fromEntries(probes),
     };
   });

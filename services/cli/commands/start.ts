@@ -368,7 +368,7 @@ export async function startAll(o: StartOptions = defaultStartOptions()): Promise
   );
   if (choice.sandbox)
     say(
-      `See it sync: \`npx lockstep demo\` acts as a person in the ${SANDBOX_SIDES[0]?.displayName} emulator and shows each change arriving in ${displayNames(SANDBOX_SIDES.slice(1))}.`,
+      `See it sync: \`npx lockstep demo\` acts as people in the emulators and shows each change arriving on the other sides (${displayNames(SANDBOX_SIDES)}).`,
     );
   return { sandbox: choice.sandbox, configFile, config, services };
 }

@@ -18,6 +18,7 @@ import { markerIn } from './marker.ts';
 const PROJECT = '1100000000000100';
 const ALICE = '1100000000000011';
 const BOB = '1100000000000012';
+const WORKSPACE = '1100000000000001';
 
 let emu: Awaited<ReturnType<typeof startAsanaEmulator>>;
 let control: EmulatorControl;
@@ -150,6 +151,43 @@ test('a create whose answer was lost is found by its marker on the retry, not ma
   assert.deepEqual(await tasksWithMarker('link-lost-1'), [retry.targetId]);
 });
 
+test('a create whose answer was lost before the move to its section: the retry finds it and moves it', async () => {
+  await control.fault({
+    kind: 'timeout',
+    applied: true,
+    count: 1,
+    match: { method: 'POST', pathPrefix: '/api/1.0/tasks' },
+  });
+  const command = cmd({
+    fields: entityState({
+      title: 'Lost before its move',
+      status: { name: 'In progress', category: 'in_progress' },
+    }),
+    marker: 'link-lost-2',
+  });
+  await applier({ requestTimeoutMs: 300 })
+    .apply(command)
+    .then(
+      () => assert.fail('expected the create to time out'),
+      () => undefined,
+    );
+  const [gid] = await tasksWithMarker('link-lost-2');
+  assert.ok(gid, 'the task was made');
+  assert.notEqual((await rawTask(gid)).memberships[0]?.section.name, 'In progress', 'and not moved yet');
+
+  const since = lastSeq();
+  const retry = await applier().apply(command);
+  assert.equal(retry.targetId, gid);
+  assert.equal(retry.alreadyApplied, false, 'the move was still to do');
+  assert.deepEqual(retry.written!.status, { name: 'In progress', category: 'in_progress' });
+  assert.equal((await rawTask(gid)).memberships[0]?.section.name, 'In progress');
+  assert.equal(posts(since, '/api/1.0/tasks'), 0, 'no second task');
+  assert.deepEqual(await tasksWithMarker('link-lost-2'), [gid]);
+
+  const again = await applier().apply(command);
+  assert.equal(again.alreadyApplied, true, 'a further repeat finds everything done');
+});
+
 test('update writes only the fields that changed, keeps the marker, and skips a stale base', async () => {
   const a = applier();
   const created = await a.apply(
@@ -210,6 +248,110 @@ test('update writes only the fields that changed, keeps the marker, and skips a 
     0,
     'a repeat writes nothing',
   );
+});
+
+test('labels are the task’s tags: created with the task, then added and removed as a set difference', async () => {
+  const tagNames = async () =>
+    (
+      (await look().tags.getTagsForWorkspace(WORKSPACE, { opt_fields: 'name' })) as {
+        data: { name: string }[];
+      }
+    ).data.map((t) => t.name);
+  const a = applier();
+  const since = lastSeq();
+  // `customer` is a seeded tag; `triage` does not exist yet and is made once, in the project's workspace.
+  const created = await a.apply(
+    cmd({
+      fields: entityState({ title: 'Tagged', labels: ['triage', 'customer'] }),
+      marker: 'link-labels-1',
+    }),
+  );
+  assert.deepEqual(created.skipped, []);
+  assert.deepEqual(created.written!.labels, ['customer', 'triage']);
+  assert.equal(posts(since, `/api/1.0/workspaces/${WORKSPACE}/tags`), 1, 'one tag created');
+  assert.equal(posts(since, `/api/1.0/tasks/${created.targetId}/addTag`), 0, 'tags set on the create');
+  assert.deepEqual(
+    (await tagNames()).filter((n) => n === 'triage'),
+    ['triage'],
+  );
+
+  // Add one (an existing tag), drop one: one addTag, one removeTag, no PUT.
+  const since2 = lastSeq();
+  const changed = await a.apply(
+    cmd({
+      action: 'update',
+      targetId: created.targetId,
+      base: created.written,
+      fields: entityState({ labels: ['triage', 'bug'] }),
+    }),
+  );
+  assert.deepEqual(changed.skipped, []);
+  assert.equal(changed.alreadyApplied, false);
+  assert.deepEqual(changed.before!.labels, ['customer', 'triage']);
+  assert.deepEqual(changed.written!.labels, ['bug', 'triage']);
+  const writes = emu.ledger.list(since2).filter((e) => e.method !== 'GET');
+  assert.deepEqual(
+    writes.map((e) => e.path),
+    [
+      `/api/1.0/workspaces/${WORKSPACE}/tags`,
+      `/api/1.0/tasks/${created.targetId}/addTag`,
+      `/api/1.0/tasks/${created.targetId}/removeTag`,
+    ],
+    '`bug` created (it was new), added; `customer` removed',
+  );
+
+  // A second task with `bug`: the tag is found (cached), not made again.
+  const since3 = lastSeq();
+  const other = await a.apply(
+    cmd({ fields: entityState({ title: 'Also a bug', labels: ['bug'] }), marker: 'link-labels-2' }),
+  );
+  assert.deepEqual(other.written!.labels, ['bug']);
+  assert.equal(posts(since3, `/api/1.0/workspaces/${WORKSPACE}/tags`), 0, 'no second `bug` tag');
+  assert.deepEqual(
+    (await tagNames()).filter((n) => n === 'bug'),
+    ['bug'],
+  );
+
+  // The same set in another order: nothing to write.
+  const since4 = lastSeq();
+  const same = await a.apply(
+    cmd({
+      action: 'update',
+      targetId: created.targetId,
+      base: changed.written,
+      fields: entityState({ labels: ['triage', 'bug'].reverse() }),
+    }),
+  );
+  assert.equal(same.alreadyApplied, true);
+  assert.equal(
+    emu.ledger.list(since4).filter((e) => e.method !== 'GET').length,
+    0,
+    'an unchanged set writes nothing',
+  );
+
+  // A person removed `triage` in Asana after the base: the stale label set is not written.
+  const alice = asanaApis(asanaConfigSchema.parse({ ...rawConfig(), accessToken: DEMO_TOKENS.alice }));
+  const triage = (
+    (await look().tasks.getTask(created.targetId, { opt_fields: 'tags.name' })) as {
+      data: { tags: { gid: string; name: string }[] };
+    }
+  ).data.tags.find((t) => t.name === 'triage')!.gid;
+  await alice.tasks.removeTagForTask({ data: { tag: triage } }, created.targetId);
+  const since5 = lastSeq();
+  const stale = await a.apply(
+    cmd({
+      action: 'update',
+      targetId: created.targetId,
+      base: changed.written,
+      fields: entityState({ labels: ['triage', 'bug', 'ui'] }),
+    }),
+  );
+  assert.deepEqual(
+    stale.skipped.map((x) => [x.field, x.reason]),
+    [['labels', 'stale_base']],
+  );
+  assert.deepEqual(stale.written!.labels, ['bug'], 'the person’s removal stands');
+  assert.equal(emu.ledger.list(since5).filter((e) => e.method !== 'GET').length, 0);
 });
 
 test('a status moves the task between sections; done completes it, todo reopens it', async () => {

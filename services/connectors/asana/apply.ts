@@ -14,7 +14,7 @@
  * there), checked before the write so an unknown person costs one field, not the write.
  */
 import { z } from 'zod';
-import type { EntityState, Person, WriteCommand } from '../../../schemas/generated/types.ts';
+import type { EntityState, Person, Priority, WriteCommand } from '../../../schemas/generated/types.ts';
 import { LockstepError } from '../../core/errors/index.ts';
 import { noteCreateMarker } from '../kit/notes.ts';
 import {
@@ -31,17 +31,17 @@ import {
 } from '../types.ts';
 import { asanaApis } from './client.ts';
 import type { AsanaConfig } from './config.ts';
-import { classifyAsanaError } from './errors.ts';
+import { asanaStatus, classifyAsanaError, describeAsanaError } from './errors.ts';
 import { markerIn, withMarkerLine } from './marker.ts';
 import {
   asanaStorySchema,
   asanaTaskSchema,
   STORY_FIELDS,
-  TASK_FIELDS,
+  taskFields,
   type AsanaStory,
   type AsanaTask,
 } from './model.ts';
-import { storyState, taskState } from './normalize.ts';
+import { priorityFieldOf, storyState, taskState } from './normalize.ts';
 import { noteHtml } from './notes.ts';
 import { markdownToHtml } from './richtext.ts';
 
@@ -54,6 +54,24 @@ const one = <T extends z.ZodType>(schema: T) => z.object({ data: schema });
 const sectionItem = z.object({ gid: z.string(), name: z.string().nullish() });
 type Section = z.output<typeof sectionItem>;
 const markedTask = z.object({ gid: z.string(), html_notes: z.string().nullish() });
+const enumField = z.object({
+  gid: z.string(),
+  name: z.string().nullish(),
+  resource_subtype: z.string().nullish(),
+  enum_options: z
+    .array(z.object({ gid: z.string(), name: z.string().nullish(), enabled: z.boolean().nullish() }))
+    .nullish(),
+});
+type EnumField = z.output<typeof enumField>;
+const fieldSetting = z.object({ custom_field: enumField });
+const FIELD_SETTING_FIELDS = [
+  'custom_field.gid',
+  'custom_field.name',
+  'custom_field.resource_subtype',
+  'custom_field.enum_options.gid',
+  'custom_field.enum_options.name',
+  'custom_field.enum_options.enabled',
+].join(',');
 const markedStory = z.object({
   gid: z.string(),
   type: z.string().nullish(),
@@ -84,7 +102,7 @@ export function createAsanaApplier(deps: ConnectorDeps<AsanaConfig>): Applier {
   const api = asanaApis(cfg, deps.budget);
 
   async function readTask(gid: string): Promise<AsanaTask> {
-    return one(asanaTaskSchema).parse(await api.tasks.getTask(gid, { opt_fields: TASK_FIELDS })).data;
+    return one(asanaTaskSchema).parse(await api.tasks.getTask(gid, { opt_fields: taskFields(cfg) })).data;
   }
   async function readStory(gid: string): Promise<AsanaStory> {
     return one(asanaStorySchema).parse(await api.stories.getStory(gid, { opt_fields: STORY_FIELDS })).data;
@@ -167,6 +185,63 @@ export function createAsanaApplier(deps: ConnectorDeps<AsanaConfig>): Applier {
     return find(list);
   }
 
+  /** A project's workspace (tags live in a workspace, not a project), read once per project. */
+  const workspaces = new Map<string, string>();
+  async function workspaceOf(project: string): Promise<string> {
+    const known = workspaces.get(project);
+    if (known) return known;
+    const p = one(z.object({ workspace: z.object({ gid: z.string() }) })).parse(
+      await api.projects.getProject(project, { opt_fields: 'workspace.gid' }),
+    );
+    workspaces.set(project, p.data.workspace.gid);
+    return p.data.workspace.gid;
+  }
+
+  /** Tag name → gid per workspace, listed once per applier (a miss lists again, then creates). */
+  const tagGids = new Map<string, Map<string, string>>();
+  async function listTags(workspace: string): Promise<Map<string, string>> {
+    const byName = new Map<string, string>();
+    for await (const item of allItems(
+      api.tags.getTagsForWorkspace(workspace, { limit: PAGE, opt_fields: 'name' }),
+    )) {
+      const t = sectionItem.parse(item);
+      // Asana lets two tags share a name: the first listed is the one used.
+      if (t.name && !byName.has(t.name)) byName.set(t.name, t.gid);
+    }
+    tagGids.set(workspace, byName);
+    return byName;
+  }
+
+  /**
+   * The gid of the workspace's tag named exactly `name` (a tag is a label by its exact name, so
+   * what is written reads back the same), created there when none is.
+   */
+  async function tagNamed(workspace: string, name: string): Promise<string> {
+    const hit = tagGids.get(workspace)?.get(name) ?? (await listTags(workspace)).get(name);
+    if (hit) return hit;
+    const created = one(z.object({ gid: z.string() })).parse(
+      await api.tags.createTagForWorkspace({ data: { name } }, workspace, { opt_fields: 'name' }),
+    ).data.gid;
+    tagGids.get(workspace)!.set(name, created);
+    return created;
+  }
+
+  /**
+   * The task's tags made the command's labels, as a set difference: addTag for each label the task
+   * lacks, removeTag for each tag no label names. Tags are not writable through PUT /tasks.
+   */
+  async function writeLabels(project: string, task: AsanaTask, labels: string[]): Promise<void> {
+    const want = new Set(labels);
+    const held = task.tags ?? [];
+    const heldNames = new Set(held.map((t) => t.name));
+    const missing = [...want].filter((name) => !heldNames.has(name));
+    const workspace = missing.length ? await workspaceOf(project) : null;
+    for (const name of missing)
+      await api.tasks.addTagForTask({ data: { tag: await tagNamed(workspace!, name) } }, task.gid);
+    for (const t of held)
+      if (!want.has(t.name ?? '')) await api.tasks.removeTagForTask({ data: { tag: t.gid } }, task.gid);
+  }
+
   /** The user gid to assign: the command's gid (a `people:` override) when Asana knows it, else the email's. */
   async function assigneeGid(p: Person): Promise<{ gid: string } | { detail: string }> {
     const ref = p.platformUserId ?? p.email;
@@ -204,11 +279,107 @@ export function createAsanaApplier(deps: ConnectorDeps<AsanaConfig>): Applier {
     };
   }
 
+  /**
+   * The configured priority field as `project` holds it (its custom field settings), read once per
+   * applier; a miss (no such field, no such option) reads again, as people change fields.
+   */
+  const priorityFields = new Map<string, EnumField | null>();
+  async function readPriorityField(project: string, field: string): Promise<EnumField | null> {
+    const list: EnumField[] = [];
+    for await (const item of allItems(
+      api.customFieldSettings.getCustomFieldSettingsForProject(project, {
+        limit: PAGE,
+        opt_fields: FIELD_SETTING_FIELDS,
+      }),
+    ))
+      list.push(fieldSetting.parse(item).custom_field);
+    const found = list[priorityFieldOf(list, field)] ?? null;
+    priorityFields.set(project, found);
+    return found;
+  }
+
+  /** The custom_fields value that holds `priority` in `project`, or why it cannot be written. */
+  async function priorityValue(
+    project: string,
+    priority: Priority | null,
+  ): Promise<{ field: string; option: string | null } | SkippedField> {
+    const skip = (detail: string): SkippedField => ({ field: 'priority', reason: 'unresolvable', detail });
+    const p = cfg.priority!;
+    const want = priority ?? 'none';
+    // `none` not named: the field left empty, as with `none: null`.
+    const name = want === 'none' ? (p.options.none ?? null) : p.options[want];
+    if (name === undefined)
+      return skip(`connectors.asana.priority.options names no Asana option for priority ${want}`);
+    const optionOf = (f: EnumField) =>
+      f.enum_options?.find((o) => o.name === name) ??
+      f.enum_options?.find((o) => name !== null && o.name?.toLowerCase() === name.toLowerCase());
+    let field = priorityFields.get(project);
+    if (!field || (name !== null && !optionOf(field))) {
+      try {
+        field = await readPriorityField(project, p.field);
+      } catch (err) {
+        if (asanaStatus(err) !== 402) throw err;
+        return skip(
+          `Asana answered 402 for project ${project}'s custom fields: custom fields (and so priority) are a Premium feature its workspace does not have; remove connectors.asana.priority or upgrade the workspace`,
+        );
+      }
+    }
+    if (!field)
+      return skip(
+        `project ${project} has no custom field "${p.field}" (connectors.asana.priority.field); add the field to the project in Asana`,
+      );
+    if (field.resource_subtype && field.resource_subtype !== 'enum')
+      return skip(
+        `custom field ${field.name ?? field.gid} is a ${field.resource_subtype} field, not an enum`,
+      );
+    if (name === null) return { field: field.gid, option: null };
+    const option = optionOf(field);
+    if (!option)
+      return skip(
+        `custom field ${field.name ?? field.gid} has no option "${name}" (for priority ${want}); add it in Asana or change connectors.asana.priority.options.${want}`,
+      );
+    if (option.enabled === false)
+      return skip(
+        `option "${option.name ?? name}" of custom field ${field.name ?? field.gid} is disabled in Asana (for priority ${want}); enable it or name another option in connectors.asana.priority.options.${want}`,
+      );
+    return { field: field.gid, option: option.gid };
+  }
+
+  /**
+   * Sends `data` through `call`. A 402 or 403 on a body that sets the priority field (no Premium;
+   * a field locked by someone else) sends it again without it, so the other fields still land,
+   * and reports priority as unresolvable. Null: the refused priority was all there was to write.
+   */
+  async function withoutRefusedPriority<T>(
+    data: Record<string, unknown>,
+    skipped: SkippedField[],
+    call: (data: Record<string, unknown>) => Promise<T>,
+  ): Promise<T | null> {
+    try {
+      return await call(data);
+    } catch (err) {
+      const status = asanaStatus(err);
+      if (!('custom_fields' in data) || (status !== 402 && status !== 403)) throw err;
+      const { custom_fields: _refused, ...rest } = data;
+      skipped.push({
+        field: 'priority',
+        reason: 'unresolvable',
+        detail:
+          status === 402
+            ? `Asana refused the priority field as a Premium feature the workspace does not have: ${describeAsanaError(err)}`
+            : `Asana refused to write the priority field (locked by another user, or not editable with this token): ${describeAsanaError(err)}`,
+      });
+      const others = Object.keys(rest).filter((k) => k !== 'projects');
+      return others.length > 0 ? await call(rest) : null;
+    }
+  }
+
   /** EntityState fields → the task's `data` body, the section to move to, and what cannot be written. */
   async function taskBody(project: string, f: EntityState, write: string[], marker: string | null) {
     const data: Record<string, unknown> = {};
     const skipped: SkippedField[] = [];
     let section: string | null = null;
+    let labels: string[] | null = null;
     for (const field of write) {
       switch (field) {
         case 'title':
@@ -242,12 +413,24 @@ export function createAsanaApplier(deps: ConnectorDeps<AsanaConfig>): Applier {
           }
           break;
         }
+        case 'labels':
+          // Written after the task's other fields: by `tags` on a create, else addTag/removeTag.
+          labels = [...new Set(f.labels ?? [])];
+          break;
+        case 'priority': {
+          // Without connectors.asana.priority, priority is not part of the Asana side.
+          if (!cfg.priority) break;
+          const value = await priorityValue(project, f.priority);
+          if ('reason' in value) skipped.push(value);
+          else data.custom_fields = { [value.field]: value.option };
+          break;
+        }
         default:
-          // url and timestamps are Asana's; priority and labels are not held on Asana (yet).
+          // url and timestamps are Asana's.
           break;
       }
     }
-    return { data, section, skipped };
+    return { data, section, labels, skipped };
   }
 
   async function moveToSection(section: string, task: string): Promise<void> {
@@ -301,14 +484,31 @@ export function createAsanaApplier(deps: ConnectorDeps<AsanaConfig>): Applier {
       workspace: project,
       createdAfterMs: cmd.createdAtMs,
     });
-    if (found) return taskResult(await readTask(found.targetId), [], true);
+    if (found) {
+      // Made by an earlier attempt whose answer was lost. That attempt may have stopped before its
+      // follow-up, the move to the status's section (the task then sits in the project's first
+      // section): finish it. What the create call itself carried is on the task already.
+      const made = await readTask(found.targetId);
+      const status = cmd.fields.known.includes('status') ? cmd.fields.status : null;
+      const target = status ? await statusTarget(project, status) : null;
+      if (target && 'reason' in target) return taskResult(made, [target], true);
+      if (!target?.section || inSection(made, target.section)) return taskResult(made, [], true);
+      await moveToSection(target.section, made.gid);
+      return taskResult(await readTask(made.gid), [], false);
+    }
     // The description is always written: it carries the marker, even when the command has none.
     const write = [...new Set([...cmd.fields.known, 'description'])];
-    const { data, section, skipped } = await taskBody(project, cmd.fields, write, marker);
+    const { data, section, labels, skipped } = await taskBody(project, cmd.fields, write, marker);
+    if (labels?.length) {
+      const workspace = await workspaceOf(project);
+      const tags: string[] = [];
+      for (const name of labels) tags.push(await tagNamed(workspace, name));
+      data.tags = tags;
+    }
+    // A create always carries a name, so a refused priority is sent again without it (never null).
     const created = one(asanaTaskSchema).parse(
-      await api.tasks.createTask(
-        { data: { name: '', ...data, projects: [project] } },
-        { opt_fields: TASK_FIELDS },
+      await withoutRefusedPriority({ name: '', ...data, projects: [project] }, skipped, (body) =>
+        api.tasks.createTask({ data: body }, { opt_fields: taskFields(cfg) }),
       ),
     ).data;
     if (!section || inSection(created, section)) return taskResult(created, skipped, false);
@@ -348,15 +548,20 @@ export function createAsanaApplier(deps: ConnectorDeps<AsanaConfig>): Applier {
     // Sections belong to a project: the flow side's (a task in two projects has two statuses).
     const project = cmd.workspace;
     // A description rewrite keeps the create marker the task carries.
-    const { data, section, skipped } = await taskBody(
+    const { data, section, labels, skipped } = await taskBody(
       project,
       cmd.fields,
       write,
       markerIn(current.html_notes),
     );
-    if (Object.keys(data).length > 0)
-      await api.tasks.updateTask({ data }, targetId, { opt_fields: 'modified_at' });
+    // The section first: it is the status (by name) whatever `completed` says, so a read between
+    // the two calls already shows the new status, never a mix that looks like a person's edit.
     if (section && !inSection(current, section)) await moveToSection(section, targetId);
+    if (Object.keys(data).length > 0)
+      await withoutRefusedPriority(data, skipped, (body) =>
+        api.tasks.updateTask({ data: body }, targetId, { opt_fields: 'modified_at' }),
+      );
+    if (labels) await writeLabels(project, current, labels);
     const after = write.length > 0 ? await readTask(targetId) : current;
     // Nothing left to write and nothing refused: the task already holds every value (a repeat).
     return taskResult(after, [...stale, ...skipped], write.length === 0 && stale.length === 0, before);

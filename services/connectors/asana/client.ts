@@ -98,6 +98,8 @@ export interface AsanaApis {
   events: Asana.EventsApi;
   webhooks: Asana.WebhooksApi;
   projects: Asana.ProjectsApi;
+  tags: Asana.TagsApi;
+  customFieldSettings: Asana.CustomFieldSettingsApi;
 }
 
 export function asanaApis(cfg: AsanaConfig, budget?: RequestBudget): AsanaApis {
@@ -110,5 +112,7 @@ export function asanaApis(cfg: AsanaConfig, budget?: RequestBudget): AsanaApis {
     events: new Asana.EventsApi(c),
     webhooks: new Asana.WebhooksApi(c),
     projects: new Asana.ProjectsApi(c),
+    tags: new Asana.TagsApi(c),
+    customFieldSettings: new Asana.CustomFieldSettingsApi(c),
   };
 }

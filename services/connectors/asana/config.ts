@@ -2,6 +2,38 @@ import { z } from 'zod';
 import { secret } from '../../core/config/index.ts';
 
 const category = z.enum(['backlog', 'todo', 'in_progress', 'done', 'canceled']);
+const priority = z.enum(['none', 'low', 'medium', 'high', 'urgent']);
+
+/**
+ * Priority as an enum custom field (custom fields are an Asana Premium feature). `field` is the
+ * field's gid or its name as the projects show it; `options` names the field's option for each
+ * canonical priority (null, and `none` when not named: the field left empty; another priority not
+ * named cannot be written). Reads invert it, and an empty field reads as none: an option no
+ * priority names reads as no known priority. A flow's priorityMap translates before this.
+ */
+const prioritySchema = z
+  .object({
+    field: z.string().min(1),
+    options: z
+      .partialRecord(priority, z.string().min(1).nullable())
+      .default({ urgent: 'Urgent', high: 'High', medium: 'Medium', low: 'Low', none: null }),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    // Each option must read back as one priority.
+    const seen = new Map<string, string>();
+    for (const [name, option] of Object.entries(p.options)) {
+      if (option === null || option === undefined) continue;
+      const clash = seen.get(option.toLowerCase());
+      if (clash !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['options', name],
+          message: `option ${option} is already ${clash}'s: each priority needs its own option`,
+        });
+      seen.set(option.toLowerCase(), name);
+    }
+  });
 
 /**
  * `connectors.asana` in lockstep.yaml. Secrets by reference: `accessToken: { env: ASANA_PAT }`.
@@ -42,6 +74,11 @@ export const asanaConfigSchema = z
     /** Asana's concurrency limits per token: 50 reads and 15 writes in flight. */
     maxConcurrentReads: z.number().int().min(1).max(50).default(50),
     maxConcurrentWrites: z.number().int().min(1).max(15).default(15),
+    /**
+     * Priority from an enum custom field (Premium). Absent: priority is not part of the Asana side
+     * (neither read nor written), and ingest and egress say so once at start.
+     */
+    priority: prioritySchema.optional(),
   })
   .strict();
 

@@ -47,6 +47,12 @@ function networkClass(err: unknown): ErrorClass | undefined {
   return undefined;
 }
 
+/** The HTTP status of Asana's answer the SDK rejected with, or undefined (no answer). */
+export function asanaStatus(err: unknown): number | undefined {
+  const e = err instanceof LockstepError ? null : asSuperagent(err);
+  return e ? statusOf(e) : undefined;
+}
+
 export function classifyAsanaError(err: unknown): ErrorClass {
   if (err instanceof LockstepError) {
     return {

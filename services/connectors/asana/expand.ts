@@ -26,7 +26,7 @@ import {
   asanaStorySchema,
   asanaTaskSchema,
   STORY_FIELDS,
-  TASK_FIELDS,
+  taskFields,
   type AsanaEvent,
   type AsanaStory,
   type AsanaTask,
@@ -131,7 +131,7 @@ export async function expandEvents(
   const taskAnswers = await Promise.all(
     [...toFetch].map(async (gid) => ({
       gid,
-      res: await fetchRecord(() => apis.tasks.getTask(gid, { opt_fields: TASK_FIELDS })),
+      res: await fetchRecord(() => apis.tasks.getTask(gid, { opt_fields: taskFields(config) })),
     })),
   );
   for (const { gid, res } of taskAnswers) {

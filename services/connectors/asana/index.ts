@@ -29,6 +29,8 @@ export const asanaConnector = defineConnector({
   classifyError: classifyAsanaError,
   describeError: describeAsanaError,
   configureFromFlows: withFlowStatusCategories,
+  startupWarnings: (config) =>
+    config.priority ? [] : ['connectors.asana.priority is not set: priority is not synced with Asana'],
 
   /**
    * One webhook per configured project (`POST /webhooks`, scope `webhooks:write`). Asana

@@ -4,6 +4,7 @@
  * Shared by expand, normalize, poll, read and apply in this folder.
  */
 import { z } from 'zod';
+import type { AsanaConfig } from './config.ts';
 
 /** The task fields every read asks for (Asana returns only these, plus `gid`). */
 export const TASK_FIELDS = [
@@ -21,7 +22,24 @@ export const TASK_FIELDS = [
   'memberships.section.gid',
   'memberships.section.name',
   'permalink_url',
+  'tags.name',
 ].join(',');
+
+/** The custom field values read for priority (connectors.asana.priority). */
+const PRIORITY_FIELDS = [
+  'custom_fields.gid',
+  'custom_fields.name',
+  'custom_fields.enum_value.gid',
+  'custom_fields.enum_value.name',
+];
+
+/**
+ * The task fields a read asks for under `config`: TASK_FIELDS, plus the custom fields when
+ * priority is configured (without it Lockstep does not read them at all).
+ */
+export function taskFields(config: Pick<AsanaConfig, 'priority'>): string {
+  return config.priority ? [TASK_FIELDS, ...PRIORITY_FIELDS].join(',') : TASK_FIELDS;
+}
 
 /** The story fields every read asks for. */
 export const STORY_FIELDS = [
@@ -61,6 +79,16 @@ export const asanaTaskSchema = z.object({
     )
     .nullish(),
   permalink_url: z.string().nullish(),
+  tags: z.array(z.object({ gid: z.string(), name: z.string().nullish() })).nullish(),
+  custom_fields: z
+    .array(
+      z.object({
+        gid: z.string(),
+        name: z.string().nullish(),
+        enum_value: z.object({ gid: z.string(), name: z.string().nullish() }).nullish(),
+      }),
+    )
+    .nullish(),
 });
 export type AsanaTask = z.infer<typeof asanaTaskSchema>;
 

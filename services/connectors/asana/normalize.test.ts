@@ -40,13 +40,23 @@ test('an expanded delivery: the new task (c), the seeded task (u) and the commen
     NonNullable<(typeof events)[0]>,
   ];
   assert.deepEqual(created.after, {
-    known: ['title', 'description', 'status', 'assignee', 'dueDate', 'url', 'createdAtMs', 'updatedAtMs'],
+    known: [
+      'title',
+      'description',
+      'status',
+      'assignee',
+      'labels',
+      'dueDate',
+      'url',
+      'createdAtMs',
+      'updatedAtMs',
+    ],
     title: 'Fix login',
     description: 'Steps: **open** the page',
     status: { name: 'Backlog', category: 'todo' },
     priority: null,
     assignee: { email: 'alice@example.com', platformUserId: ALICE, displayName: 'Alice Example' },
-    labels: null,
+    labels: ['customer'],
     dueDate: '2026-12-24',
     url: 'https://app.asana.com/0/1100000000000100/1209000000000001',
     body: null,
@@ -70,7 +80,14 @@ test('an expanded delivery: the new task (c), the seeded task (u) and the commen
     tsMs: Date.parse('2026-12-04T20:13:55.477Z'),
   });
   assert.equal(created.before, null);
-  assert.deepEqual(created.changedFields, ['title', 'description', 'status', 'assignee', 'dueDate']);
+  assert.deepEqual(created.changedFields, [
+    'title',
+    'description',
+    'status',
+    'assignee',
+    'labels',
+    'dueDate',
+  ]);
   assert.equal(created.tsMs, 1_800_000_000_000);
   assert.equal(updated.source.marker, null);
   assert.deepEqual(updated.changedFields, created.changedFields);
@@ -293,4 +310,36 @@ test('records as the live emulator returns them for TASK_FIELDS/STORY_FIELDS kee
   } finally {
     await emu.close();
   }
+});
+
+test('labels are the task’s tag names, sorted and each once; a change of tags alone gets a new eventId', () => {
+  const task = (tags: AsanaTask['tags']): AsanaTask => ({
+    gid: 't1',
+    name: 'Tagged',
+    modified_at: '2026-12-04T20:13:55.477Z',
+    memberships: [{ project: { gid: PROJECT }, section: { gid: 's', name: 'Backlog' } }],
+    tags,
+  });
+  const s = taskState(
+    task([
+      { gid: '3', name: 'ui' },
+      { gid: '1', name: 'bug' },
+      { gid: '2', name: 'ui' },
+    ]),
+    config(),
+  );
+  assert.deepEqual(s.labels, ['bug', 'ui']);
+  assert.ok(s.known.includes('labels'));
+  assert.deepEqual(taskState(task([]), config()).labels, []);
+  assert.deepEqual(taskState(task(null), config()).labels, []);
+  const unknown = taskState(task(undefined), config());
+  assert.ok(!unknown.known.includes('labels'), 'tags not asked for: labels not known');
+
+  const eventOf = (tags: AsanaTask['tags']) =>
+    normalizeAsana({ ...expanded(), tasks: [task(tags)], stories: [], created: [], actors: {} }, ctx())[0]!;
+  const bug = eventOf([{ gid: '1', name: 'bug' }]);
+  assert.ok(bug.changedFields.includes('labels'));
+  // Same modified_at (Asana does not count tags among the changes that move it), other tags.
+  assert.notEqual(eventOf([{ gid: '2', name: 'ui' }]).eventId, bug.eventId);
+  assert.equal(eventOf([{ gid: '9', name: 'bug' }]).eventId, bug.eventId, 'by name, as labels are');
 });

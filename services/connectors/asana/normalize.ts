@@ -9,7 +9,14 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { ChangeEvent, EntityState, Op, Person, Status } from '../../../schemas/generated/types.ts';
+import type {
+  ChangeEvent,
+  EntityState,
+  Op,
+  Person,
+  Priority,
+  Status,
+} from '../../../schemas/generated/types.ts';
 import { LockstepError } from '../../core/errors/index.ts';
 import { isLockstepNote } from '../kit/notes.ts';
 import { deterministicEventId, entityState, type NormalizeContext } from '../types.ts';
@@ -60,6 +67,42 @@ export function statusOf(task: AsanaTask, config: AsanaConfig): Status | null {
   return { name: section, category: named };
 }
 
+/** The task's tags as labels: their names, sorted, each once (two tags may share a name). */
+export function labelsOf(task: AsanaTask): string[] | undefined {
+  if (task.tags === undefined) return undefined;
+  const names = (task.tags ?? []).map((t) => t.name ?? '').filter((n) => n !== '');
+  return [...new Set(names)].sort();
+}
+
+/** The configured priority field's entry on the task: by gid, else by name (exact, then any case). */
+export function priorityFieldOf(
+  fields: readonly { gid: string; name?: string | null }[],
+  field: string,
+): number {
+  if (/^\d+$/.test(field)) return fields.findIndex((f) => f.gid === field);
+  const exact = fields.findIndex((f) => f.name === field);
+  return exact >= 0 ? exact : fields.findIndex((f) => f.name?.toLowerCase() === field.toLowerCase());
+}
+
+/**
+ * The task's priority from the configured enum field (config.priority), or undefined (not known):
+ * priority not configured, the field not on the task (its project lacks it, or the workspace has
+ * no Premium), or an option no priority names. An empty field is `none`.
+ */
+export function priorityOf(task: AsanaTask, config: AsanaConfig): Priority | undefined {
+  const p = config.priority;
+  if (!p || !task.custom_fields) return undefined;
+  const entry = task.custom_fields[priorityFieldOf(task.custom_fields, p.field)];
+  if (!entry || entry.enum_value === undefined) return undefined;
+  if (entry.enum_value === null) return 'none';
+  const name = entry.enum_value.name ?? '';
+  const named = Object.entries(p.options).filter(([, option]) => typeof option === 'string');
+  const hit =
+    named.find(([, option]) => option === name) ??
+    named.find(([, option]) => option!.toLowerCase() === name.toLowerCase());
+  return hit?.[0] as Priority | undefined;
+}
+
 function assigneeOf(task: AsanaTask): Person | null | undefined {
   if (task.assignee === undefined) return undefined;
   if (task.assignee === null) return null;
@@ -78,12 +121,16 @@ function markdownOf(html: string | null | undefined): string | undefined {
 
 /** What Lockstep syncs of a task. Nullish fields Asana left out stay unknown (not in `known`). */
 export function taskState(task: AsanaTask, config: AsanaConfig): EntityState {
+  const priority = priorityOf(task, config);
   return entityState({
+    // Present only when known: `entityState` would keep an explicit undefined in place of null.
+    ...(priority !== undefined && { priority }),
     title: task.name ?? undefined,
     description: task.html_notes === null ? '' : markdownOf(task.html_notes),
     status: statusOf(task, config) ?? undefined,
     assignee: assigneeOf(task),
     dueDate: task.due_on === undefined ? undefined : task.due_on,
+    labels: labelsOf(task),
     url: task.permalink_url ?? undefined,
     createdAtMs: ms(task.created_at) ?? undefined,
     updatedAtMs: ms(task.modified_at) ?? undefined,
@@ -179,6 +226,17 @@ function event(
   };
 }
 
+/**
+ * A task's version for its eventId: modified_at, plus a hash of its tag names. The spec does not
+ * count a tag added or removed among the changes that move modified_at, so without the hash a
+ * change of tags alone would get the id of the task's previous event and be dropped as a repeat.
+ */
+function taskIdVersion(task: AsanaTask): string {
+  const labels = labelsOf(task);
+  const tags = labels ? `#${createHash('sha256').update(labels.join('\n')).digest('hex').slice(0, 16)}` : '';
+  return `${task.modified_at ?? ''}${tags}`;
+}
+
 /** A story's version for its eventId: created_at plus a hash of its text, so an edit gets a new id. */
 function storyIdVersion(story: AsanaStory): string {
   const text = story.html_text ?? story.text ?? '';
@@ -239,7 +297,7 @@ export function normalizeAsana(payload: unknown, ctx: NormalizeContext<AsanaConf
         after,
         changedFields: after.known.filter((k) => !NOT_CHANGES.has(k)),
         version: task.modified_at ?? null,
-        idVersion: task.modified_at ?? '',
+        idVersion: taskIdVersion(task),
         tsMs: ms(task.modified_at) ?? ms(task.created_at) ?? nowMs,
         marker: markerIn(task.html_notes),
       }),

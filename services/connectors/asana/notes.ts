@@ -5,6 +5,7 @@
  * separated by a blank line; text is XML-escaped (a bare `&` is refused).
  */
 import type { NoteRun } from '../types.ts';
+import { xmlChars } from './richtext.ts';
 
 const XML_ESCAPES: Readonly<Record<string, string>> = {
   '&': '&amp;',
@@ -13,8 +14,9 @@ const XML_ESCAPES: Readonly<Record<string, string>> = {
   '"': '&quot;',
 };
 
+/** XML-escaped text, without the characters XML forbids (Asana would refuse the whole comment). */
 export function escapeXml(text: string): string {
-  return text.replace(/[&<>"]/g, (c) => XML_ESCAPES[c]!);
+  return xmlChars(text).replace(/[&<>"]/g, (c) => XML_ESCAPES[c]!);
 }
 
 const run = (r: NoteRun): string =>

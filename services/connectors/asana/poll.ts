@@ -42,7 +42,7 @@ import {
   asanaStorySchema,
   asanaTaskSchema,
   STORY_FIELDS,
-  TASK_FIELDS,
+  taskFields,
   type AsanaEvent,
   type AsanaStory,
   type AsanaTask,
@@ -175,7 +175,7 @@ export function createAsanaPoller(deps: ConnectorDeps<AsanaConfig>): Poller {
         await apis.tasks.getTasks({
           project,
           modified_since: since,
-          opt_fields: TASK_FIELDS,
+          opt_fields: taskFields(cfg),
           limit: cfg.pageSize,
           ...(offset && { offset }),
         }),

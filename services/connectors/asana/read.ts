@@ -16,7 +16,7 @@ import {
   asanaStorySchema,
   asanaTaskSchema,
   STORY_FIELDS,
-  TASK_FIELDS,
+  taskFields,
   type AsanaStory,
   type AsanaTask,
   type ExpandedPayload,
@@ -44,7 +44,7 @@ export function createAsanaReader(deps: ConnectorDeps<AsanaConfig>): Reader {
   const readTask = async (gid: string) =>
     orGone<AsanaTask>(
       api.tasks
-        .getTask(gid, { opt_fields: TASK_FIELDS })
+        .getTask(gid, { opt_fields: taskFields(cfg) })
         .then((r: unknown) => one(asanaTaskSchema).parse(r).data),
     );
   const readStory = async (gid: string) =>

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { richTextProblem } from '../../../test/emulators/asana/rich-text.ts';
 import { htmlToMarkdown, markdownToHtml } from './richtext.ts';
 
 /** Tags on Asana's rich-text whitelist (developers.asana.com/docs/rich-text; h1/h2/hr per Asana's forum post). */
@@ -137,4 +138,49 @@ test('a story gets headings as strong lines (no h1/h2 in comments)', () => {
   const html = markdownToHtml('# Title\n\nText', { target: 'story' });
   assert.equal(html, '<body><strong>Title</strong>\n\nText</body>');
   assertAsanaBody(html);
+});
+
+test('characters XML forbids are dropped and an empty link is its text: Asana would refuse both', () => {
+  assert.equal(
+    markdownToHtml('bell\u0007 nul\u0000 lone\uD800 emoji 😀'),
+    '<body>bell nul lone emoji 😀</body>',
+  );
+  assert.equal(markdownToHtml('[just text]()'), '<body>just text</body>');
+  assert.equal(markdownToHtml('[spaces]( )'), '<body>spaces</body>');
+});
+
+test('whatever markdown comes, the body passes the emulator’s check of Asana’s documented rules', () => {
+  // Every sequence of three fragments, for a task (html_notes) and a story (html_text).
+  const fragments = [
+    '# ',
+    '- ',
+    '1. ',
+    '> ',
+    '```\n',
+    '---',
+    '\n',
+    '\n\n',
+    '**',
+    '_',
+    '`',
+    '[x](',
+    ')',
+    '[y]()',
+  ];
+  fragments.push('a & b', '<i>', '\u0001', '\uDC00', '😀', ' ');
+  let checked = 0;
+  for (const a of fragments)
+    for (const b of fragments)
+      for (const c of fragments) {
+        const md = a + b + c;
+        for (const [target, field] of [
+          ['task', 'html_notes'],
+          ['story', 'html_text'],
+        ] as const) {
+          const html = markdownToHtml(md, { target });
+          assert.equal(richTextProblem(html, field), null, `${JSON.stringify(md)} → ${html}`);
+          checked++;
+        }
+      }
+  assert.equal(checked, fragments.length ** 3 * 2);
 });

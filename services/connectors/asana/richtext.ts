@@ -272,6 +272,24 @@ export function htmlToMarkdown(html: string): string {
 // ---------------------------------------------------------------- markdown → html
 
 const escapeXml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const isXmlChar = (n: number): boolean =>
+  n === 0x9 ||
+  n === 0xa ||
+  n === 0xd ||
+  (n >= 0x20 && n <= 0xd7ff) ||
+  (n >= 0xe000 && n <= 0xfffd) ||
+  (n >= 0x10000 && n <= 0x10ffff);
+
+/**
+ * `s` without the characters XML 1.0 forbids (C0 controls but tab, newline and return, U+FFFE,
+ * U+FFFF, lone surrogates): a body holding one is not XML, and Asana refuses the whole write.
+ */
+export function xmlChars(s: string): string {
+  let out = '';
+  // for…of walks code points: a surrogate pair is one, a lone surrogate is itself.
+  for (const c of s) if (isXmlChar(c.codePointAt(0)!)) out += c;
+  return out;
+}
 const escapeAttr = (s: string): string => escapeXml(s).replace(/"/g, '&quot;');
 const PUNCT = /[!-/:-@[-`{-~]/;
 
@@ -344,8 +362,10 @@ function inlineHtml(s: string): string {
       if (textEnd > 0 && s[textEnd] === '(') {
         const urlEnd = matchBracket(s, textEnd, '(', ')');
         if (urlEnd > 0) {
-          const href = unescapeMd(s.slice(textEnd + 1, urlEnd - 1));
-          out += `<a href="${escapeAttr(href)}">${inlineHtml(s.slice(i + 1, textEnd - 1))}</a>`;
+          const href = unescapeMd(s.slice(textEnd + 1, urlEnd - 1)).trim();
+          const text = inlineHtml(s.slice(i + 1, textEnd - 1));
+          // Asana refuses an <a> with neither an href nor a gid: `[text]()` is just its text.
+          out += href ? `<a href="${escapeAttr(href)}">${text}</a>` : text;
           i = urlEnd;
           continue;
         }
@@ -511,10 +531,10 @@ function listHtml(
 
 /**
  * Markdown → an Asana body: one `<body>` element, well-formed XML, whitelisted tags only, every
- * `&`, `<`, `>` of the text escaped.
+ * `&`, `<`, `>` of the text escaped, characters XML forbids dropped.
  */
 export function markdownToHtml(md: string, opts: MarkdownToHtmlOptions = {}): string {
-  const blocks = blocksHtml(md.replace(/\r\n?/g, '\n').split('\n'), opts);
+  const blocks = blocksHtml(xmlChars(md).replace(/\r\n?/g, '\n').split('\n'), opts);
   let out = '';
   blocks.forEach((b, k) => {
     const prev = blocks[k - 1];

@@ -262,6 +262,28 @@ test('a create whose response is lost is found on retry, not repeated, while sea
   );
 });
 
+test('a create whose answer was lost before its transition ran: the retry finds it and finishes the transition', async () => {
+  const applier = createJiraApplier({ config, botUserId: null });
+  const create = cmd({
+    fields: entityState({
+      title: 'Lost before its transition',
+      status: { category: 'in_progress', name: 'In Progress' },
+    }),
+    marker: 'link-lost-transition',
+    createdAtMs: Date.now(),
+  });
+  // The issue is made, the answer lost: the transition after it never ran.
+  emu.jira.addAfterApplyFault({ method: 'POST', pathPrefix: '/rest/api/3/issue', status: 503, count: 1 });
+  await assert.rejects(applier.apply(create), (err: { status?: number }) => err.status === 503);
+  const retried = await applier.apply(create);
+  assert.equal(retried.alreadyApplied, true);
+  assert.equal(retried.written?.status?.name, 'In Progress', JSON.stringify(retried.skipped));
+  assert.deepEqual(retried.skipped, []);
+  // Once there, a third attempt writes nothing more.
+  const third = await applier.apply(create);
+  assert.equal(third.written?.status?.name, 'In Progress');
+});
+
 test('a malformed issue in a poll page is reported as rejected, once, and the other issues still come', async () => {
   // Seeds bypass the API's validation: an ADF version Lockstep cannot read.
   emu.jira.seed(

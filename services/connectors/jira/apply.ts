@@ -16,6 +16,7 @@ import type { EntityState, Person, WriteCommand } from '../../../schemas/generat
 import { LockstepError } from '../../core/errors/index.ts';
 import {
   fieldsToWrite,
+  sameFieldValue,
   staleFields,
   type Applier,
   type ApplyResult,
@@ -320,6 +321,25 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
     return null;
   }
 
+  /** The transition after a create; a failure is a skipped field (`follow_up_failed`), not the create's. */
+  async function statusAfterCreate(
+    id: string,
+    key: string | null,
+    status: NonNullable<EntityState['status']>,
+    skipped: SkippedField[],
+  ): Promise<void> {
+    try {
+      const s = await transition(id, status);
+      if (s) skipped.push(s);
+    } catch (err) {
+      skipped.push({
+        field: 'status',
+        reason: 'follow_up_failed',
+        detail: `transitioning ${key ?? id} after its create: ${errorText(err)}`,
+      });
+    }
+  }
+
   async function applyIssue(cmd: WriteCommand): Promise<ApplyResult> {
     if (cmd.action === 'create') {
       if (!cmd.marker)
@@ -334,7 +354,17 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
         workspace: cmd.workspace,
         createdAfterMs: cmd.createdAtMs,
       });
-      if (found) return issueResult(found.targetId, [], true);
+      if (found) {
+        // The answer lost may have been the create's, before its transition ran: finish it, or
+        // the issue stays in the workflow's first status (and the outcome says so).
+        const followUp: SkippedField[] = [];
+        if (cmd.fields.known.includes('status') && cmd.fields.status) {
+          const now = issueState(cfg, await readIssue(found.targetId));
+          if (!sameFieldValue('status', now, cmd.fields))
+            await statusAfterCreate(found.targetId, found.targetKey, cmd.fields.status, followUp);
+        }
+        return issueResult(found.targetId, followUp, true);
+      }
       const { body, skipped } = await fieldsBody(cmd.fields, cmd.fields.known);
       const created = z.object({ id: z.string(), key: z.string().nullish() }).parse(
         await client.issues.createIssue({
@@ -350,18 +380,8 @@ export function createJiraApplier(deps: ConnectorDeps<JiraConfig>): Applier {
       // The issue exists from here on. A failure of the transition or the read-back must not fail
       // the command: egress would retry a write that was made, or dead-letter it and orphan the
       // issue. Such a field is reported as skipped (`follow_up_failed`) and the create succeeds.
-      if (cmd.fields.known.includes('status') && cmd.fields.status) {
-        try {
-          const s = await transition(created.id, cmd.fields.status);
-          if (s) skipped.push(s);
-        } catch (err) {
-          skipped.push({
-            field: 'status',
-            reason: 'follow_up_failed',
-            detail: `transitioning ${created.key ?? created.id} after its create: ${errorText(err)}`,
-          });
-        }
-      }
+      if (cmd.fields.known.includes('status') && cmd.fields.status)
+        await statusAfterCreate(created.id, created.key ?? null, cmd.fields.status, skipped);
       try {
         return await issueResult(created.id, skipped, false);
       } catch (err) {

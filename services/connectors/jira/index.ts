@@ -36,7 +36,8 @@ export const jiraConnector = defineConnector({
 
   /** An admin webhook (`POST /rest/webhooks/1.0/webhook`), the kind that supports `secret`. Needs Jira admin. */
   async registerWebhook({ config }, { url, secret }) {
-    if (secret === null) throw new Error('registering a Jira webhook: a signing secret is needed (webhookSecret)');
+    if (secret === null)
+      throw new Error('registering a Jira webhook: a signing secret is needed (webhookSecret)');
     const res = await jiraClient(config).sendRequestFullResponse<unknown>({
       url: '/rest/webhooks/1.0/webhook',
       method: 'POST',

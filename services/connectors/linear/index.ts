@@ -25,7 +25,8 @@ export const linearConnector = defineConnector({
   readLinks: readLinearLinks,
 
   async registerWebhook({ config }, { url, secret }) {
-    if (secret === null) throw new Error('registering a Linear webhook: a signing secret is needed (webhookSecret)');
+    if (secret === null)
+      throw new Error('registering a Linear webhook: a signing secret is needed (webhookSecret)');
     const client = linearClient(config);
     const base = { url, secret, resourceTypes: ['Issue', 'Comment'], label: 'Lockstep' };
     let inputs: Record<string, unknown>[] = [{ ...base, allPublicTeams: true }];

@@ -11,6 +11,8 @@ import { OpenApiSpec } from '../common/openapi.ts';
 import type { EmulatorKit, EmulatorRequest, EmulatorResponse, PlatformEmulator } from '../common/server.ts';
 import type { RetryPolicy } from '../common/webhooks.ts';
 import {
+  CUSTOM_FIELD_FULL,
+  CUSTOM_FIELD_SETTING_FULL,
   GidSource,
   MonotonicClock,
   NAMED_COMPACT,
@@ -18,19 +20,20 @@ import {
   SECTION_FULL,
   STORY_COMPACT,
   STORY_FULL,
+  TAG_FULL,
   TASK_COMPACT,
   TASK_FULL,
   USER_FULL,
   WEBHOOK_COMPACT,
   WEBHOOK_FULL,
   WORKSPACE_FULL,
-  isValidRichText,
   parseOptFields,
   pick,
   plainToRich,
   richToPlain,
   type AsanaEvent,
   type AsanaSeed,
+  type CustomField,
   type Project,
   type ResourceRef,
   type Section,
@@ -41,6 +44,7 @@ import {
   type WebhookFilter,
   type Workspace,
 } from './model.ts';
+import { richTextProblem } from './rich-text.ts';
 
 export const ASANA_BASE_PATH = '/api/1.0';
 const HELP =
@@ -115,6 +119,7 @@ export class AsanaEmulator implements PlatformEmulator {
   private projects = new Map<string, Project>();
   private sections = new Map<string, Section>();
   private tags = new Map<string, Tag>();
+  private customFields = new Map<string, CustomField>();
   private tasks = new Map<string, Task>();
   private stories = new Map<string, Story>();
   private webhooks = new Map<string, Webhook>();
@@ -162,6 +167,7 @@ export class AsanaEmulator implements PlatformEmulator {
     this.projects.clear();
     this.sections.clear();
     this.tags.clear();
+    this.customFields.clear();
     this.tasks.clear();
     this.stories.clear();
     this.webhooks.clear();
@@ -175,7 +181,22 @@ export class AsanaEmulator implements PlatformEmulator {
   seed(doc: unknown, kit: EmulatorKit): void {
     this.kit = kit;
     const s = (doc ?? {}) as AsanaSeed;
-    for (const w of s.workspaces ?? []) this.workspaces.set(w.gid, { gid: w.gid, name: w.name });
+    for (const w of s.workspaces ?? [])
+      this.workspaces.set(w.gid, { gid: w.gid, name: w.name, premium: w.premium ?? true });
+    for (const f of s.customFields ?? [])
+      this.customFields.set(f.gid, {
+        gid: f.gid,
+        name: f.name,
+        workspace: this.workspaces.keys().next().value ?? '',
+        type: f.type,
+        enum_options: f.enum_options.map((o) => ({
+          gid: o.gid,
+          name: o.name,
+          enabled: o.enabled ?? true,
+          color: o.color ?? null,
+        })),
+        locked: f.locked === true,
+      });
     for (const u of s.users ?? [])
       kit.actors.add({
         id: u.gid,
@@ -192,13 +213,15 @@ export class AsanaEmulator implements PlatformEmulator {
         name: p.name,
         workspace: p.workspace,
         members: p.members ?? everyone,
+        custom_fields: [...(p.custom_field_settings ?? [])],
         created_at: at,
         modified_at: at,
       });
       for (const sec of p.sections ?? [])
         this.sections.set(sec.gid, { gid: sec.gid, name: sec.name, project: p.gid, created_at: at });
     }
-    for (const t of s.tags ?? []) this.tags.set(t.gid, { ...t });
+    for (const t of s.tags ?? [])
+      this.tags.set(t.gid, { ...t, color: null, notes: '', created_at: this.clock.now() });
     for (const t of s.tasks ?? []) {
       const at = this.clock.now();
       const memberships = (t.memberships ?? []).map((m) => ({
@@ -228,6 +251,7 @@ export class AsanaEmulator implements PlatformEmulator {
         tags: t.tags ?? [],
         followers: [],
         external: t.external ? { gid: t.external.gid ?? null, data: t.external.data ?? null } : null,
+        custom_fields: { ...t.custom_fields },
         deleted: false,
       });
     }
@@ -254,6 +278,7 @@ export class AsanaEmulator implements PlatformEmulator {
       projects: [...this.projects.values()],
       sections: [...this.sections.values()],
       tags: [...this.tags.values()],
+      customFields: [...this.customFields.values()],
       tasks: [...this.tasks.values()],
       stories: [...this.stories.values()],
       webhooks: [...this.webhooks.values()],
@@ -322,7 +347,7 @@ export class AsanaEmulator implements PlatformEmulator {
         throw new AsanaError(400, 'Could not parse request data, invalid JSON');
       }
     }
-    const problems = this.spec.validate(op, req.query, body);
+    const problems = this.spec.validate(op, req.query, withoutNullCustomFields(body));
     if (problems.length) {
       const [first] = problems;
       throw new AsanaError(400, this.problemText(first!.where, first!.message), {});
@@ -405,10 +430,44 @@ export class AsanaEmulator implements PlatformEmulator {
         return this.ok(
           this.render(this.richSection(this.section(p['section_gid']!)), SECTION_FULL, req.query),
         );
+      case 'getCustomFieldSettingsForProject': {
+        const pr = this.project(p['project_gid']!);
+        this.needPremium(pr.workspace);
+        const list = pr.custom_fields.flatMap((g) => this.customFields.get(g) ?? []);
+        return this.page(req, list, (f, fields) =>
+          pick(this.richCustomFieldSetting(pr, f), fields ?? CUSTOM_FIELD_SETTING_FULL, !fields),
+        );
+      }
+      case 'getCustomField': {
+        const f = this.customField(p['custom_field_gid']!);
+        this.needPremium(f.workspace);
+        return this.ok(this.render(this.richCustomField(f, undefined), CUSTOM_FIELD_FULL, req.query));
+      }
       case 'addTaskForSection':
         return this.addTaskToSection(this.section(p['section_gid']!), this.need(data), actor);
       case 'getMemberships':
         return this.getMemberships(req);
+      case 'getTags':
+      case 'getTagsForWorkspace': {
+        const ws = req.query.get('workspace') ?? p['workspace_gid'] ?? null;
+        if (ws !== null) this.workspace(ws);
+        const list = [...this.tags.values()].filter((x) => ws === null || x.workspace === ws);
+        return this.page(req, list, (x, f) => pick(this.richTag(x), f ?? NAMED_COMPACT, !f));
+      }
+      case 'getTag':
+        return this.ok(this.render(this.richTag(this.tag(p['tag_gid']!)), TAG_FULL, req.query));
+      case 'createTag':
+      case 'createTagForWorkspace':
+        return this.createTag(this.need(data), p['workspace_gid'], req);
+      case 'getTagsForTask': {
+        const t = this.task(p['task_gid']!);
+        const list = t.tags.map((g) => this.tags.get(g)).filter((x): x is Tag => x !== undefined);
+        return this.page(req, list, (x, f) => pick(this.richTag(x), f ?? NAMED_COMPACT, !f));
+      }
+      case 'addTagForTask':
+        return this.tagTask(this.task(p['task_gid']!), this.need(data), actor, 'added');
+      case 'removeTagForTask':
+        return this.tagTask(this.task(p['task_gid']!), this.need(data), actor, 'removed');
       case 'getEvents':
         return this.getEvents(req);
       case 'createWebhook':
@@ -533,6 +592,16 @@ export class AsanaEmulator implements PlatformEmulator {
     if (!s) throw new AsanaError(404, `section: Unknown object: ${gid}`);
     return s;
   }
+  private tag(gid: string): Tag {
+    const t = this.tags.get(gid);
+    if (!t) throw new AsanaError(404, `tag: Unknown object: ${gid}`);
+    return t;
+  }
+  private customField(gid: string): CustomField {
+    const f = this.customFields.get(gid);
+    if (!f) throw new AsanaError(404, `custom_field: Unknown object: ${gid}`);
+    return f;
+  }
   private workspace(gid: string): Workspace {
     const w = this.workspaces.get(gid);
     if (!w) throw new AsanaError(404, `workspace: Unknown object: ${gid}`);
@@ -608,6 +677,20 @@ export class AsanaEmulator implements PlatformEmulator {
       permalink_url: `${PERMALINK}/${p.gid}/list`,
     };
   }
+  private richTag(t: Tag): Json {
+    const ws = this.workspaces.get(t.workspace);
+    return {
+      gid: t.gid,
+      resource_type: 'tag',
+      name: t.name,
+      color: t.color,
+      notes: t.notes,
+      created_at: t.created_at,
+      followers: [],
+      workspace: ws ? this.richWorkspace(ws) : { gid: t.workspace, resource_type: 'workspace' },
+      permalink_url: `${PERMALINK}/${t.gid}/list`,
+    };
+  }
   private richSection(s: Section): Json {
     const p = this.projects.get(s.project);
     return {
@@ -662,12 +745,74 @@ export class AsanaEmulator implements PlatformEmulator {
       num_hearts: 0,
       dependencies: [],
       dependents: [],
-      custom_fields: [],
+      custom_fields: this.taskCustomFields(t),
       actual_time_minutes: null,
       is_rendered_as_separator: false,
     };
     if (t.external) rich['external'] = { ...t.external };
     return rich;
+  }
+  /**
+   * A custom field as Asana renders it; `value` (a task's option gid, or null) adds the task's
+   * value (`enum_value`, `display_value`), and `enabled: false` when the field is on none of the
+   * task's projects any more (the value stays; Asana then only lets it be cleared).
+   */
+  private richCustomField(f: CustomField, value: string | null | undefined, enabled = true): Json {
+    const opt = (o: CustomField['enum_options'][number]): Json => ({
+      gid: o.gid,
+      resource_type: 'enum_option',
+      name: o.name,
+      enabled: o.enabled,
+      color: o.color,
+    });
+    const rich: Json = {
+      gid: f.gid,
+      resource_type: 'custom_field',
+      name: f.name,
+      resource_subtype: f.type,
+      type: f.type,
+      enum_options: f.enum_options.map(opt),
+      enabled,
+      is_formula_field: false,
+      is_value_read_only: f.locked,
+      description: '',
+      is_global_to_workspace: true,
+      has_notifications_enabled: false,
+    };
+    if (value !== undefined) {
+      const o = value === null ? undefined : f.enum_options.find((x) => x.gid === value);
+      rich['enum_value'] = o ? opt(o) : null;
+      rich['display_value'] = o ? o.name : null;
+    }
+    return rich;
+  }
+  private richCustomFieldSetting(p: Project, f: CustomField): Json {
+    const project = { gid: p.gid, resource_type: 'project', name: p.name };
+    return {
+      gid: `${p.gid.slice(0, 8)}${f.gid.slice(-8)}`,
+      resource_type: 'custom_field_setting',
+      is_important: true,
+      project,
+      parent: project,
+      custom_field: this.richCustomField(f, undefined),
+    };
+  }
+  /** The fields of the task's projects (value or null), then values of fields no project has now. */
+  private taskCustomFields(t: Task): Json[] {
+    // Without Premium no project holds custom fields (not confirmed what Asana shows then: none).
+    if (this.workspaces.get(t.workspace)?.premium === false) return [];
+    const attached = [
+      ...new Set(t.memberships.flatMap((m) => this.projects.get(m.project)?.custom_fields ?? [])),
+    ];
+    const out = attached.flatMap((g) => {
+      const f = this.customFields.get(g);
+      return f ? [this.richCustomField(f, t.custom_fields[g] ?? null)] : [];
+    });
+    for (const [g, v] of Object.entries(t.custom_fields)) {
+      const f = this.customFields.get(g);
+      if (f && !attached.includes(g)) out.push(this.richCustomField(f, v, false));
+    }
+    return out;
   }
   private renderTask(t: Task, q: URLSearchParams): Json {
     const f = parseOptFields(q);
@@ -764,6 +909,7 @@ export class AsanaEmulator implements PlatformEmulator {
       tags: [],
       followers: [actor.id],
       external: ext ? { gid: ext.gid ?? null, data: ext.data ?? null } : null,
+      custom_fields: {},
       deleted: false,
     };
     this.applyFields(t, data, actor, false);
@@ -819,6 +965,8 @@ export class AsanaEmulator implements PlatformEmulator {
     const sys = (subtype: string, text: string): void => {
       if (stories) this.addStory(t, 'system', subtype, text, actor, false);
     };
+    // Checked before anything changes: a refused custom field value refuses the whole request.
+    const customFields = 'custom_fields' in data ? this.customFieldWrites(t, data['custom_fields']) : [];
     if ('name' in data && data['name'] !== t.name) {
       t.name = String(data['name']);
       changed.push('name');
@@ -828,7 +976,8 @@ export class AsanaEmulator implements PlatformEmulator {
       throw new AsanaError(400, 'notes: You may only provide one of notes or html_notes');
     if ('html_notes' in data) {
       const html = String(data['html_notes']);
-      if (!isValidRichText(html)) throw new AsanaError(400, 'html_notes: XML is invalid');
+      const problem = richTextProblem(html, 'html_notes');
+      if (problem) throw new AsanaError(400, problem);
       if (html !== t.html_notes) {
         t.html_notes = html;
         t.notes = richToPlain(html);
@@ -879,7 +1028,70 @@ export class AsanaEmulator implements PlatformEmulator {
       t.start_on = (data['start_on'] as string | null) ?? null;
       changed.push('start_on');
     }
+    let customChanged = false;
+    for (const { field, option } of customFields) {
+      if ((t.custom_fields[field.gid] ?? null) === option) continue;
+      if (option === null) delete t.custom_fields[field.gid];
+      else t.custom_fields[field.gid] = option;
+      customChanged = true;
+      const name = field.enum_options.find((o) => o.gid === option)?.name;
+      sys(
+        'enum_custom_field_changed',
+        name === undefined ? `cleared ${field.name}` : `changed ${field.name} to "${name}"`,
+      );
+    }
+    // Asana's events name the task property (`custom_fields`), not the one field (not confirmed).
+    if (customChanged) changed.push('custom_fields');
     return changed;
+  }
+
+  /**
+   * `custom_fields: {<field gid>: <enum option gid> | null}` as Asana checks it: Premium (402),
+   * known fields of the task's projects (400), not locked (403), enabled options of the field (400);
+   * null clears (also a value whose field left the task's projects, which is all Asana allows then).
+   */
+  private customFieldWrites(t: Task, raw: unknown): { field: CustomField; option: string | null }[] {
+    if (!isRec(raw)) throw new AsanaError(400, 'custom_fields: Must be an object');
+    const out: { field: CustomField; option: string | null }[] = [];
+    for (const [gid, value] of Object.entries(raw)) {
+      this.needPremium(t.workspace);
+      const field = this.customFields.get(gid);
+      if (!field) throw new AsanaError(400, `custom_fields: Unknown object: ${gid}`);
+      const onProject = t.memberships.some((m) => this.projects.get(m.project)?.custom_fields.includes(gid));
+      if (field.locked)
+        throw new AsanaError(
+          403,
+          `custom_fields: ${field.name} is locked; only the user who locked it can edit it`,
+        );
+      if (value === null) {
+        out.push({ field, option: null });
+        continue;
+      }
+      if (!onProject)
+        throw new AsanaError(
+          400,
+          `custom_fields: Custom field ${gid} is not on any project of task ${t.gid}`,
+        );
+      const option = field.enum_options.find((o) => o.gid === value);
+      if (typeof value !== 'string' || !option)
+        throw new AsanaError(
+          400,
+          `custom_fields.${gid}: Not a valid enum option of ${field.name}: ${String(value)}`,
+        );
+      if (!option.enabled)
+        throw new AsanaError(400, `custom_fields.${gid}: Enum option ${value} of ${field.name} is disabled`);
+      out.push({ field, option: value });
+    }
+    return out;
+  }
+
+  /** Custom fields are a Premium feature: a workspace without it answers 402 (Asana since 2018-03). */
+  private needPremium(workspace: string): void {
+    if (this.workspaces.get(workspace)?.premium === false)
+      throw new AsanaError(
+        402,
+        'Custom fields are not available for free: this workspace does not have Asana Premium',
+      );
   }
 
   private userOr400(ref: string, actor: EmulatedUser, field: string): EmulatedUser {
@@ -1002,6 +1214,51 @@ export class AsanaEmulator implements PlatformEmulator {
     return this.ok({});
   }
 
+  // ---------------------------------------------------------------- tags
+
+  private createTag(data: Json, pathWorkspace: string | undefined, req: EmulatorRequest): EmulatorResponse {
+    const ws = pathWorkspace ?? (data['workspace'] as string | undefined);
+    // Asana: "Every tag is required to be created in a specific workspace or organization".
+    if (ws === undefined) throw new AsanaError(400, 'workspace: Missing input');
+    this.workspace(ws);
+    if (typeof data['name'] !== 'string' || data['name'].trim() === '')
+      throw new AsanaError(400, 'name: Missing input');
+    // Asana lets two tags share a name (tags are told apart by gid); so does the emulator.
+    const t: Tag = {
+      gid: this.gids.take(),
+      name: data['name'],
+      workspace: ws,
+      color: (data['color'] as string | null | undefined) ?? null,
+      notes: typeof data['notes'] === 'string' ? data['notes'] : '',
+      created_at: this.clock.now(),
+    };
+    this.tags.set(t.gid, t);
+    return this.ok(this.render(this.richTag(t), TAG_FULL, req.query), 201);
+  }
+
+  /**
+   * addTag / removeTag. The event is the one the spec describes for a collaborator added to a task
+   * (an array field): `changed` on the task with `change {field: 'tags', action: 'added'|'removed'}`.
+   * `modified_at` is left alone: tags are not among the changes the spec says move it (an
+   * assumption; see README), and no system story is written.
+   */
+  private tagTask(t: Task, data: Json, actor: EmulatedUser, how: 'added' | 'removed'): EmulatorResponse {
+    const gid = String(data['tag']);
+    const tag = this.tags.get(gid);
+    if (!tag) throw new AsanaError(400, `tag: Not a recognized ID: ${gid}`);
+    if (tag.workspace !== t.workspace)
+      throw new AsanaError(400, `tag: ${gid} is not in the task's workspace ${t.workspace}`);
+    const has = t.tags.includes(gid);
+    if (how === 'added' && !has) t.tags.push(gid);
+    else if (how === 'removed' && has) t.tags = t.tags.filter((g) => g !== gid);
+    else return this.ok({}); // already so: nothing changed, no event
+    this.emit(actor, 'changed', this.taskRef(t), null, { field: 'tags', action: how }, [
+      ...this.taskScopes(t),
+      gid,
+    ]);
+    return this.ok({});
+  }
+
   private getMemberships(req: EmulatorRequest): EmulatorResponse {
     const parent = req.query.get('parent');
     const member = req.query.get('member');
@@ -1075,7 +1332,8 @@ export class AsanaEmulator implements PlatformEmulator {
     if ('html_text' in data && 'text' in data)
       throw new AsanaError(400, 'text: You may only provide one of text or html_text');
     if (typeof data['html_text'] === 'string') {
-      if (!isValidRichText(data['html_text'])) throw new AsanaError(400, 'html_text: XML is invalid');
+      const problem = richTextProblem(data['html_text'], 'html_text');
+      if (problem) throw new AsanaError(400, problem);
       return { text: data['html_text'], html: true };
     }
     if (typeof data['text'] === 'string' && data['text'].trim() !== '')
@@ -1297,6 +1555,16 @@ export class AsanaEmulator implements PlatformEmulator {
       body,
     }));
   }
+}
+
+/**
+ * The spec types a custom field value as a string, while Asana's custom-fields guide says null
+ * clears one: the body validated against the spec leaves null values out.
+ */
+function withoutNullCustomFields(body: unknown): unknown {
+  if (!isRec(body) || !isRec(body['data']) || !isRec(body['data']['custom_fields'])) return body;
+  const cf = Object.fromEntries(Object.entries(body['data']['custom_fields']).filter(([, v]) => v !== null));
+  return { ...body, data: { ...body['data'], custom_fields: cf } };
 }
 
 function encodeOffset(i: number): string {

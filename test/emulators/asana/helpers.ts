@@ -33,6 +33,7 @@ export function sdk(apiUrl: string, token: string) {
     projects: new Asana.ProjectsApi(client),
     workspaces: new Asana.WorkspacesApi(client),
     memberships: new Asana.MembershipsApi(client),
+    tags: new Asana.TagsApi(client),
   };
 }
 

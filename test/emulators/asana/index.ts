@@ -8,7 +8,8 @@ import type { AsanaSeed } from './model.ts';
 
 export { AsanaEmulator, ASANA_BASE_PATH } from './emulator.ts';
 export { AsanaControl } from './control.ts';
-export type { AsanaSeed, AsanaSeedUser } from './model.ts';
+export { PRIORITY_FIELD, withPriorityField } from './custom-fields.ts';
+export type { AsanaSeed, AsanaSeedCustomField, AsanaSeedUser } from './model.ts';
 
 export function createAsanaEmulator(): AsanaEmulator {
   return new AsanaEmulator();
@@ -63,7 +64,7 @@ export function demoSeed(): AsanaSeed &
     projects: [
       {
         gid: '1100000000000100',
-        name: 'Sandbox Roadmap',
+        name: 'Engineering (sandbox)',
         workspace: '1100000000000001',
         sections: [
           { gid: '1100000000000101', name: 'Backlog' },

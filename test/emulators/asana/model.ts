@@ -13,8 +13,20 @@ export interface AsanaSeedUser {
   bot?: boolean;
 }
 
+/** An enum custom field (a Premium feature); `locked`: locked by someone else, so writes answer 403. */
+export interface AsanaSeedCustomField {
+  gid: string;
+  name: string;
+  type: 'enum';
+  enum_options: { gid: string; name: string; enabled?: boolean; color?: string | null }[];
+  locked?: boolean;
+}
+
 export interface AsanaSeed {
-  workspaces?: { gid: string; name: string }[];
+  /** `premium: false`: a workspace without Premium (custom fields answer 402); Premium when omitted. */
+  workspaces?: { gid: string; name: string; premium?: boolean }[];
+  /** Custom field definitions of the (first) workspace; projects attach them by gid. */
+  customFields?: AsanaSeedCustomField[];
   users?: AsanaSeedUser[];
   projects?: {
     gid: string;
@@ -23,6 +35,8 @@ export interface AsanaSeed {
     sections?: { gid: string; name: string }[];
     /** User gids; all seeded users when omitted. */
     members?: string[];
+    /** Custom field gids attached to the project (its custom_field_settings). */
+    custom_field_settings?: string[];
   }[];
   tags?: { gid: string; name: string; workspace: string }[];
   tasks?: {
@@ -37,6 +51,8 @@ export interface AsanaSeed {
     tags?: string[];
     external?: { gid?: string; data?: string };
     created_by?: string;
+    /** Custom field gid → enum option gid. */
+    custom_fields?: Record<string, string | null>;
   }[];
   stories?: { gid: string; task: string; text: string; created_by: string }[];
 }
@@ -44,12 +60,23 @@ export interface AsanaSeed {
 export interface Workspace {
   gid: string;
   name: string;
+  premium: boolean;
+}
+export interface CustomField {
+  gid: string;
+  name: string;
+  workspace: string;
+  type: 'enum';
+  enum_options: { gid: string; name: string; enabled: boolean; color: string | null }[];
+  locked: boolean;
 }
 export interface Project {
   gid: string;
   name: string;
   workspace: string;
   members: string[];
+  /** Custom field gids attached to the project, in order. */
+  custom_fields: string[];
   created_at: string;
   modified_at: string;
 }
@@ -63,6 +90,9 @@ export interface Tag {
   gid: string;
   name: string;
   workspace: string;
+  color: string | null;
+  notes: string;
+  created_at: string;
 }
 export interface Task {
   gid: string;
@@ -84,6 +114,8 @@ export interface Task {
   tags: string[];
   followers: string[];
   external: { gid: string | null; data: string | null } | null;
+  /** Custom field gid → enum option gid (null: cleared). */
+  custom_fields: Record<string, string | null>;
   deleted: boolean;
 }
 export interface Story {
@@ -181,19 +213,6 @@ export function richToPlain(html: string): string {
 
 export function plainToRich(text: string): string {
   return `<body>${escapeXml(text)}</body>`;
-}
-
-/** Asana rich text must be one `<body>` element of well-formed XML; this checks the envelope and tag balance. */
-export function isValidRichText(html: string): boolean {
-  if (!/^<body>[\s\S]*<\/body>$/.test(html)) return false;
-  const stack: string[] = [];
-  for (const m of html.matchAll(/<(\/?)([a-zA-Z0-9-]+)[^>]*?(\/?)>/g)) {
-    const [, close, name, self] = m;
-    if (self) continue;
-    if (!close) stack.push(name ?? '');
-    else if (stack.pop() !== name) return false;
-  }
-  return stack.length === 0;
 }
 
 type Rec = Record<string, unknown>;
@@ -342,3 +361,43 @@ export const WEBHOOK_FULL = [
   'filters',
 ];
 export const WEBHOOK_COMPACT = ['resource_type', 'active', 'resource.name', 'target'];
+export const TAG_FULL = [
+  'resource_type',
+  'name',
+  'color',
+  'notes',
+  'created_at',
+  'followers.name',
+  'workspace.name',
+  'permalink_url',
+];
+/** A custom field's default record (CustomFieldResponse); on a task the entry adds its value. */
+export const CUSTOM_FIELD_FULL = [
+  'resource_type',
+  'name',
+  'resource_subtype',
+  'type',
+  'enum_options.name',
+  'enum_options.enabled',
+  'enum_options.color',
+  'enabled',
+  'is_formula_field',
+  'is_value_read_only',
+  'description',
+  'is_global_to_workspace',
+  'has_notifications_enabled',
+  'display_value',
+  'enum_value.name',
+  'enum_value.enabled',
+  'enum_value.color',
+];
+/** A project's custom field settings as listed (Asana's documented example shows the setting with its field). */
+export const CUSTOM_FIELD_SETTING_FULL = [
+  'resource_type',
+  'is_important',
+  'project.name',
+  'parent.name',
+  ...CUSTOM_FIELD_FULL.filter((f) => !f.startsWith('enum_value') && f !== 'display_value').map(
+    (f) => `custom_field.${f}`,
+  ),
+];

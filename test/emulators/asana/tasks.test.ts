@@ -193,7 +193,7 @@ describe('asana emulator: tasks, users, projects through the official SDK', () =
     };
     assert.deepEqual(project.data, {
       gid: PROJECT,
-      name: 'Sandbox Roadmap',
+      name: 'Engineering (sandbox)',
       workspace: { gid: WS, resource_type: 'workspace' },
     });
     const projects = await t.bot.projects.getProjects({ workspace: WS });

@@ -74,6 +74,65 @@ describe('asana emulator: spec-violating and refused requests', () => {
     assert.match(message(xml), /^html_notes:/);
   });
 
+  it('rich text Asana refuses (developers.asana.com/docs/rich-text, "Writing rich text") → 400; what it accepts is kept', async () => {
+    const notes = (html: string) =>
+      rejection(t.bot.tasks.updateTask({ data: { html_notes: html } }, '1100000000001001', {}));
+    const comment = (html: string) =>
+      rejection(t.bot.stories.createStoryForTask({ data: { html_text: html } }, '1100000000001001', {}));
+    const refused: [string, RegExp][] = [
+      ['plain text', /^html_notes: XML is invalid: the text must be wrapped in one <body> element/],
+      ['<body>one</body><body>two</body>', /^html_notes: XML is invalid: content after <\/body>/],
+      ['<body>Tom & Jerry</body>', /^html_notes: XML is invalid: an unescaped "&"/],
+      ['<body>&nbsp;</body>', /^html_notes: XML is invalid: an unescaped "&"/],
+      ['<body>a < b</body>', /^html_notes: XML is invalid: a bare "<"/],
+      ['<body><em>x</strong></body>', /^html_notes: XML is invalid: <\/strong> closes <em>/],
+      ['<body><hr></body>', /^html_notes: XML is invalid/],
+      [
+        '<body><a href=https://x.test>x</a></body>',
+        /^html_notes: XML is invalid: attribute href on <a> is not quoted/,
+      ],
+      ['<body><p>para</p></body>', /^html_notes: unsupported tag <p>/],
+      ['<body><h3>deep</h3></body>', /^html_notes: unsupported tag <h3>/],
+      ['<body><Strong>case</Strong></body>', /^html_notes: unsupported tag <Strong>/],
+      ['<body><br/></body>', /^html_notes: unsupported tag <br>/],
+      ['<body><strong class="x">x</strong></body>', /^html_notes: attributes on <strong>/],
+      [
+        '<body><a href="https://x.test" target="_blank">x</a></body>',
+        /^html_notes: unsupported attribute target on <a>/,
+      ],
+      ['<body><a>nowhere</a></body>', /^html_notes: <a> needs an href or a data-asana-gid/],
+      ['<body><h1>a\nb</h1></body>', /^html_notes: a newline inside a heading/],
+      ['<body><h1><ul><li>x</li></ul></h1></body>', /^html_notes: <ul> inside <h1>/],
+      ['<body><!-- note --></body>', /^html_notes: comments, CDATA/],
+    ];
+    for (const [html, expected] of refused) {
+      const e = await notes(html);
+      assert.equal(e.status, 400, html);
+      assert.match(message(e), expected, html);
+    }
+    const heading = await comment('<body><h1>Title</h1></body>');
+    assert.equal(heading.status, 400);
+    assert.equal(message(heading), 'html_text: <h1> is not supported in comments');
+    const bare = await comment('<body>R&D</body>');
+    assert.match(message(bare), /^html_text: XML is invalid: an unescaped "&"/);
+
+    const accepted =
+      '<body><h1>Plan</h1><strong>b</strong> <em>i</em> <u>u</u> <s>s</s> <code>c</code> &amp; &lt; &gt; &quot; &apos; &#233;' +
+      '<ul><li>one<ol><li>two</li></ol></li></ul><pre>x &lt; y</pre><blockquote>q</blockquote><hr/>' +
+      '<a href="https://x.test/?a=1&amp;b=2">link</a> <a data-asana-gid="1100000000000011" data-asana-dynamic="false">Alice</a></body>';
+    await t.bot.tasks.updateTask({ data: { html_notes: accepted } }, '1100000000001001', {});
+    const task = (await t.bot.tasks.getTask('1100000000001001', { opt_fields: 'html_notes' })) as {
+      data: { html_notes: string };
+    };
+    assert.equal(task.data.html_notes, accepted);
+    const story = (await t.bot.stories.createStoryForTask(
+      { data: { html_text: '<body><strong>Title</strong>\n<hr/><pre>code</pre></body>' } },
+      '1100000000001001',
+      { opt_fields: 'html_text' },
+    )) as { data: { html_text: string } };
+    assert.equal(story.data.html_text, '<body><strong>Title</strong>\n<hr/><pre>code</pre></body>');
+  });
+
   it('unknown objects → 404; no token → 401 "Not Authorized"', async () => {
     const missing = await rejection(t.bot.tasks.getTask('999', {}));
     assert.equal(missing.status, 404);
