@@ -22,6 +22,9 @@
  *   brings none of the first poll's events again (overlap re-reads dropped by the seen-set);
  * - timeouts: a request the platform never answers is abandoned after the connector's
  *   `requestTimeoutMs` as a retriable network error;
+ * - handshake (a connector that has one): the platform's handshake request is answered as the
+ *   vendor documents (its status, headers and body) and hands over the secret it carries, when it
+ *   carries one; an ordinary delivery is no handshake;
  * - expand (a connector whose webhooks only name what changed): a delivery naming a person's item
  *   expands to the item as it stands, and normalizes to an event of it; a delivery naming an item
  *   that does not exist does not throw.
@@ -36,6 +39,7 @@ import {
   type ConnectorDeps,
   type ErrorClass,
   type ExpandResult,
+  type HandshakeResponse,
   type NormalizeContext,
   type Poller,
   type Reader,
@@ -54,6 +58,7 @@ export interface ConnectorUnderTest<Cfg> {
   createPoller(deps: ConnectorDeps<Cfg>): Poller;
   classifyError(err: unknown): ErrorClass;
   expand?(payload: unknown, deps: ConnectorDeps<Cfg>): Promise<ExpandResult>;
+  handshake?(req: WebhookRequest, config: Cfg): HandshakeResponse | null;
 }
 
 /** A running emulator and a config for the connector pointed at it. */
@@ -82,6 +87,17 @@ export interface ConformanceSubject<Cfg> {
   payloads: { name: string; payload: unknown; events: number; config: Cfg }[];
   /** Payloads that lack what Lockstep cannot work without (the entity's id). */
   malformed: { name: string; payload: unknown; config: Cfg }[];
+  /**
+   * For a connector with a handshake: the platform's handshake request as the vendor documents it,
+   * the reply it expects, and the secret it hands over (absent: it hands none over).
+   */
+  handshakes?: {
+    name: string;
+    request: WebhookRequest;
+    config: Cfg;
+    reply: { status: number; headers: Record<string, string>; body: string };
+    learnedSecret?: string;
+  }[];
   /** A generous bound on how long a poll or a marker search may lag a write (search indexing); default 30 s. */
   pollLagMs?: number;
 }
@@ -165,6 +181,26 @@ export function conformanceSuite<Cfg>(subject: ConformanceSubject<Cfg>): void {
         assert.equal(r?.ok, false, `${s.name}: garbage headers`);
       }
     });
+
+    if (c.handshake)
+      test('handshake: answered as the vendor documents, with the secret it hands over; a delivery is none', () => {
+        const handshake = c.handshake!.bind(c);
+        assert.ok(subject.handshakes?.length, 'a connector with a handshake names its handshake requests');
+        for (const h of subject.handshakes!) {
+          const r = handshake(h.request, h.config);
+          assert.ok(r, `${h.name}: recognised as a handshake`);
+          assert.equal(r.status, h.reply.status, h.name);
+          assert.deepEqual(
+            Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k.toLowerCase(), v])),
+            Object.fromEntries(Object.entries(h.reply.headers).map(([k, v]) => [k.toLowerCase(), v])),
+            `${h.name}: headers`,
+          );
+          assert.equal(r.body, h.reply.body, `${h.name}: body`);
+          assert.equal(r.learnedSecret, h.learnedSecret, `${h.name}: the secret handed over`);
+        }
+        for (const s of subject.signed)
+          assert.equal(handshake(s.request, s.config), null, `${s.name}: a signed delivery is no handshake`);
+      });
 
     test('normalize: each fixture gives its events, of this platform, the same ones twice; no entity id is a validation error', () => {
       assert.ok(subject.payloads.length > 0, 'no payload fixture to check');

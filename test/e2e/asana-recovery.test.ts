@@ -7,6 +7,7 @@
  * full, and a change made while it was expired, whose webhook was also lost, is not lost.
  */
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { AsanaControl } from '../emulators/asana/control.ts';
 import { ASANA_PROJECT, eventually, settled, startE2E, type E2E } from './harness.ts';
@@ -68,6 +69,39 @@ describe(
       );
       await settled(e);
       assert.equal(writes(botCalls(e, 'linear', l0), 'linear').length, 1, 'one write in Linear');
+    });
+
+    it("a stranger's handshake (no registration in progress) is refused and teaches ingest nothing; Asana's signed heartbeat is accepted", async () => {
+      const url = `http://${e.config.ingest.host}:${e.config.ingest.port}/webhooks/asana`;
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'x-hook-secret': 'a-strangers-secret' },
+        body: '',
+      });
+      assert.equal(res.status, 403, await res.text());
+      assert.equal(res.headers.get('x-hook-secret'), null, 'the secret is not echoed');
+      const secrets = await e.db.query('select secret from webhook_secrets where platform = $1', ['asana']);
+      assert.equal(secrets.rowCount, 1, 'still only the registration’s secret');
+      // Signed with the stranger's secret, a delivery is refused.
+      const forged = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-hook-signature': createHmac('sha256', 'a-strangers-secret')
+            .update('{"events":[]}')
+            .digest('hex'),
+        },
+        body: '{"events":[]}',
+      });
+      assert.equal(forged.status, 401);
+      const from = log().length;
+      const beat = await new AsanaControl(e.asanaEmu!.url).heartbeat();
+      assert.equal(beat.webhooks.length, 1, JSON.stringify(beat));
+      await eventually('the heartbeat delivered', async () =>
+        log()
+          .slice(from)
+          .find((d) => d.outcome === 'delivered' && d.status === 200),
+      );
     });
 
     it('a webhook Asana never delivers is caught by the Events API poll', async () => {

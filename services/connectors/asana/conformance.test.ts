@@ -42,6 +42,25 @@ conformanceSuite({
       },
     },
   ],
+  // Asana's webhooks guide: the handshake POST carries X-Hook-Secret; the receiver answers 200 (or
+  // 204) with the same header, and Asana signs every later delivery with that secret.
+  handshakes: [
+    {
+      name: 'the X-Hook-Secret handshake',
+      config: offline(),
+      request: {
+        headers: { 'x-hook-secret': 'b537207f20cbfa02357cf448134da559e8bd39d61597dcd5631b8012eae53e81' },
+        rawBody: Buffer.alloc(0),
+        nowMs: 0,
+      },
+      reply: {
+        status: 200,
+        headers: { 'X-Hook-Secret': 'b537207f20cbfa02357cf448134da559e8bd39d61597dcd5631b8012eae53e81' },
+        body: '',
+      },
+      learnedSecret: 'b537207f20cbfa02357cf448134da559e8bd39d61597dcd5631b8012eae53e81',
+    },
+  ],
   payloads: [
     {
       name: 'expanded-created.json (two tasks and a comment as the emulator returned them)',
