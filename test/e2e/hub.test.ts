@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { VerifyReport } from '../../services/ops/verify.ts';
 import { ASANA_PROJECT, eventually, settled, startE2E, type E2E } from './harness.ts';
 import {
   asanaComments,
@@ -19,6 +20,7 @@ import {
   jiraIssues,
   lastSeq,
   linearIds,
+  lockstep,
   linearIssues,
   writes,
 } from './helpers.ts';
@@ -223,6 +225,20 @@ describe('one hub flow: Linear, Jira and Asana (end to end)', { timeout: 900_000
     );
     assert.equal(onJira.split('Asked finance for a sample file.').length - 1, 1);
     assert.equal(onJira.split('The sample arrived').length - 1, 1);
+  });
+
+  it('lockstep verify reads every item and comment back on all three sides and finds them in step', async () => {
+    await settled(e);
+    const r = await lockstep(e, ['verify', '--json']);
+    const report = JSON.parse(r.stdout) as VerifyReport;
+    assert.equal(
+      r.code,
+      0,
+      `${r.stderr}\n${JSON.stringify(report.drift)} ${JSON.stringify(report.missing)} ${JSON.stringify(report.errors)}`,
+    );
+    assert.ok(report.links.checked >= 4, `links checked: ${JSON.stringify(report.links)}`);
+    assert.deepEqual(report.drift, []);
+    assert.deepEqual(report.missing, []);
   });
 
   it('settles again: after the edits and comments nobody writes', async () => {
