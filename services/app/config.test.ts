@@ -21,7 +21,7 @@ describe('lockstep.yaml', () => {
         '  jira: { host: not-a-url, email: bot@example.com, apiToken: { env: NOPE_UNSET }, webhookSecret: s, projects: [ENG] }',
         'flows:',
         '  - id: eng',
-        '    sides: [{ platform: linear, workspace: ENG }, { platform: slack, workspace: C1 }]',
+        '    sides: [{ platform: linear, workspace: ENG }, { platform: trello, workspace: C1 }]',
         'egress: { maxAttempts: 0 }',
       ].join('\n'),
     );
@@ -34,7 +34,7 @@ describe('lockstep.yaml', () => {
           'connectors.jira.host: Invalid URL',
           'egress.maxAttempts: Too small: expected number to be >=1',
           'flows.0.sides.0.platform: connectors.linear is not configured',
-          'flows.0.sides.1.platform: unknown platform slack (known: linear, jira, asana)',
+          'flows.0.sides.1.platform: unknown platform trello (known: linear, jira, asana, slack)',
           'kafka.brokers.0: must be host:port',
         ]);
         return true;
@@ -104,7 +104,7 @@ describe('lockstep.yaml', () => {
         '  - { email: dana@example.com, jira: "712020:dana" }',
         '  - { email: Dana@Example.com, linear: lin-dana }', // the same person twice
         '  - { email: eve@example.com, jira: "712020:dana" }', // one id, two people
-        '  - { email: sam@example.com, slack: U1200 }', // a platform without a connector
+        '  - { email: sam@example.com, trello: T1200 }', // a platform without a connector
         '  - { name: Solo, jira: "712020:solo" }', // no email and one id: matches nobody
         '  - { email: nobody@example.com }', // an email alone needs no entry
       ].join('\n'),
@@ -117,10 +117,10 @@ describe('lockstep.yaml', () => {
           'egress.maxAttempts: Too small: expected number to be >=1',
           'people.1.email: dana@example.com is already people.0 (dana@example.com): one entry per person',
           "people.2.jira: jira id 712020:dana is already people.0 (dana@example.com)'s: one id cannot be two people",
-          'people.3: a person needs their user id on at least one of linear, jira, asana (people with the same email everywhere need no entry)',
-          'people.3: unknown key slack: a person has email, name and an id per platform with a connector (linear, jira, asana)',
+          'people.3: a person needs their user id on at least one of linear, jira, asana, slack (people with the same email everywhere need no entry)',
+          'people.3: unknown key trello: a person has email, name and an id per platform with a connector (linear, jira, asana, slack)',
           'people.4: a person without an email needs ids on two or more platforms: with only jira, nothing matches them elsewhere',
-          'people.5: a person needs their user id on at least one of linear, jira, asana (people with the same email everywhere need no entry)',
+          'people.5: a person needs their user id on at least one of linear, jira, asana, slack (people with the same email everywhere need no entry)',
         ]);
         return true;
       },

@@ -83,7 +83,11 @@ export function sandboxConfig(
     flows: [
       {
         id: 'sandbox-eng',
-        sides: SANDBOX_SIDES.map((f) => ({ platform: f.platform, workspace: f.sandbox.side.workspace })),
+        sides: SANDBOX_SIDES.map((f) => ({
+          platform: f.platform,
+          workspace: f.sandbox.side.workspace,
+          ...(f.sandbox.side.entityType && { entityType: f.sandbox.side.entityType }),
+        })),
         fields: { default: 'last-write-wins', labels: 'merge' },
         statusMap: DEMO_STATUS_MAP,
       },

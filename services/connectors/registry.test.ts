@@ -9,6 +9,10 @@ import {
 } from '../../test/emulators/asana/index.ts';
 import { DEMO_BOT_TOKEN as JIRA_DEMO_BOT_TOKEN } from '../../test/emulators/jira/index.ts';
 import { DEFAULT_SANDBOX_PORTS } from '../../test/emulators/sandbox.ts';
+import {
+  DEMO_TOKENS as SLACK_DEMO_TOKENS,
+  demoSeed as slackDemoSeed,
+} from '../../test/emulators/slack/index.ts';
 import { appConfigSchema, egressPort, rateLimitFor } from '../app/config.ts';
 import { DEMO_STATUS_MAP, SANDBOX_CREDENTIALS, sandboxConfig } from '../app/sandbox-config.ts';
 import { lockstepTopicSpecs } from '../app/topics.ts';
@@ -119,7 +123,7 @@ test('registry: connectors first, in port order, each key its platform', () => {
     KNOWN_PLATFORMS.map((f) => f.platform),
     ['linear', 'jira', 'asana', 'slack'],
   );
-  assert.deepEqual(PLATFORMS, ['linear', 'jira', 'asana']);
+  assert.deepEqual(PLATFORMS, ['linear', 'jira', 'asana', 'slack']);
   for (const [key, c] of Object.entries(CONNECTORS)) assert.equal(c.platform, key);
   assert.deepEqual(COMMAND_PLATFORMS, ['linear', 'jira', 'asana', 'slack']);
 });
@@ -166,7 +170,16 @@ test('sandbox: the emulator ports and the generated config are what they were', 
     LOCKSTEP_SANDBOX_JIRA_API_TOKEN: 'sandbox-jira-token-lockstep-bot',
     LOCKSTEP_SANDBOX_JIRA_WEBHOOK_SECRET: 'sandbox-jira-webhook-secret',
     LOCKSTEP_SANDBOX_ASANA_ACCESS_TOKEN: 'asana-sandbox-bot-token',
+    LOCKSTEP_SANDBOX_SLACK_BOT_TOKEN: 'xoxb-sandbox-lockstep-bot',
+    LOCKSTEP_SANDBOX_SLACK_USER_TOKEN: 'xoxp-sandbox-alice',
+    LOCKSTEP_SANDBOX_SLACK_SIGNING_SECRET: 'sandbox-slack-signing-secret',
   });
+  assert.equal(SANDBOX_CREDENTIALS['LOCKSTEP_SANDBOX_SLACK_BOT_TOKEN'], SLACK_DEMO_TOKENS.bot);
+  assert.equal(SANDBOX_CREDENTIALS['LOCKSTEP_SANDBOX_SLACK_USER_TOKEN'], SLACK_DEMO_TOKENS.alice);
+  assert.equal(
+    SANDBOX_CREDENTIALS['LOCKSTEP_SANDBOX_SLACK_SIGNING_SECRET'],
+    slackDemoSeed().app?.signingSecret,
+  );
   // The facts copy the emulators' demo tokens (the CLI must not load test code): they must agree.
   assert.equal(SANDBOX_CREDENTIALS['LOCKSTEP_SANDBOX_ASANA_ACCESS_TOKEN'], ASANA_DEMO_TOKENS.bot);
   assert.equal(SANDBOX_CREDENTIALS['LOCKSTEP_SANDBOX_JIRA_API_TOKEN'], JIRA_DEMO_BOT_TOKEN);
@@ -201,12 +214,23 @@ test('sandbox: the emulator ports and the generated config are what they were', 
       baseUrl: 'http://a',
       projects: ['1100000000000100'],
     },
+    slack: {
+      botToken: { env: 'LOCKSTEP_SANDBOX_SLACK_BOT_TOKEN' },
+      userToken: { env: 'LOCKSTEP_SANDBOX_SLACK_USER_TOKEN' },
+      signingSecret: { env: 'LOCKSTEP_SANDBOX_SLACK_SIGNING_SECRET' },
+      apiUrl: 'http://s',
+      channels: ['C0ENGSYNC1'],
+      botUserId: 'U0LOCKBOT1',
+    },
   });
   assert.deepEqual((doc['flows'] as { sides: unknown }[])[0]?.sides, [
     { platform: 'linear', workspace: 'ENG' },
     { platform: 'jira', workspace: 'ENG' },
     { platform: 'asana', workspace: ASANA_DEMO_PROJECT },
+    { platform: 'slack', workspace: 'C0ENGSYNC1', entityType: 'message' },
   ]);
+  // The card channel is the emulator's #eng-sync.
+  assert.equal(slackDemoSeed().channels?.find((c) => c.id === 'C0ENGSYNC1')?.name, 'eng-sync');
 });
 
 test("capabilities: every field a connector's normalize reports of its official fixtures is one it says it can hold", () => {
@@ -220,6 +244,7 @@ test("capabilities: every field a connector's normalize reports of its official 
       projects: ['PROJ'],
     },
     asana: { accessToken: 't', projects: ['1100000000000100'] },
+    slack: { botToken: 't', userToken: 't', signingSecret: 's', channels: ['C0ENGSYNC1'] },
   };
   let checked = 0;
   for (const p of PLATFORMS) {

@@ -9,22 +9,14 @@ import type { z } from 'zod';
 import { asanaConnector } from './asana/index.ts';
 import { jiraConnector } from './jira/index.ts';
 import { linearConnector } from './linear/index.ts';
-import { slackPlatform } from './slack/index.ts';
+import { slackConnector } from './slack/index.ts';
 import type { BoundConnector, Connector, FlowFacts, PlatformFacts, RateLimit } from './types.ts';
 
 export const CONNECTORS = {
   linear: linearConnector,
   jira: jiraConnector,
   asana: asanaConnector,
-} as const;
-
-/**
- * Platforms whose connector has not landed yet: their facts count already (the sandbox runs their
- * emulators, their commands topic exists, their headers are redacted). When a connector lands,
- * its line moves to CONNECTORS.
- */
-const WITHOUT_CONNECTOR = {
-  slack: slackPlatform,
+  slack: slackConnector,
 } as const;
 
 export type Platform = keyof typeof CONNECTORS;
@@ -37,17 +29,14 @@ const typed: { [P in Platform]: Connector<P, SchemaOf<P>> } = CONNECTORS;
 /** The platforms with a connector, in registry order. */
 export const PLATFORMS = Object.keys(CONNECTORS) as Platform[];
 
-/** Every platform Lockstep knows, with or without a connector. */
-export type KnownPlatform = Platform | keyof typeof WITHOUT_CONNECTOR;
+/** Every platform Lockstep knows (each has a connector now; kept for the callers that say "known"). */
+export type KnownPlatform = Platform;
 
 /**
  * Every platform's facts, connectors first, in registry order. The order is a contract: egress
  * for the platform at index i listens on `egress.port + i` (keep existing entries where they are).
  */
-export const KNOWN_PLATFORMS: readonly PlatformFacts<KnownPlatform>[] = [
-  ...Object.values(CONNECTORS),
-  ...Object.values(WITHOUT_CONNECTOR),
-];
+export const KNOWN_PLATFORMS: readonly PlatformFacts<KnownPlatform>[] = Object.values(CONNECTORS);
 
 export function platformFacts(platform: string): PlatformFacts<KnownPlatform> | undefined {
   return KNOWN_PLATFORMS.find((f) => f.platform === platform);

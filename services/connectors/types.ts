@@ -332,7 +332,16 @@ export interface SandboxFacts {
   /** The `connectors.<platform>` section of the sandbox config, pointed at the emulator's URL. */
   section?(endpoint: string): Record<string, unknown>;
   /** The demo flow's side on this platform; absent: the platform is not a side of the demo flow. */
-  side?: { workspace: string; describe: string };
+  side?: { workspace: string; describe: string; entityType?: 'issue' | 'message' };
+  /**
+   * For a platform whose webhook URL is an app setting rather than an API call (Slack's Request
+   * URL): points the emulator's app setting at `url` and resolves once the emulator proved the
+   * endpoint (its url_verification). `emulatorUrl` is the endpoint of `endpointKey`. Absent: the
+   * sandbox registers through `registerWebhook`.
+   */
+  pointWebhook?(emulatorUrl: string, url: string): Promise<void>;
+  /** More of `lockstep status --json`'s `sandbox.<platform>` (Slack: the card channel). */
+  status?: Readonly<Record<string, string>>;
   /** Demo status map: flow status name → this platform's name where the emulator's workflow differs. */
   statusNames?: Readonly<Record<string, string>>;
 }
@@ -385,6 +394,12 @@ export interface ConnectorDefinition<P extends string, S extends z.ZodType> exte
   verify(req: WebhookRequest, config: z.output<S>): VerifyResult;
   /** A reply to send instead of processing, or null for an ordinary delivery. */
   handshake?(req: WebhookRequest, config: z.output<S>): HandshakeResponse | null;
+  /**
+   * True when the handshake hands a signing secret over (`HandshakeResponse.learnedSecret`, Asana):
+   * ingest then stores it inside a registration window and loads the learned secrets for `verify`.
+   * Absent: the secret is configured (a handshake such as Slack's only proves the endpoint).
+   */
+  learnsSecrets?: boolean;
   /**
    * Platform payload (already JSON-parsed, signature already verified) → change events. Pure: same
    * input, same output, including `eventId` (a hash of platform, entity and the platform's version),
@@ -502,7 +517,7 @@ export function defineConnector<const P extends string, S extends z.ZodType>(
         platform: def.platform,
         verify: (req) => def.verify(req, config),
         handshake: (req) => (def.handshake ? def.handshake(req, config) : null),
-        learnsSecrets: def.handshake !== undefined,
+        learnsSecrets: def.learnsSecrets === true,
         normalize: (payload, ctx) => def.normalize(payload, { ...ctx, config }),
         expand: async (payload, botUserId, budget) =>
           def.expand ? def.expand(payload, deps(botUserId, budget)) : { payload, rejected: [] },

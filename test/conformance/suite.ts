@@ -32,7 +32,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { LockstepError } from '../../services/core/errors/index.ts';
-import type { ChangeEvent, WriteCommand } from '../../schemas/generated/types.ts';
+import type { ChangeEvent, EntityType, WriteCommand } from '../../schemas/generated/types.ts';
 import {
   entityState,
   type Applier,
@@ -59,6 +59,8 @@ export interface ConnectorUnderTest<Cfg> {
   classifyError(err: unknown): ErrorClass;
   expand?(payload: unknown, deps: ConnectorDeps<Cfg>): Promise<ExpandResult>;
   handshake?(req: WebhookRequest, config: Cfg): HandshakeResponse | null;
+  /** The fields each entity type holds (PlatformFacts.capabilities): the round trip writes only those. */
+  capabilities?: Readonly<Partial<Record<EntityType, readonly string[]>>>;
 }
 
 /** A running emulator and a config for the connector pointed at it. */
@@ -98,6 +100,11 @@ export interface ConformanceSubject<Cfg> {
     reply: { status: number; headers: Record<string, string>; body: string };
     learnedSecret?: string;
   }[];
+  /**
+   * The entity type a flow side's item is on this platform: `issue` (default) for trackers,
+   * `message` for a platform that keeps a card per item (the item's comments are its replies).
+   */
+  itemType?: EntityType;
   /** A generous bound on how long a poll or a marker search may lag a write (search indexing); default 30 s. */
   pollLagMs?: number;
 }
@@ -159,7 +166,10 @@ export function conformanceSuite<Cfg>(subject: ConformanceSubject<Cfg>): void {
       deps = { config: w.config, botUserId: w.bot.userId };
     });
     after(() => w?.emulator.close());
-    const cmd = (over: Partial<WriteCommand>) => command(w.workspace, c.platform, over);
+    const itemType = subject.itemType ?? 'issue';
+    const cmd = (over: Partial<WriteCommand>) =>
+      command(w.workspace, c.platform, { entityType: itemType, ...over });
+    const holdsDescription = (c.capabilities?.[itemType] ?? ['description']).includes('description');
 
     test('verify: the signed requests pass; a changed byte, no headers or garbage headers fail; it never throws', () => {
       assert.ok(subject.signed.length > 0, 'no signed request to check');
@@ -246,14 +256,17 @@ export function conformanceSuite<Cfg>(subject: ConformanceSubject<Cfg>): void {
       const applier = c.createApplier(deps);
       const reader = c.createReader(deps);
       const source = { via: 'poll' as const, deliveryId: null };
-      const fields = entityState({ title: 'Conformance: made', description: 'Some **bold** words' });
+      const fields = entityState({
+        title: 'Conformance: made',
+        ...(holdsDescription && { description: 'Some **bold** words' }),
+      });
       const made = await applier.apply(cmd({ fields, marker: `conf-${Date.now()}` }));
       assert.equal(made.alreadyApplied, false);
-      const issue = { entityType: 'issue' as const, entityId: made.targetId, parentId: null };
+      const issue = { entityType: itemType, entityId: made.targetId, parentId: null };
       const read1 = await reader.read(issue, source);
       assert.ok(read1.found, 'the created item is read back');
       assert.equal(read1.event.after?.title, 'Conformance: made');
-      assert.equal(read1.event.after?.description, 'Some **bold** words');
+      if (holdsDescription) assert.equal(read1.event.after?.description, 'Some **bold** words');
 
       const changed = entityState({ ...fields, title: 'Conformance: changed' });
       await applier.apply(cmd({ action: 'update', targetId: made.targetId, fields: changed, base: fields }));
@@ -292,7 +305,7 @@ export function conformanceSuite<Cfg>(subject: ConformanceSubject<Cfg>): void {
         async () =>
           (await applier.findByMarker({
             marker,
-            entityType: 'issue',
+            entityType: itemType,
             parentId: null,
             workspace: w.workspace,
           })) ?? undefined,

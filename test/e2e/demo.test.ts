@@ -1,9 +1,10 @@
 /**
  * `lockstep demo --json` as a real process against `lockstep start`'s sandbox (real sandbox,
  * ingest, reconciler and egress processes on the shared test stack, private namespace), whose
- * demo flow has three sides: a create and a comment made in the Linear emulator arrive in the
- * Jira and Asana emulators, an edit of the priority in Jira (Asana holds none), and a section
- * move made in the Asana emulator arrives in Linear and Jira — each with its time and the trace
+ * demo flow has four sides: a create and a comment made in the Linear emulator arrive in the
+ * Jira and Asana emulators and on the Slack emulator's #eng-sync (a card, a reply in its thread),
+ * an edit of the priority in Jira and on the card (Asana holds none), and a section move made in
+ * the Asana emulator arrives in Linear, Jira and on the card — each with its time and the trace
  * ids of the writes.
  */
 import assert from 'node:assert/strict';
@@ -102,19 +103,44 @@ test('lockstep demo shows a create, an edit, a comment and an Asana move arrivin
       assert.match(w.traceId ?? '', /^[0-9a-f]{32}$/, `${s.step} on ${w.platform}: trace id`);
     }
   }
-  // Each side of the three-sided demo flow is written by the steps made elsewhere.
+  // Each side of the four-sided demo flow is written by the steps made elsewhere.
   assert.deepEqual(Object.fromEntries(report.steps.map((s) => [s.step, s.outcomes.map((w) => w.platform)])), {
-    create: ['jira', 'asana'],
-    edit: ['jira'],
-    comment: ['jira', 'asana'],
-    move: ['linear', 'jira'],
+    create: ['jira', 'asana', 'slack'],
+    edit: ['jira', 'slack'],
+    comment: ['jira', 'asana', 'slack'],
+    move: ['linear', 'jira', 'slack'],
   });
-  assert.match(report.steps[0]?.arrived ?? '', /^Linear ENG-\d+ → Jira ENG-\d+, Asana task \d+$/);
+  assert.match(
+    report.steps[0]?.arrived ?? '',
+    /^Linear ENG-\d+ → Jira ENG-\d+, Asana task \d+, a card in Slack #eng-sync$/,
+  );
 
   // What the people see afterwards, read on each emulator by someone else than the demo's readers.
   const title = /"(Demo [0-9a-f]+: [^"]+)"/.exec(report.steps[0]?.did ?? '')?.[1];
   assert.ok(title, `the demo issue's title in: ${report.steps[0]?.did}`);
-  const { asana, jira, linear } = sandboxClients(o.sandboxFile);
+  const { asana, jira, linear, slack } = sandboxClients(o.sandboxFile);
+  type Msg = {
+    ts: string;
+    text?: string;
+    metadata?: { event_type: string; event_payload: Record<string, unknown> };
+  };
+  const history = await slack.conversations.history({ channel: 'C0ENGSYNC1', include_all_metadata: true });
+  const cards = ((history.messages ?? []) as Msg[]).filter(
+    (m) => m.metadata?.event_type === 'lockstep_card' && m.metadata.event_payload['title'] === title,
+  );
+  assert.equal(cards.length, 1, `one card "${title}" in #eng-sync`);
+  assert.equal(cards[0]?.metadata?.event_payload['priority'], 'urgent', 'the Linear priority on the card');
+  assert.equal(
+    cards[0]?.metadata?.event_payload['status_category'],
+    'in_progress',
+    'the Asana move on the card',
+  );
+  const thread = await slack.conversations.replies({ channel: 'C0ENGSYNC1', ts: cards[0]!.ts });
+  assert.equal(
+    (thread.messages ?? []).filter((m) => (m.text ?? '').includes('reproduced on the staging build')).length,
+    1,
+    "the Linear comment once in the card's thread",
+  );
   const tasks: { data: { gid: string; name: string; memberships: { section?: { name: string } }[] }[] } =
     await asana.tasks.getTasksForProject(ASANA_DEMO_PROJECT, { opt_fields: 'name,memberships.section.name' });
   const task = tasks.data.filter((x) => x.name === title);

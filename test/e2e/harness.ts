@@ -1,6 +1,7 @@
 /**
  * One end-to-end world per test file: the Linear and Jira emulators (and, with `asana: true`, the
- * Asana emulator as a third side of the flow: the hub), driven by tests through the official SDKs,
+ * Asana emulator as a third side of the flow: the hub; with `slack: true`, the Slack emulator's
+ * channel #eng-sync as a side holding a card per item), driven by tests through the official SDKs,
  * a private Postgres database, private topic names, and the real pipeline processes (ingest,
  * reconciler, one egress per platform) started by the same launcher as `lockstep start`, against
  * the shared test stack's Kafka, registry, Postgres and Jaeger.
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LinearClient } from '@linear/sdk';
 import Asana from 'asana';
+import { WebClient } from '@slack/web-api';
 import { Version3Client } from 'jira.js';
 import type { Admin } from 'kafkajs';
 import { afterEach } from 'node:test';
@@ -48,6 +50,12 @@ import {
   LINEAR_DEMO_TOKENS,
   startLinearEmulator,
 } from '../emulators/linear/index.ts';
+import {
+  DEMO_TOKENS as SLACK_TOKENS,
+  demoSeed as slackDemoSeed,
+  startSlackEmulator,
+  type RunningSlackEmulator,
+} from '../emulators/slack/index.ts';
 import { testStackEndpoints } from '../stack/env.ts';
 import { freePort, freePortRun } from '../support/ports.ts';
 
@@ -56,6 +64,10 @@ export const JIRA_WEBHOOK_SECRET = 'e2e-jira-webhook-secret';
 export const JIRA_EMAIL = 'lockstep-bot@example.com';
 /** The Asana emulator's demo project ("Engineering (sandbox)": sections Backlog, To do, In progress, Done). */
 export const ASANA_PROJECT = '1100000000000100';
+/** The Slack emulator's card channel #eng-sync, and its bot user and signing secret (demo seed). */
+export const SLACK_CHANNEL = 'C0ENGSYNC1';
+export const SLACK_BOT_USER = 'U0LOCKBOT1';
+export const SLACK_SIGNING_SECRET = slackDemoSeed().app?.signingSecret ?? '';
 
 export interface E2EOptions {
   /** Field policies of the flow (default: last-write-wins everywhere). */
@@ -69,6 +81,10 @@ export interface E2EOptions {
   audit?: Record<string, unknown>;
   /** Asana's project as a third side of the flow (after Linear and Jira). */
   asana?: boolean;
+  /** Slack's channel #eng-sync as the last side of the flow: one card message per item. */
+  slack?: boolean;
+  /** `connectors.slack` settings besides the world's (e.g. `statusReplies`). */
+  slackConfig?: Record<string, unknown>;
   /** The `people:` overrides (core/people). */
   people?: Record<string, string>[];
   /** More of the `reconciler` section (its port is the world's): e.g. `verifyEvery`. */
@@ -110,6 +126,11 @@ export interface E2E {
     stories: Asana.StoriesApi;
     sections: Asana.SectionsApi;
   };
+  /** With `slack: true` only. */
+  slackEmu?: RunningSlackEmulator;
+  slackControl?: EmulatorControl;
+  /** `@slack/web-api` acting as a person (their user token) or the bot (with `slack: true` only). */
+  slackAs(person: 'alice' | 'bob' | 'carol' | 'bot'): WebClient;
   /** Every emulator of the world, by platform (for pending work and quiet windows). */
   emulators: readonly (readonly [string, RunningEmulator])[];
   /** SDK clients acting as people (not the bot). */
@@ -148,6 +169,9 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
         seed: { ...asanaDemoSeed(), tasks: [], stories: [] },
       })
     : undefined;
+  const slackEmu = opts.slack
+    ? await startSlackEmulator({ webhookTimeScale: scale, seed: { ...slackDemoSeed(), messages: [] } })
+    : undefined;
   const pipeline: PipelineOptions = {
     stateDir: join(dir, 'pipeline'),
     configFile: join(dir, 'lockstep.yaml'),
@@ -155,7 +179,7 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
     log: () => undefined,
   };
   try {
-    return await startWorld(opts, { stack, id, dir, linearEmu, jiraEmu, asanaEmu, pipeline });
+    return await startWorld(opts, { stack, id, dir, linearEmu, jiraEmu, asanaEmu, slackEmu, pipeline });
   } catch (err) {
     // A world that failed to start must not keep the test file alive (open emulator servers) or
     // leave its services running. Its dir goes, so the failing service's last log lines go into
@@ -169,6 +193,7 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
     await linearEmu.close().catch(() => undefined);
     await jiraEmu.close().catch(() => undefined);
     await asanaEmu?.close().catch(() => undefined);
+    await slackEmu?.close().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -183,10 +208,11 @@ async function startWorld(
     linearEmu: RunningEmulator;
     jiraEmu: RunningEmulator & { jira: JiraEmulator };
     asanaEmu: (RunningEmulator & { apiUrl: string }) | undefined;
+    slackEmu: RunningSlackEmulator | undefined;
     pipeline: PipelineOptions;
   },
 ): Promise<E2E> {
-  const { stack, id, dir, linearEmu, jiraEmu, asanaEmu, pipeline } = w;
+  const { stack, id, dir, linearEmu, jiraEmu, asanaEmu, slackEmu, pipeline } = w;
 
   // A private database per world: reconciler links and egress idempotency must not leak between tests.
   const database = `lockstep_e2e_${id}`;
@@ -197,11 +223,11 @@ async function startWorld(
   const pgUrl = new URL(stack.postgres.url);
   pgUrl.pathname = `/${database}`;
 
-  // Egress ports are base + platform index in the registry (linear 0, jira 1, asana 2).
+  // Egress ports are base + platform index in the registry (linear 0, jira 1, asana 2, slack 3).
   const [ingestPort, reconcilerPort, egressBase] = [
     await freePort(),
     await freePort(),
-    await freePortRun(asanaEmu ? 3 : 2),
+    await freePortRun(slackEmu ? 4 : asanaEmu ? 3 : 2),
   ];
   const prefix = `e2e-${id}`;
   const doc = {
@@ -246,6 +272,17 @@ async function startWorld(
           projects: [ASANA_PROJECT],
         },
       }),
+      ...(slackEmu && {
+        slack: {
+          botToken: SLACK_TOKENS.bot,
+          // Alice's user token reads threads (Slack lets bot tokens read threads only in DMs).
+          userToken: SLACK_TOKENS.alice,
+          signingSecret: SLACK_SIGNING_SECRET,
+          apiUrl: slackEmu.apiUrl,
+          channels: [SLACK_CHANNEL],
+          ...opts.slackConfig,
+        },
+      }),
     },
     flows: [
       {
@@ -254,6 +291,7 @@ async function startWorld(
           { platform: 'linear', workspace: 'ENG' },
           { platform: 'jira', workspace: 'ENG' },
           ...(asanaEmu ? [{ platform: 'asana', workspace: ASANA_PROJECT }] : []),
+          ...(slackEmu ? [{ platform: 'slack', workspace: SLACK_CHANNEL, entityType: 'message' }] : []),
         ],
         fields: opts.fields ?? { default: 'last-write-wins' },
         // The emulators' status names (Asana: no Canceled section, so a canceled item is left where it
@@ -284,11 +322,19 @@ async function startWorld(
     asana: null, // learned in the handshake, inside the registration window
   };
   for (const [platform, c] of boundConnectors(config)) {
+    // Slack's Request URL is an app setting (the emulator's seed), answered by ingest's url_verification.
+    if (platform === 'slack') continue;
     await registerWebhook(c, {
       url: `${ingestUrl}/webhooks/${platform}`,
       secret: secrets[platform] ?? null,
       postgresUrl: pgUrl.toString(),
     });
+  }
+
+  if (slackEmu) {
+    await new EmulatorControl(slackEmu.url).seed({ app: { requestUrl: `${ingestUrl}/webhooks/slack` } });
+    const status = await slackEmu.slack.verified();
+    if (status !== 'verified') throw new Error(`Slack's url_verification of ingest ended ${status}`);
   }
 
   const db = new pg.Pool({ connectionString: pgUrl.toString(), max: 2 });
@@ -314,10 +360,20 @@ async function startWorld(
         sections: new Asana.SectionsApi(c),
       };
     },
+    ...(slackEmu && { slackEmu, slackControl: new EmulatorControl(slackEmu.url) }),
+    slackAs(p) {
+      if (!slackEmu) throw new Error('slackAs: this world has no Slack side (startE2E({ slack: true }))');
+      return new WebClient(SLACK_TOKENS[p], {
+        slackApiUrl: slackEmu.apiUrl,
+        rejectRateLimitedCalls: true,
+        retryConfig: { retries: 0 },
+      });
+    },
     emulators: [
       ['linear', linearEmu],
       ['jira', jiraEmu],
       ...(asanaEmu ? [['asana', asanaEmu] as const] : []),
+      ...(slackEmu ? [['slack', slackEmu] as const] : []),
     ],
     linearAs: (p) =>
       new LinearClient({ apiKey: LINEAR_DEMO_TOKENS[people[p]], apiUrl: `${linearEmu.url}/graphql` }),
@@ -354,6 +410,7 @@ async function startWorld(
       await linearEmu.close();
       await jiraEmu.close();
       await asanaEmu?.close();
+      await slackEmu?.close();
       // Kept after a failed test, or always with LOCKSTEP_E2E_KEEP_LOGS=1.
       if (aTestFailed || process.env['LOCKSTEP_E2E_KEEP_LOGS'])
         process.stderr.write(`[e2e] world ${id} kept in ${dir} (config, pipeline/logs)\n`);

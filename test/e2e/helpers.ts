@@ -131,7 +131,7 @@ export async function linearIssues(client: LinearClient): Promise<RawIssue[]> {
 export const backfillWriteSet = (r: BackfillReport): string[] =>
   r.paired.flatMap((p) => p.writes.map((w) => `${w.platform}:${w.targetKey}:${w.fields.join('+')}`)).sort();
 
-export type E2EPlatform = 'linear' | 'jira' | 'asana';
+export type E2EPlatform = 'linear' | 'jira' | 'asana' | 'slack';
 
 function emulatorOf(e: E2E, platform: E2EPlatform) {
   const emu = e.emulators.find(([p]) => p === platform)?.[1];
@@ -139,11 +139,18 @@ function emulatorOf(e: E2E, platform: E2EPlatform) {
   return emu;
 }
 
-/** Writes in the ledger: Jira and Asana POST/PUT/DELETE (searches excluded); Linear mutations. */
+/**
+ * Writes in the ledger: Jira and Asana POST/PUT/DELETE (searches excluded); Linear mutations; Slack
+ * `chat.postMessage` / `chat.update` / `chat.delete` (every Web API call is a POST, reads too).
+ */
 export function writes(entries: LedgerEntry[], platform: E2EPlatform): LedgerEntry[] {
+  if (platform === 'slack') return entries.filter((e) => /\/chat\.(postMessage|update|delete)$/.test(e.path));
   if (platform === 'asana') return entries.filter((e) => e.method !== 'GET');
   if (platform === 'jira') {
-    return entries.filter((e) => e.method !== 'GET' && !e.path.endsWith('/search/jql'));
+    // POST /comment/list reads comments by id (the comment marker look-up): a read.
+    return entries.filter(
+      (e) => e.method !== 'GET' && !e.path.endsWith('/search/jql') && !e.path.endsWith('/comment/list'),
+    );
   }
   return entries.filter((e) => e.operation !== null && /(Create|Update|Delete|Archive)$/.test(e.operation));
 }
@@ -185,4 +192,39 @@ export async function asanaComments(e: E2E, task: string): Promise<{ gid: string
     .asanaAs('alice')
     .stories.getStoriesForTask(task, { opt_fields: 'type,text' });
   return r.data.filter((s) => s.type === 'comment').map(({ gid, text }) => ({ gid, text }));
+}
+
+export interface SlackMessageView {
+  ts: string;
+  text: string;
+  user?: string;
+  thread_ts?: string;
+  blocks?: unknown[];
+  metadata?: { event_type: string; event_payload: Record<string, unknown> };
+}
+
+/** The Lockstep cards in a Slack channel (top-level messages with `lockstep_card` metadata), as Alice reads them. */
+export async function slackCards(e: E2E, channel: string): Promise<SlackMessageView[]> {
+  const r = await e
+    .slackAs('alice')
+    .conversations.history({ channel, limit: 200, include_all_metadata: true });
+  const all = (r.messages ?? []) as SlackMessageView[];
+  return all.filter((m) => m.metadata?.event_type === 'lockstep_card');
+}
+
+/** The card whose metadata title is `title` (the card's own fields live in its metadata). */
+export async function slackCard(
+  e: E2E,
+  channel: string,
+  title: string,
+): Promise<SlackMessageView | undefined> {
+  return (await slackCards(e, channel)).find((m) => m.metadata?.event_payload['title'] === title);
+}
+
+/** The replies in a card's thread, oldest first, the card itself left out. */
+export async function slackThread(e: E2E, channel: string, ts: string): Promise<SlackMessageView[]> {
+  const r = await e
+    .slackAs('alice')
+    .conversations.replies({ channel, ts, limit: 200, include_all_metadata: true });
+  return ((r.messages ?? []) as SlackMessageView[]).filter((m) => m.ts !== ts);
 }

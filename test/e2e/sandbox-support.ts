@@ -14,6 +14,8 @@ import type { StartOptions } from '../../services/cli/commands/start.ts';
 import { DEMO_TOKENS as ASANA_DEMO_TOKENS } from '../emulators/asana/index.ts';
 import { LINEAR_DEMO_TOKENS } from '../emulators/linear/index.ts';
 import { freePort, freePortRun } from '../support/ports.ts';
+import { WebClient } from '@slack/web-api';
+import { DEMO_TOKENS as SLACK_DEMO_TOKENS } from '../emulators/slack/index.ts';
 
 export async function sandboxStartOptions(id: string, dir: string): Promise<StartOptions> {
   const lines: string[] = [];
@@ -47,6 +49,10 @@ export function sandboxClients(sandboxFile: string) {
     }),
     linear: new LinearClient({ apiKey: LINEAR_DEMO_TOKENS.bob, apiUrl: sb.linear.apiUrl }),
     asana: asanaAs(sb.asana.baseUrl, ASANA_DEMO_TOKENS.alice),
+    slack: new WebClient(SLACK_DEMO_TOKENS.bob, {
+      slackApiUrl: sb.slack.apiUrl,
+      retryConfig: { retries: 0 },
+    }),
   };
 }
 

@@ -3,20 +3,24 @@
  * EMULATORS: Alice creates an issue in the Linear emulator's team ENG, changes its priority and
  * comments on it; then Carol moves the task it became in the Asana emulator's project to In
  * progress. Each check reads the other sides as a person looking at them would: the Jira
- * emulator's project ENG as Bob, the Asana project as Carol, Linear as Alice. Platform knowledge
- * of the sandbox lives here, not in the CLI.
+ * emulator's project ENG as Bob, the Asana project as Carol, Linear as Alice, and the Slack
+ * emulator's channel #eng-sync as Alice (the item's card, and the comment in the card's thread).
+ * Platform knowledge of the sandbox lives here, not in the CLI.
  */
 import { LinearClient } from '@linear/sdk';
 import Asana from 'asana';
+import { WebClient } from '@slack/web-api';
 import { Version3Client } from 'jira.js';
 import { DEMO_TOKENS as ASANA_DEMO_TOKENS, demoSeed as asanaDemoSeed } from './asana/index.ts';
 import { LINEAR_DEMO_TOKENS } from './linear/index.ts';
+import { DEMO_TOKENS as SLACK_DEMO_TOKENS } from './slack/index.ts';
 import type { SandboxEndpoints } from './sandbox.ts';
 
 /** A write on another side that shows a step applied there (a WriteOutcome of egress). */
 export interface DemoExpectation {
   platform: string;
-  entityType: 'issue' | 'comment';
+  /** `message` is a Slack card. */
+  entityType: 'issue' | 'comment' | 'message';
   action: 'create' | 'update';
 }
 
@@ -41,6 +45,15 @@ export interface DemoScript {
   /** Who acts where and who watches, for the printout. */
   cast: string;
   steps: DemoStep[];
+}
+
+/** The Slack emulator's #eng-sync (the sandbox flow's card channel). */
+const SLACK_CHANNEL = 'C0ENGSYNC1';
+
+interface SlackMessageView {
+  ts: string;
+  text: string;
+  metadata?: { event_type: string; event_payload: Record<string, unknown> };
 }
 
 /** The demo project of the Asana emulator (the sandbox flow's Asana side). */
@@ -70,6 +83,10 @@ export function demoScript(sandbox: SandboxEndpoints, tag: string): DemoScript {
     authentication: { basic: { email: 'bob@example.com', apiToken: 'sandbox-jira-token-bob' } },
   });
   const asana = asanaAs(sandbox.asana.baseUrl, ASANA_DEMO_TOKENS.carol);
+  const slack = new WebClient(SLACK_DEMO_TOKENS.alice, {
+    slackApiUrl: sandbox.slack.apiUrl,
+    retryConfig: { retries: 0 },
+  });
   const title = `Demo ${tag}: the export button does nothing`;
   const comment = `Demo ${tag}: reproduced on the staging build`;
   let linearId: string | undefined;
@@ -92,22 +109,35 @@ export function demoScript(sandbox: SandboxEndpoints, tag: string): DemoScript {
     return r.data.find((t) => t.name === title);
   };
   const asanaGid = async () => (await asanaTask())?.gid ?? '?';
+  /** The item's card in #eng-sync (its fields are in the card's metadata). */
+  const slackCard = async (): Promise<SlackMessageView | undefined> => {
+    const r = await slack.conversations.history({
+      channel: SLACK_CHANNEL,
+      limit: 100,
+      include_all_metadata: true,
+    });
+    return ((r.messages ?? []) as SlackMessageView[]).find(
+      (m) => m.metadata?.event_type === 'lockstep_card' && m.metadata.event_payload['title'] === title,
+    );
+  };
+  const cardField = async (field: string) => (await slackCard())?.metadata?.event_payload[field];
   const linearState = async () => {
     if (!linearId) return undefined;
     return (await (await linear.issue(linearId)).state)?.name;
   };
 
   return {
-    cast: 'Alice acts in Linear and Carol in Asana (emulators); Bob watches Jira',
+    cast: 'Alice acts in Linear and Carol in Asana (emulators); Bob watches Jira, Alice the Slack card',
     steps: [
       {
         name: 'create',
         from: 'Linear',
-        to: 'Jira and Asana',
+        to: 'Jira, Asana and Slack',
         says: `in Linear, create issue "${title}" in team ENG`,
         expect: [
           { platform: 'jira', entityType: 'issue', action: 'create' },
           { platform: 'asana', entityType: 'issue', action: 'create' },
+          { platform: 'slack', entityType: 'message', action: 'create' },
         ],
         async act() {
           const team = (await linear.teams({ filter: { key: { eq: 'ENG' } } })).nodes[0];
@@ -118,33 +148,43 @@ export function demoScript(sandbox: SandboxEndpoints, tag: string): DemoScript {
           linearId = issue.id;
           linearKey = issue.identifier;
         },
-        arrived: async () => (await jiraIssue()) !== undefined && (await asanaTask()) !== undefined,
-        where: async () => `Linear ${linearKey} → Jira ${await jiraKey()}, Asana task ${await asanaGid()}`,
+        arrived: async () =>
+          (await jiraIssue()) !== undefined &&
+          (await asanaTask()) !== undefined &&
+          (await slackCard()) !== undefined,
+        where: async () =>
+          `Linear ${linearKey} → Jira ${await jiraKey()}, Asana task ${await asanaGid()}, a card in Slack #eng-sync`,
       },
       {
         name: 'edit',
         from: 'Linear',
-        to: 'Jira',
+        to: 'Jira and Slack',
         says: 'in Linear, raise its priority to Urgent',
         // The sandbox's Asana project has no priority custom field (connectors.asana.priority is not
-        // set there), so priority is not synced with Asana: Jira only.
-        expect: [{ platform: 'jira', entityType: 'issue', action: 'update' }],
+        // set there), so priority is not synced with Asana: Jira and the Slack card.
+        expect: [
+          { platform: 'jira', entityType: 'issue', action: 'update' },
+          { platform: 'slack', entityType: 'message', action: 'update' },
+        ],
         async act() {
           if (!linearId) throw new Error('editing the demo issue: it was not created');
           await linear.updateIssue(linearId, { priority: 1 });
         },
         // Linear's Urgent is Jira's Highest in the sandbox's flow.
-        arrived: async () => (await jiraIssue())?.fields.priority?.name === 'Highest',
-        where: async () => `Jira ${await jiraKey()} priority Highest`,
+        arrived: async () =>
+          (await jiraIssue())?.fields.priority?.name === 'Highest' &&
+          (await cardField('priority')) === 'urgent',
+        where: async () => `Jira ${await jiraKey()} priority Highest, the Slack card Urgent`,
       },
       {
         name: 'comment',
         from: 'Linear',
-        to: 'Jira and Asana',
+        to: 'Jira, Asana and Slack',
         says: `in Linear, comment "${comment}"`,
         expect: [
           { platform: 'jira', entityType: 'comment', action: 'create' },
           { platform: 'asana', entityType: 'comment', action: 'create' },
+          { platform: 'slack', entityType: 'comment', action: 'create' },
         ],
         async act() {
           if (!linearId) throw new Error('commenting on the demo issue: it was not created');
@@ -160,18 +200,24 @@ export function demoScript(sandbox: SandboxEndpoints, tag: string): DemoScript {
             gid,
             { opt_fields: 'type,text' },
           );
-          return stories.data.some((s) => s.type === 'comment' && s.text.includes(comment));
+          if (!stories.data.some((s) => s.type === 'comment' && s.text.includes(comment))) return false;
+          const card = await slackCard();
+          if (!card) return false;
+          const replies = await slack.conversations.replies({ channel: SLACK_CHANNEL, ts: card.ts });
+          return (replies.messages ?? []).some((m) => m.ts !== card.ts && (m.text ?? '').includes(comment));
         },
-        where: async () => `Jira ${await jiraKey()} comments, Asana task ${await asanaGid()} comments`,
+        where: async () =>
+          `Jira ${await jiraKey()} comments, Asana task ${await asanaGid()} comments, the Slack card's thread`,
       },
       {
         name: 'move',
         from: 'Asana',
-        to: 'Linear and Jira',
+        to: 'Linear, Jira and Slack',
         says: 'in Asana, move the task to the section In progress',
         expect: [
           { platform: 'linear', entityType: 'issue', action: 'update' },
           { platform: 'jira', entityType: 'issue', action: 'update' },
+          { platform: 'slack', entityType: 'message', action: 'update' },
         ],
         async act() {
           const gid = await asanaGid();
@@ -185,8 +231,9 @@ export function demoScript(sandbox: SandboxEndpoints, tag: string): DemoScript {
         // The sandbox flow's In Progress is "In progress" in Asana, "In Progress" in Linear and Jira.
         arrived: async () =>
           (await linearState()) === 'In Progress' &&
-          (await jiraIssue())?.fields.status?.name === 'In Progress',
-        where: async () => `Linear ${linearKey} and Jira ${await jiraKey()} In Progress`,
+          (await jiraIssue())?.fields.status?.name === 'In Progress' &&
+          (await cardField('status_category')) === 'in_progress',
+        where: async () => `Linear ${linearKey}, Jira ${await jiraKey()} and the Slack card In Progress`,
       },
     ],
   };

@@ -128,7 +128,11 @@ export function register(program: Command): void {
         const url = sandboxEndpoint(endpoints, f);
         return [
           f.platform,
-          { [f.sandbox.endpointKey]: url, answering: url !== undefined && (await answers(url)) },
+          {
+            [f.sandbox.endpointKey]: url,
+            answering: url !== undefined && (await answers(url)),
+            ...f.sandbox.status,
+          },
         ] as const;
       }),
     );

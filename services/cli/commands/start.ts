@@ -161,17 +161,28 @@ async function registerSandboxWebhooks(
   if (existsSync(marker) && JSON.parse(readFileSync(marker, 'utf8')).sandboxPid === sandboxPid) return;
   const ingestUrl = `http://${config.ingest.host}:${config.ingest.port}`;
   const registered: Record<string, unknown> = {};
+  const sb = JSON.parse(readFileSync(o.sandboxFile, 'utf8')) as SandboxEndpointsFile;
   for (const [platform, connector] of boundConnectors(config)) {
-    const env = platformFacts(platform)?.sandbox.webhookSecretEnv;
+    const facts = platformFacts(platform);
+    const url = `${ingestUrl}/webhooks/${platform}`;
+    const emulator = facts ? sandboxEndpoint(sb, facts) : undefined;
+    if (facts?.sandbox.pointWebhook && emulator) {
+      // A webhook URL that is an app setting, not an API call: set on the emulator's app.
+      await facts.sandbox.pointWebhook(emulator, url);
+      registered[platform] = [{ id: 'app-setting', url }];
+      o.progress(`sandbox ${platform}: webhook → ${url}`);
+      continue;
+    }
+    const env = facts?.sandbox.webhookSecretEnv;
     const secret = env === undefined ? null : (SANDBOX_CREDENTIALS[env] ?? null);
     if (secret === null && !connector.learnsSecrets)
       throw new Error(`registering the sandbox ${platform} webhook: no demo webhook secret`);
     registered[platform] = await registerWebhook(connector, {
-      url: `${ingestUrl}/webhooks/${platform}`,
+      url,
       secret,
       postgresUrl: config.postgres.url,
     });
-    o.progress(`sandbox ${platform}: webhook → ${ingestUrl}/webhooks/${platform}`);
+    o.progress(`sandbox ${platform}: webhook → ${url}`);
   }
   writeFileSync(marker, JSON.stringify({ sandboxPid, registered }, null, 2));
 }

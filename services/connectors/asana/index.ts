@@ -21,6 +21,7 @@ export const asanaConnector = defineConnector({
   verify: (req, cfg) =>
     verifyAsana(req, [...(req.learnedSecrets ?? []), ...cfg.webhookSecrets.map((s) => s.reveal())]),
   handshake: (req) => handshakeAsana(req),
+  learnsSecrets: true,
   normalize: normalizeAsana,
   expand: expandWebhook,
   createPoller: createAsanaPoller,

@@ -8,6 +8,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { EmulatedUser } from '../common/actors.ts';
 import type { EmulatorKit, EmulatorRequest, EmulatorResponse, PlatformEmulator } from '../common/server.ts';
 import type { BuiltDelivery, RetryPolicy } from '../common/webhooks.ts';
+import { checkBlocks, type Blocks } from './blocks.ts';
 import { asBool, checkArgs, SlackMethodSpecs, unknownArgs, type MethodSpec } from './params.ts';
 import type { SeedMessage, SlackSeed } from './seed.ts';
 
@@ -37,7 +38,10 @@ export interface SlackMessage {
   text: string;
   threadTs: string | null;
   metadata: { event_type: string; event_payload: Record<string, unknown> } | null;
+  blocks: Blocks | null;
   edited: { user: string; ts: string } | null;
+  /** In the order first added, each with its users in the order they reacted. */
+  reactions: { name: string; users: string[] }[];
 }
 
 export type VerificationStatus = 'unset' | 'pending' | 'verified' | 'failed';
@@ -56,10 +60,13 @@ type Reply = EmulatorResponse;
 /** Methods the emulator answers. Others in Slack's spec get 501 `not_emulated` (never faked). */
 const EMULATED = new Set([
   'auth.test',
+  'chat.delete',
   'chat.postMessage',
   'chat.update',
   'conversations.history',
   'conversations.replies',
+  'reactions.add',
+  'reactions.remove',
   'users.info',
   'users.lookupByEmail',
 ]);
@@ -70,12 +77,13 @@ const EMULATED = new Set([
  * invalid_arguments (observed and recorded in brekkylab/backlot#84).
  */
 const REQUIRED_BEYOND_SPEC: Record<string, string[]> = {
+  'chat.delete': ['channel', 'ts'],
   'conversations.history': ['channel'],
   'conversations.replies': ['channel', 'ts'],
 };
 
 const BOT_SCOPES =
-  'chat:write,channels:history,groups:history,im:history,mpim:history,users:read,users:read.email';
+  'chat:write,channels:history,groups:history,im:history,mpim:history,reactions:write,users:read,users:read.email';
 
 export class SlackEmulator implements PlatformEmulator {
   readonly platform = 'slack' as const;
@@ -285,6 +293,12 @@ export class SlackEmulator implements PlatformEmulator {
         return this.postMessage(a, me);
       case 'chat.update':
         return this.update(a, me);
+      case 'chat.delete':
+        return this.delete(a, me);
+      case 'reactions.add':
+        return this.react(a, me, 'add');
+      case 'reactions.remove':
+        return this.react(a, me, 'remove');
       case 'conversations.history':
         return this.history(a);
       case 'conversations.replies':
@@ -307,7 +321,11 @@ export class SlackEmulator implements PlatformEmulator {
     const channel = this.resolveChannel(str(a['channel']));
     if (!channel) return slackError('channel_not_found');
     const text = str(a['text']);
-    if (text === '' && !a['blocks'] && !a['attachments'] && !a['markdown_text']) return slackError('no_text');
+    const blocks = parseBlocks(a['blocks']);
+    if ('error' in blocks) return blocks.error;
+    // A message with blocks and no text is accepted; the fallback text is the SDK's warning, not Slack's.
+    if (text === '' && !blocks.blocks && !a['attachments'] && !a['markdown_text'])
+      return slackError('no_text');
     if (text.length > 40_000) return slackError('msg_too_long');
     let threadTs: string | null = null;
     if (a['thread_ts'] !== undefined && str(a['thread_ts']) !== '') {
@@ -327,7 +345,9 @@ export class SlackEmulator implements PlatformEmulator {
       text,
       threadTs,
       metadata,
+      blocks: blocks.blocks,
       edited: null,
+      reactions: [],
     };
     this.list(channel.id).push(msg);
     this.emitMessage(msg);
@@ -343,13 +363,79 @@ export class SlackEmulator implements PlatformEmulator {
     if (msg.user !== me.id) return slackError('cant_update_message');
     const metadata = parseMetadata(a['metadata']);
     if (typeof metadata === 'string') return slackError(metadata);
+    const blocks = parseBlocks(a['blocks']);
+    if ('error' in blocks) return blocks.error;
     const before = this.render(msg, true);
     const editTs = this.nextTs();
     if (a['text'] !== undefined) msg.text = str(a['text']);
+    // Given metadata replaces the message's; given blocks replace its blocks ([] removes them).
     if (metadata) msg.metadata = metadata;
+    if (a['blocks'] !== undefined) msg.blocks = blocks.blocks;
     msg.edited = { user: me.id, ts: editTs };
     this.emitChanged(msg, before, editTs);
     return ok({ channel: channel.id, ts: msg.ts, text: msg.text, message: this.render(msg, true) });
+  }
+
+  /**
+   * Only the author may delete (a bot its own messages): Slack lets workspace admins' user tokens
+   * delete others' messages, which Lockstep never does. A deleted parent's replies stay stored but
+   * are no longer reachable (history lists parents only; replies of its ts is thread_not_found).
+   */
+  private delete(a: Args, me: SlackUser): Reply {
+    const channel = this.resolveChannel(str(a['channel']));
+    if (!channel) return slackError('channel_not_found');
+    const list = this.list(channel.id);
+    const at = list.findIndex((m) => m.ts === str(a['ts']));
+    const msg = list[at];
+    if (!msg) return slackError('message_not_found');
+    if (msg.user !== me.id) return slackError('cant_delete_message');
+    const before = this.render(msg, true);
+    list.splice(at, 1);
+    const eventTs = this.nextTs();
+    this.emit({
+      type: 'message',
+      subtype: 'message_deleted',
+      hidden: true,
+      channel: channel.id,
+      ts: eventTs,
+      deleted_ts: msg.ts,
+      event_ts: eventTs,
+      previous_message: before,
+      channel_type: channelType(channel),
+    });
+    return ok({ channel: channel.id, ts: msg.ts });
+  }
+
+  /** reactions.add / reactions.remove on a message (files and file comments are not emulated). */
+  private react(a: Args, me: SlackUser, op: 'add' | 'remove'): Reply {
+    const name = str(a['name']);
+    const ts = str(a['timestamp']);
+    if (str(a['channel']) === '' || ts === '') return slackError('no_item_specified');
+    if (!/^\d+\.\d{6}$/.test(ts)) return slackError('bad_timestamp');
+    // Emoji names as Slack spells them (`thumbsup`, `+1`, `white_check_mark::skin-tone-2`), no colons.
+    if (!/^[a-z0-9_+'-]+(::skin-tone-[2-6])?$/.test(name)) return slackError('invalid_name');
+    const channel = this.channels.get(str(a['channel']));
+    const msg = channel && this.list(channel.id).find((m) => m.ts === ts);
+    if (!channel || !msg) return slackError('message_not_found');
+    const reaction = msg.reactions.find((r) => r.name === name);
+    if (op === 'add') {
+      if (reaction?.users.includes(me.id)) return slackError('already_reacted');
+      if (reaction) reaction.users.push(me.id);
+      else msg.reactions.push({ name, users: [me.id] });
+    } else {
+      if (!reaction?.users.includes(me.id)) return slackError('no_reaction');
+      reaction.users = reaction.users.filter((u) => u !== me.id);
+      if (reaction.users.length === 0) msg.reactions = msg.reactions.filter((r) => r !== reaction);
+    }
+    this.emit({
+      type: op === 'add' ? 'reaction_added' : 'reaction_removed',
+      user: me.id,
+      reaction: name,
+      item_user: msg.user,
+      item: { type: 'message', channel: channel.id, ts: msg.ts },
+      event_ts: this.nextTs(),
+    });
+    return ok({});
   }
 
   private history(a: Args): Reply {
@@ -631,6 +717,13 @@ export class SlackEmulator implements PlatformEmulator {
         .at(-1);
     }
     if (m.edited) out['edited'] = { ...m.edited };
+    if (m.blocks) out['blocks'] = structuredClone(m.blocks);
+    if (m.reactions.length > 0)
+      out['reactions'] = m.reactions.map((r) => ({
+        name: r.name,
+        users: [...r.users],
+        count: r.users.length,
+      }));
     if (withMetadata && m.metadata) out['metadata'] = structuredClone(m.metadata);
     return out;
   }
@@ -648,7 +741,9 @@ export class SlackEmulator implements PlatformEmulator {
       text: s.text,
       threadTs: s.threadTs ?? null,
       metadata: s.metadata ?? null,
+      blocks: s.blocks ?? null,
       edited: null,
+      reactions: [],
     });
   }
 
@@ -722,8 +817,16 @@ function typeErrorFor(method: string, field: string): string | null {
   if (field === 'latest') return 'invalid_ts_latest';
   if (field === 'oldest') return 'invalid_ts_oldest';
   if (field === 'ts' && method === 'conversations.replies') return 'thread_not_found';
-  if (field === 'ts' && method === 'chat.update') return 'message_not_found';
+  if (field === 'ts' && (method === 'chat.update' || method === 'chat.delete')) return 'message_not_found';
   return null;
+}
+
+/** `blocks` checked against Block Kit's limits; `{blocks: null}` when absent or empty. */
+function parseBlocks(v: unknown): { blocks: Blocks | null } | { error: Reply } {
+  if (v === undefined || v === '') return { blocks: null };
+  const r = checkBlocks(v);
+  if ('error' in r) return { error: slackError(r.error, { response_metadata: { messages: r.messages } }) };
+  return { blocks: r.blocks.length > 0 ? r.blocks : null };
 }
 
 /** Slack's `metadata` argument: a JSON object {event_type, event_payload}. */

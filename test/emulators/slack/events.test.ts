@@ -284,3 +284,73 @@ describe('delivery faults', () => {
     assert.equal(log.filter((d) => d.outcome === 'dropped').length, 1);
   });
 });
+
+describe('deletions, metadata, blocks and reactions in events', () => {
+  test('chat.delete delivers message_deleted with deleted_ts and the message as it was, metadata included', async () => {
+    await connect();
+    const bot = client(DEMO_TOKENS.bot);
+    const metadata = { event_type: 'lockstep_card', event_payload: { link_id: 'lnk-3' } };
+    const ts = String((await bot.chat.postMessage({ channel: CH, text: 'card', metadata })).ts);
+    await bot.chat.delete({ channel: CH, ts });
+    const [, deleted] = await rx.waitForEvents(2);
+    assert.equal(validateWrapper(deleted?.json), true, JSON.stringify(validateWrapper.errors));
+    assert.equal(verifySlackRequest(SECRET, deleted!), true);
+    const ev = envelope(deleted).event;
+    assert.equal(ev['type'], 'message');
+    assert.equal(ev['subtype'], 'message_deleted');
+    assert.equal(ev['hidden'], true);
+    assert.equal(ev['channel'], CH);
+    assert.equal(ev['deleted_ts'], ts);
+    assert.match(String(ev['ts']), /^\d+\.\d{6}$/);
+    assert.ok(Number(ev['ts']) > Number(ts), 'the event has its own, later ts');
+    assert.equal(ev['event_ts'], ev['ts']);
+    assert.equal(ev.previous_message?.['ts'], ts);
+    assert.equal(ev.previous_message?.['text'], 'card');
+    assert.equal(ev.previous_message?.['bot_id'], 'B0LOCKBOT1');
+    assert.deepEqual(ev.previous_message?.['metadata'], metadata);
+  });
+
+  test('message_changed carries the new metadata in message and the old in previous_message; blocks travel too', async () => {
+    await connect();
+    const bot = client(DEMO_TOKENS.bot);
+    const v1 = { event_type: 'lockstep_card', event_payload: { rev: 1 } };
+    const v2 = { event_type: 'lockstep_card', event_payload: { rev: 2 } };
+    const blocks = [{ type: 'section', text: { type: 'mrkdwn', text: '*open*' } }];
+    const ts = String((await bot.chat.postMessage({ channel: CH, text: 'card', metadata: v1, blocks })).ts);
+    const blocks2 = [{ type: 'section', text: { type: 'mrkdwn', text: '*done*' } }];
+    await bot.chat.update({ channel: CH, ts, text: 'card', metadata: v2, blocks: blocks2 });
+    const [posted, changed] = (await rx.waitForEvents(2)).map((r) => envelope(r).event);
+    assert.deepEqual(posted?.['blocks'], blocks);
+    assert.equal(changed?.['subtype'], 'message_changed');
+    assert.deepEqual(changed?.message?.['metadata'], v2);
+    assert.deepEqual(changed?.previous_message?.['metadata'], v1);
+    assert.deepEqual(changed?.message?.['blocks'], blocks2);
+    assert.deepEqual(changed?.previous_message?.['blocks'], blocks);
+  });
+
+  test('reactions.add / reactions.remove deliver reaction_added / reaction_removed', async () => {
+    await connect();
+    const bot = client(DEMO_TOKENS.bot);
+    const alice = client(DEMO_TOKENS.alice);
+    const ts = String((await bot.chat.postMessage({ channel: CH, text: 'card' })).ts);
+    await alice.reactions.add({ channel: CH, timestamp: ts, name: 'thumbsup' });
+    await alice.reactions.remove({ channel: CH, timestamp: ts, name: 'thumbsup' });
+    const events = await rx.waitForEvents(3);
+    for (const r of events) {
+      assert.equal(validateWrapper(r.json), true, JSON.stringify(validateWrapper.errors));
+      assert.equal(verifySlackRequest(SECRET, r), true);
+    }
+    const [, added, removed] = events.map((r) => envelope(r).event);
+    for (const [ev, type] of [
+      [added, 'reaction_added'],
+      [removed, 'reaction_removed'],
+    ] as const) {
+      assert.equal(ev?.['type'], type);
+      assert.equal(ev?.['user'], 'U0ALICE001');
+      assert.equal(ev?.['reaction'], 'thumbsup');
+      assert.equal(ev?.['item_user'], 'U0LOCKBOT1');
+      assert.deepEqual(ev?.['item'], { type: 'message', channel: CH, ts });
+      assert.match(String(ev?.['event_ts']), /^\d+\.\d{6}$/);
+    }
+  });
+});

@@ -8,7 +8,13 @@
 import { readFileSync } from 'node:fs';
 import { SPECS_DIR } from '../common/openapi.ts';
 
-export type ParamType = 'string' | 'number' | 'integer' | 'boolean';
+export type ParamType = 'string' | 'number' | 'integer' | 'boolean' | 'json';
+
+/**
+ * Arguments that carry JSON: the spec types them `string` (a form body sends them encoded), but in
+ * a JSON body Slack takes the array or object itself.
+ */
+const JSON_VALUED = new Set(['blocks', 'attachments', 'metadata']);
 
 export interface MethodSpec {
   method: string;
@@ -56,10 +62,12 @@ export class SlackMethodSpecs {
       for (const p of op.parameters ?? []) {
         // The token travels in the Authorization header; the shell has already resolved it.
         if (p.name === 'token' || (p.in !== 'formData' && p.in !== 'query')) continue;
-        params.set(p.name, { type: (p.type ?? 'string') as ParamType, required: p.required === true });
+        const type = JSON_VALUED.has(p.name) ? 'json' : ((p.type ?? 'string') as ParamType);
+        params.set(p.name, { type, required: p.required === true });
       }
       for (const [name, type] of Object.entries(ADDED_SINCE_SPEC[method] ?? {}))
-        if (!params.has(name)) params.set(name, { type, required: false });
+        if (!params.has(name))
+          params.set(name, { type: JSON_VALUED.has(name) ? 'json' : type, required: false });
       this.methods.set(method, {
         method,
         params,
@@ -101,6 +109,7 @@ export function unknownArgs(spec: MethodSpec, args: Record<string, unknown>): st
 
 function fits(type: ParamType, v: unknown): boolean {
   if (type === 'string') return typeof v === 'string' || typeof v === 'number';
+  if (type === 'json') return typeof v === 'string' || (typeof v === 'object' && v !== null);
   const s = String(v);
   if (type === 'boolean') return typeof v === 'boolean' || /^(true|false|1|0)$/.test(s);
   if (type === 'integer') return /^-?\d+$/.test(s);

@@ -47,6 +47,8 @@ export interface SeedMessage {
   ts?: string;
   threadTs?: string;
   metadata?: { event_type: string; event_payload: Record<string, unknown> };
+  /** Stored as given (seeds are not checked against Block Kit). */
+  blocks?: Record<string, unknown>[];
 }
 
 export const DEMO_TOKENS = {
@@ -100,6 +102,8 @@ export function demoSeed(): SlackSeed {
     channels: [
       { id: 'C0SANDBOX1', name: 'lockstep-demo', type: 'public' },
       { id: 'C0SANDBOX2', name: 'eng-triage', type: 'public' },
+      // The sandbox demo flow posts its cards here.
+      { id: 'C0ENGSYNC1', name: 'eng-sync', type: 'public' },
     ],
     messages: [
       { channel: 'C0SANDBOX1', user: 'U0ALICE001', text: 'Checkout page times out on Safari (demo data)' },

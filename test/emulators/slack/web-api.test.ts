@@ -346,7 +346,7 @@ describe('requests Slack rejects', () => {
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body['error'], 'unknown_method');
     await assert.rejects(
-      bot.apiCall('reactions.add', { channel: CH, name: 'tada', timestamp: '1.000001' }),
+      bot.apiCall('pins.add', { channel: CH, timestamp: '1712345678.000100' }),
       (err: { code?: string; statusCode?: number }) => {
         assert.equal(err.code, ErrorCode.HTTPError);
         assert.equal(err.statusCode, 501);
@@ -435,5 +435,294 @@ describe('faults and the ledger', () => {
       summary.byActorRoute['U0ALICE001']?.['POST /api/conversations.history conversations.history'],
       1,
     );
+  });
+});
+
+describe('chat.delete', () => {
+  test('the author deletes a message; it leaves history; deleting again is message_not_found', async () => {
+    const bot = client(DEMO_TOKENS.bot);
+    const ts = String((await bot.chat.postMessage({ channel: CH, text: 'card' })).ts);
+    const r = await bot.chat.delete({ channel: CH, ts });
+    assert.equal(r.ok, true);
+    assert.equal(r.channel, CH);
+    assert.equal(r.ts, ts);
+    const history = await bot.conversations.history({ channel: CH });
+    assert.equal(
+      history.messages?.some((m) => m.ts === ts),
+      false,
+    );
+    assert.equal((await platformError(bot.chat.delete({ channel: CH, ts }))).data.error, 'message_not_found');
+    assert.equal(
+      (await platformError(bot.chat.update({ channel: CH, ts, text: 'x' }))).data.error,
+      'message_not_found',
+    );
+  });
+
+  test('someone else’s message is cant_delete_message; unknown channel and missing args are refused', async () => {
+    const bot = client(DEMO_TOKENS.bot);
+    const alice = client(DEMO_TOKENS.alice);
+    const ts = String((await alice.chat.postMessage({ channel: CH, text: 'mine' })).ts);
+    assert.equal(
+      (await platformError(bot.chat.delete({ channel: CH, ts }))).data.error,
+      'cant_delete_message',
+    );
+    assert.equal(
+      (await platformError(bot.chat.delete({ channel: 'C0NOWHERE1', ts }))).data.error,
+      'channel_not_found',
+    );
+    const missing = await platformError(bot.apiCall('chat.delete', { channel: CH }));
+    assert.equal(missing.data.error, 'invalid_arguments');
+    assert.deepEqual(missing.data.response_metadata?.messages, ['[ERROR] missing required field: ts']);
+    assert.equal((await alice.chat.delete({ channel: CH, ts })).ok, true);
+  });
+
+  test('deleting a reply lowers the parent’s reply_count; deleting a parent makes its thread unreachable', async () => {
+    await control.seed({ app: { botCanReadChannelThreads: true } });
+    const bot = client(DEMO_TOKENS.bot);
+    const alice = client(DEMO_TOKENS.alice);
+    const parent = String((await bot.chat.postMessage({ channel: CH, text: 'card' })).ts);
+    const r1 = String((await alice.chat.postMessage({ channel: CH, text: 'r1', thread_ts: parent })).ts);
+    await alice.chat.postMessage({ channel: CH, text: 'r2', thread_ts: parent });
+    await alice.chat.delete({ channel: CH, ts: r1 });
+    const thread = await bot.conversations.replies({ channel: CH, ts: parent });
+    assert.deepEqual(
+      thread.messages?.map((m) => m.text),
+      ['card', 'r2'],
+    );
+    assert.equal(thread.messages?.[0]?.reply_count, 1);
+    await bot.chat.delete({ channel: CH, ts: parent });
+    assert.equal(
+      (await platformError(bot.conversations.replies({ channel: CH, ts: parent }))).data.error,
+      'thread_not_found',
+    );
+    const history = await bot.conversations.history({ channel: CH });
+    assert.equal(
+      history.messages?.some((m) => m.text === 'r2' || m.ts === parent),
+      false,
+    );
+  });
+});
+
+describe('Block Kit', () => {
+  const card = [
+    { type: 'header', block_id: 'title', text: { type: 'plain_text', text: 'Fix login' } },
+    {
+      type: 'section',
+      text: { type: 'mrkdwn', text: '*Status:* open' },
+      fields: [{ type: 'mrkdwn', text: '*Assignee*\nAlice' }],
+    },
+    { type: 'context', elements: [{ type: 'mrkdwn', text: 'linear:ENG-1' }] },
+    { type: 'divider' },
+    {
+      type: 'actions',
+      elements: [{ type: 'button', text: { type: 'plain_text', text: 'Open' }, url: 'https://x.invalid' }],
+    },
+  ];
+
+  async function blocksError(blocks: unknown): Promise<{ error: string; messages: string[] }> {
+    const e = await platformError(
+      client(DEMO_TOKENS.bot).apiCall('chat.postMessage', { channel: CH, text: 'x', blocks }),
+    );
+    return { error: String(e.data.error), messages: e.data.response_metadata?.messages ?? [] };
+  }
+
+  test('valid blocks are stored and returned by postMessage, update, history and replies', async () => {
+    await control.seed({ app: { botCanReadChannelThreads: true } });
+    const bot = client(DEMO_TOKENS.bot);
+    const r = await bot.chat.postMessage({ channel: CH, text: 'Fix login', blocks: card });
+    assert.deepEqual(r.message?.blocks, card);
+    const ts = String(r.ts);
+    const history = await bot.conversations.history({ channel: CH, limit: 1 });
+    assert.deepEqual(history.messages?.[0]?.blocks, card);
+    const v2 = [{ type: 'section', text: { type: 'plain_text', text: 'closed' } }];
+    const u = await bot.chat.update({ channel: CH, ts, text: 'Fix login', blocks: v2 });
+    assert.deepEqual(u.message?.blocks, v2);
+    const thread = await bot.conversations.replies({ channel: CH, ts });
+    assert.deepEqual(thread.messages?.[0]?.blocks, v2);
+  });
+
+  test('a message with blocks and no text is accepted; a JSON body may carry blocks as an array', async () => {
+    const r = await client(DEMO_TOKENS.bot).chat.postMessage({ channel: CH, blocks: card, text: '' });
+    assert.equal(r.ok, true);
+    assert.equal(r.message?.text, '');
+    const raw = await rawCall('chat.postMessage', {
+      headers: { authorization: `Bearer ${DEMO_TOKENS.bot}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: CH, text: 'json', blocks: card }),
+    });
+    assert.equal(raw.body['ok'], true);
+    assert.deepEqual((raw.body['message'] as { blocks?: unknown }).blocks, card);
+  });
+
+  test('Block Kit limits: count, types, header, section, fields, context, block_id', async () => {
+    const section = (text: string): object => ({ type: 'section', text: { type: 'mrkdwn', text } });
+    const tooMany = await blocksError(Array.from({ length: 51 }, () => ({ type: 'divider' })));
+    assert.equal(tooMany.error, 'invalid_blocks');
+    assert.match(tooMany.messages[0] ?? '', /^\[ERROR\] .+ \[json-pointer:\/blocks\]$/);
+    const fifty = await client(DEMO_TOKENS.bot).chat.postMessage({
+      channel: CH,
+      text: 'x',
+      blocks: Array.from({ length: 50 }, () => ({ type: 'divider' })),
+    });
+    assert.equal(fifty.message?.blocks?.length, 50);
+
+    const plain = (text: string): object => ({ type: 'plain_text', text });
+    const cases: [string, unknown[], string][] = [
+      ['not an object', ['divider'], '/blocks/0'],
+      ['unknown type', [{ type: 'carousel' }], '/blocks/0/type'],
+      ['header in mrkdwn', [{ type: 'header', text: { type: 'mrkdwn', text: 'h' } }], '/blocks/0/text/type'],
+      ['header over 150', [{ type: 'header', text: plain('h'.repeat(151)) }], '/blocks/0/text/text'],
+      ['section over 3000', [{ type: 'divider' }, section('s'.repeat(3001))], '/blocks/1/text/text'],
+      ['section without text or fields', [{ type: 'section' }], '/blocks/0'],
+      [
+        'eleven fields',
+        [{ type: 'section', fields: Array.from({ length: 11 }, () => plain('f')) }],
+        '/blocks/0/fields',
+      ],
+      [
+        'field over 2000',
+        [{ type: 'section', fields: [plain('f'.repeat(2001))] }],
+        '/blocks/0/fields/0/text',
+      ],
+      [
+        'eleven context elements',
+        [{ type: 'context', elements: Array.from({ length: 11 }, () => plain('c')) }],
+        '/blocks/0/elements',
+      ],
+      [
+        'text object of an unknown type',
+        [{ type: 'section', text: { type: 'html', text: 'x' } }],
+        '/blocks/0/text/type',
+      ],
+      ['empty text', [section('')], '/blocks/0/text/text'],
+      ['block_id over 255', [{ type: 'divider', block_id: 'b'.repeat(256) }], '/blocks/0/block_id'],
+      [
+        'duplicate block_id',
+        [
+          { type: 'divider', block_id: 'same' },
+          { type: 'divider', block_id: 'same' },
+        ],
+        '/blocks/1/block_id',
+      ],
+    ];
+    for (const [what, blocks, pointer] of cases) {
+      const e = await blocksError(blocks);
+      assert.equal(e.error, 'invalid_blocks', what);
+      assert.ok(
+        e.messages.some((m) => m.startsWith('[ERROR] ') && m.endsWith(`[json-pointer:${pointer}]`)),
+        `${what}: ${JSON.stringify(e.messages)}`,
+      );
+    }
+    // Nothing refused was stored.
+    const history = await client(DEMO_TOKENS.bot).conversations.history({ channel: CH });
+    assert.equal(history.messages?.filter((m) => m.blocks !== undefined).length, 1);
+
+    assert.equal((await blocksError('[{')).error, 'invalid_blocks_format');
+    assert.equal((await blocksError('{"type":"divider"}')).error, 'invalid_blocks_format');
+    const update = await platformError(
+      client(DEMO_TOKENS.bot).chat.update({ channel: CH, ts: String(fifty.ts), blocks: [{ type: 'nope' }] }),
+    );
+    assert.equal(update.data.error, 'invalid_blocks');
+  });
+});
+
+describe('metadata on reads', () => {
+  test('chat.update with metadata replaces it; history and replies return it only with include_all_metadata', async () => {
+    await control.seed({ app: { botCanReadChannelThreads: true } });
+    const bot = client(DEMO_TOKENS.bot);
+    const v1 = { event_type: 'lockstep_card', event_payload: { rev: 1 } };
+    const v2 = { event_type: 'lockstep_card', event_payload: { rev: 2, link: 'lnk-1' } };
+    const ts = String((await bot.chat.postMessage({ channel: CH, text: 'card', metadata: v1 })).ts);
+    await bot.chat.update({ channel: CH, ts, text: 'card v2', metadata: v2 });
+    const h = await bot.conversations.history({ channel: CH, limit: 1, include_all_metadata: true });
+    assert.deepEqual(h.messages?.[0]?.metadata, v2);
+    const reply = { event_type: 'lockstep_reply', event_payload: { marker: 'm-1' } };
+    await bot.chat.postMessage({ channel: CH, text: 'status', thread_ts: ts, metadata: reply });
+    const thread = await bot.conversations.replies({ channel: CH, ts, include_all_metadata: true });
+    assert.deepEqual(
+      thread.messages?.map((m) => m.metadata),
+      [v2, reply],
+    );
+    const bare = await bot.conversations.replies({ channel: CH, ts });
+    assert.deepEqual(
+      bare.messages?.map((m) => m.metadata),
+      [undefined, undefined],
+    );
+    // An update without metadata keeps the message's.
+    await bot.chat.update({ channel: CH, ts, text: 'card v3' });
+    const kept = await bot.conversations.history({ channel: CH, limit: 1, include_all_metadata: true });
+    assert.deepEqual(kept.messages?.[0]?.metadata, v2);
+  });
+});
+
+describe('reactions', () => {
+  test('add and remove are stored per user and returned as reactions: [{name, users, count}]', async () => {
+    const bot = client(DEMO_TOKENS.bot);
+    const alice = client(DEMO_TOKENS.alice);
+    const ts = String((await bot.chat.postMessage({ channel: CH, text: 'card' })).ts);
+    assert.equal((await alice.reactions.add({ channel: CH, timestamp: ts, name: 'eyes' })).ok, true);
+    await bot.reactions.add({ channel: CH, timestamp: ts, name: 'eyes' });
+    await bot.reactions.add({ channel: CH, timestamp: ts, name: 'white_check_mark' });
+    const h1 = await bot.conversations.history({ channel: CH, limit: 1 });
+    assert.deepEqual(h1.messages?.[0]?.reactions, [
+      { name: 'eyes', users: ['U0ALICE001', 'U0LOCKBOT1'], count: 2 },
+      { name: 'white_check_mark', users: ['U0LOCKBOT1'], count: 1 },
+    ]);
+    await bot.reactions.remove({ channel: CH, timestamp: ts, name: 'white_check_mark' });
+    await alice.reactions.remove({ channel: CH, timestamp: ts, name: 'eyes' });
+    const h2 = await bot.conversations.history({ channel: CH, limit: 1 });
+    assert.deepEqual(h2.messages?.[0]?.reactions, [{ name: 'eyes', users: ['U0LOCKBOT1'], count: 1 }]);
+  });
+
+  test('Slack’s reaction errors', async () => {
+    const bot = client(DEMO_TOKENS.bot);
+    const ts = String((await bot.chat.postMessage({ channel: CH, text: 'card' })).ts);
+    await bot.reactions.add({ channel: CH, timestamp: ts, name: 'eyes' });
+    const err = async (p: Promise<unknown>): Promise<string> => String((await platformError(p)).data.error);
+    assert.equal(
+      await err(bot.reactions.add({ channel: CH, timestamp: ts, name: 'eyes' })),
+      'already_reacted',
+    );
+    assert.equal(
+      await err(bot.reactions.add({ channel: CH, timestamp: ts, name: ':eyes:' })),
+      'invalid_name',
+    );
+    assert.equal(
+      await err(bot.reactions.add({ channel: CH, timestamp: '1000000000.000001', name: 'eyes' })),
+      'message_not_found',
+    );
+    assert.equal(
+      await err(bot.reactions.add({ channel: CH, timestamp: 'soon', name: 'eyes' })),
+      'bad_timestamp',
+    );
+    assert.equal(
+      await err(bot.apiCall('reactions.add', { channel: '', timestamp: ts, name: 'eyes' })),
+      'no_item_specified',
+    );
+    assert.equal(await err(bot.apiCall('reactions.remove', { name: 'eyes' })), 'no_item_specified');
+    assert.equal(
+      await err(bot.reactions.remove({ channel: CH, timestamp: ts, name: 'tada' })),
+      'no_reaction',
+    );
+    const missing = await platformError(bot.apiCall('reactions.add', { channel: CH, timestamp: ts }));
+    assert.deepEqual(missing.data.response_metadata?.messages, ['[ERROR] missing required field: name']);
+  });
+});
+
+describe('demo seed', () => {
+  test('has the public eng-sync channel C0ENGSYNC1 beside the existing channels', async () => {
+    const channels = demoSeed().channels ?? [];
+    assert.deepEqual(
+      channels.map((c) => [c.id, c.name, c.type]),
+      [
+        ['C0SANDBOX1', 'lockstep-demo', 'public'],
+        ['C0SANDBOX2', 'eng-triage', 'public'],
+        ['C0ENGSYNC1', 'eng-sync', 'public'],
+      ],
+    );
+    const bot = client(DEMO_TOKENS.bot);
+    const r = await bot.chat.postMessage({ channel: 'C0ENGSYNC1', text: 'card' });
+    assert.equal(r.channel, 'C0ENGSYNC1');
+    const byName = await bot.chat.postMessage({ channel: '#eng-sync', text: 'card 2' });
+    assert.equal(byName.channel, 'C0ENGSYNC1');
   });
 });
